@@ -1,1 +1,143 @@
-//! Workloads for the benchmarks.
+//! Workloads and the benchmark suite of heapprof. The workload is one piece of
+//! code compiled into several binaries that differ only in their global allocator,
+//! so each profiler is measured against its own bare baseline.
+
+use std::time::Instant;
+
+/// The block sizes a workload draws from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeMix {
+    /// Log-uniform over 16 B to 64 KiB.
+    Mixed,
+    /// Log-uniform over 16 B to 256 B.
+    Small,
+    /// Log-uniform over 64 KiB to 1 MiB.
+    Large,
+}
+
+impl SizeMix {
+    /// Parses `mixed`, `small` or `large`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "mixed" => Some(SizeMix::Mixed),
+            "small" => Some(SizeMix::Small),
+            "large" => Some(SizeMix::Large),
+            _ => None,
+        }
+    }
+
+    fn bounds(self) -> (f64, f64) {
+        match self {
+            SizeMix::Mixed => (16.0, 65536.0),
+            SizeMix::Small => (16.0, 256.0),
+            SizeMix::Large => (65536.0, 1048576.0),
+        }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload {
+    /// Allocations per thread.
+    pub allocs: usize,
+    /// Threads allocating at once.
+    pub threads: usize,
+    /// Live blocks per thread: each new block replaces the oldest.
+    pub window: usize,
+    /// Block sizes.
+    pub sizes: SizeMix,
+}
+
+impl Workload {
+    /// Reads `--allocs N --threads N --window N --sizes mixed|small|large`.
+    pub fn from_args() -> Result<Self, String> {
+        let mut w = Workload {
+            allocs: 2_000_000,
+            threads: 1,
+            window: 4096,
+            sizes: SizeMix::Mixed,
+        };
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+            let number = || {
+                value
+                    .parse::<usize>()
+                    .map_err(|_| format!("{flag}: not a number: {value}"))
+            };
+            match flag.as_str() {
+                "--allocs" => w.allocs = number()?,
+                "--threads" => w.threads = number()?.max(1),
+                "--window" => w.window = number()?.max(1),
+                "--sizes" => {
+                    w.sizes = SizeMix::parse(value)
+                        .ok_or_else(|| format!("--sizes: unknown mix {value}"))?
+                }
+                _ => return Err(format!("unknown option {flag}")),
+            }
+        }
+        Ok(w)
+    }
+
+    /// Runs the workload; returns the wall time of the allocation loops in seconds.
+    pub fn run(&self) -> f64 {
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for t in 0..self.threads {
+                s.spawn(move || churn(self, t as u64 + 1));
+            }
+        });
+        start.elapsed().as_secs_f64()
+    }
+}
+
+/// One thread's loop: allocate, touch, keep in a ring, free the oldest.
+#[inline(never)]
+fn churn(w: &Workload, seed: u64) {
+    let mut ring: Vec<Vec<u8>> = (0..w.window).map(|_| Vec::new()).collect();
+    let (lo, hi) = w.sizes.bounds();
+    let (lo, hi) = (lo.ln(), hi.ln());
+    let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    for i in 0..w.allocs {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let u = (rng >> 11) as f64 / (1u64 << 53) as f64;
+        let size = (lo + u * (hi - lo)).exp() as usize;
+        let block = allocate_block(size);
+        ring[i % w.window] = block;
+    }
+    std::hint::black_box(&ring);
+}
+
+#[inline(never)]
+fn allocate_block(size: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(size);
+    // Touch the first and last byte, as a program writing its data would.
+    v.push(1u8);
+    // SAFETY: capacity is `size` >= 1; the byte written is within it.
+    unsafe {
+        v.as_mut_ptr().add(size - 1).write(1);
+    }
+    std::hint::black_box(v)
+}
+
+/// The entry point of every workload binary: runs and prints one line of figures.
+pub fn main_with(allocator: &str, stats: impl Fn() -> String) {
+    let w = match Workload::from_args() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("workload: {e}");
+            std::process::exit(2);
+        }
+    };
+    let seconds = w.run();
+    println!(
+        "allocator={allocator} threads={} allocs={} sizes={:?} seconds={seconds:.6} {}",
+        w.threads,
+        w.allocs,
+        w.sizes,
+        stats()
+    );
+}

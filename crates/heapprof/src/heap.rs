@@ -1,0 +1,375 @@
+//! Heap profiles: a snapshot copies the recorded counts (fast, no symbols), and
+//! turning it into a pprof profile resolves the addresses through a symbolizer
+//! whose caches live as long as the process.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use heapprof_profile::{Label, Line, Mapping, Profile, ProfileBuilder, Sample, ValueType};
+
+use crate::spin::SpinLock;
+use crate::symbols::{self, Symbolizer};
+use crate::{clock, records, sampler, thread_state};
+
+/// Default bound on the symbolizer's caches (parsed debug info, resolved addresses).
+pub const DEFAULT_SYMBOLIZER_BUDGET: usize = 256 << 20;
+
+static SYMBOLIZER: SpinLock<Option<Symbolizer>> = SpinLock::new(None);
+
+/// One (stack, size) record of a snapshot, with its sampled counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackRecord {
+    /// Return addresses, leaf first.
+    pub frames: Vec<usize>,
+    /// Block size in bytes.
+    pub size: u64,
+    /// Sample rate in force when these blocks were sampled.
+    pub rate: u64,
+    /// Sampled allocations.
+    pub allocs: u64,
+    /// Sampled frees.
+    pub frees: u64,
+    /// Whether the stack was cut at the depth limit.
+    pub truncated: bool,
+}
+
+/// The sampled heap at one moment, before symbolization.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HeapSnapshot {
+    /// The records, sorted by stack then size.
+    pub records: Vec<StackRecord>,
+    /// When it was taken, nanoseconds since the Unix epoch.
+    pub unix_nanos: u64,
+    /// The sample rate when it was taken.
+    pub rate: u64,
+}
+
+/// Copies the recorded counts. Takes no lock that the allocation path waits on.
+pub fn snapshot() -> HeapSnapshot {
+    let mut records = Vec::new();
+    let busy = thread_state::with(|st| st.busy.get());
+    debug_assert!(!busy, "snapshot from inside the allocator");
+    records::for_each_bucket(|b| {
+        let frees = b.free_count.load(std::sync::atomic::Ordering::Relaxed);
+        let allocs = b.alloc_count.load(std::sync::atomic::Ordering::Relaxed);
+        if allocs == 0 {
+            return;
+        }
+        records.push(StackRecord {
+            frames: b.frames().to_vec(),
+            size: b.size,
+            rate: b.rate,
+            allocs,
+            frees: frees.min(allocs),
+            truncated: b.truncated,
+        });
+    });
+    records.sort_by(|a, b| (&a.frames, a.size, a.rate).cmp(&(&b.frames, b.size, b.rate)));
+    HeapSnapshot {
+        records,
+        unix_nanos: clock::unix_nanos(),
+        rate: sampler::sample_rate(),
+    }
+}
+
+/// The sampled heap now, as a pprof profile (`alloc_objects`, `alloc_space`,
+/// `inuse_objects`, `inuse_space`), symbolized, with mappings and build ids.
+pub fn heap_profile() -> Profile {
+    snapshot().to_profile()
+}
+
+/// Writes [`heap_profile`] gzipped to `path`, atomically: the profile goes to a
+/// temporary file in the same directory, which is then renamed over `path`.
+pub fn write_heap_profile(path: impl AsRef<Path>) -> Result<(), crate::Error> {
+    let bytes = heapprof_profile::encode_gzip(&heap_profile());
+    write_atomically(path.as_ref(), &bytes)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so that a
+/// crash never leaves a partial file under the final name.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), crate::Error> {
+    let io_error = |source| crate::Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| {
+        io_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a file path",
+        ))
+    })?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(
+        ".tmp.{}.{}",
+        std::process::id(),
+        clock::monotonic_nanos()
+    ));
+    let tmp: PathBuf = dir.join(tmp_name);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io_error(e));
+    }
+    Ok(())
+}
+
+impl HeapSnapshot {
+    /// Symbolizes and encodes the snapshot. The same snapshot always gives the
+    /// same profile (and so the same bytes).
+    pub fn to_profile(&self) -> Profile {
+        let mut builder = ProfileBuilder::new(&[
+            ("alloc_objects", "count"),
+            ("alloc_space", "bytes"),
+            ("inuse_objects", "count"),
+            ("inuse_space", "bytes"),
+        ]);
+        let period_type: ValueType = builder.value_type("space", "bytes");
+        let bytes_key = builder.intern("bytes");
+        let mut resolver = Resolver::new(&mut builder);
+        let mut samples: Vec<(Vec<u64>, u64, [i64; 4])> = Vec::with_capacity(self.records.len());
+        for r in &self.records {
+            let locations = resolver.stack(&r.frames, r.truncated);
+            let scale = sampler::scale(r.size, r.rate);
+            let live = r.allocs - r.frees;
+            // Go's scaleHeapSample: scaled and truncated toward zero.
+            let values = [
+                (r.allocs as f64 * scale) as i64,
+                ((r.allocs * r.size) as f64 * scale) as i64,
+                (live as f64 * scale) as i64,
+                ((live * r.size) as f64 * scale) as i64,
+            ];
+            samples.push((locations, r.size, values));
+        }
+        let mappings = resolver.finish();
+        // Records of one stack and size sampled at several rates become one sample.
+        samples.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let mut merged: Vec<Sample> = Vec::with_capacity(samples.len());
+        let mut last: Option<(Vec<u64>, u64)> = None;
+        for (locations, size, values) in samples {
+            if last
+                .as_ref()
+                .is_some_and(|(l, s)| *l == locations && *s == size)
+            {
+                if let Some(prev) = merged.last_mut() {
+                    for (p, v) in prev.value.iter_mut().zip(values) {
+                        *p += v;
+                    }
+                }
+                continue;
+            }
+            last = Some((locations.clone(), size));
+            merged.push(Sample {
+                location_id: locations,
+                value: values.to_vec(),
+                label: vec![Label {
+                    key: bytes_key,
+                    str: 0,
+                    num: size as i64,
+                    num_unit: 0,
+                }],
+            });
+        }
+        let p = builder.profile_mut();
+        p.mapping = mappings;
+        p.sample = merged;
+        p.period_type = Some(period_type);
+        p.period = self.rate as i64;
+        p.time_nanos = self.unix_nanos as i64;
+        builder.finish()
+    }
+}
+
+/// Turns return addresses into locations, sharing one location per address.
+struct Resolver<'b> {
+    builder: &'b mut ProfileBuilder,
+    /// (return address, inlined lines dropped at the leaf) → location id.
+    locations: HashMap<(usize, usize), u64>,
+    /// Module index → mapping, for the modules that some location uses.
+    used_modules: Vec<usize>,
+    modules: Vec<symbols::Module>,
+    truncated_location: Option<u64>,
+}
+
+impl<'b> Resolver<'b> {
+    fn new(builder: &'b mut ProfileBuilder) -> Self {
+        let modules = with_symbolizer(|s| s.modules().to_vec());
+        Resolver {
+            builder,
+            locations: HashMap::new(),
+            used_modules: Vec::new(),
+            modules,
+            truncated_location: None,
+        }
+    }
+
+    /// Location ids for a stack, leaf first, without the profiler's own frames.
+    fn stack(&mut self, frames: &[usize], truncated: bool) -> Vec<u64> {
+        let resolved: Vec<Vec<symbols::Frame>> = with_symbolizer(|s| {
+            frames
+                .iter()
+                .map(|&ret| s.resolve(ret.saturating_sub(1) as u64).to_vec())
+                .collect()
+        });
+        let (cut_frame, cut_lines) = leaf_cut(&resolved);
+        let mut out = Vec::with_capacity(frames.len() + 1);
+        for (i, (&ret, lines)) in frames.iter().zip(&resolved).enumerate().skip(cut_frame) {
+            let skip = if i == cut_frame { cut_lines } else { 0 };
+            if skip > 0 && skip == lines.len() {
+                continue;
+            }
+            let id = match self.locations.get(&(ret, skip)) {
+                Some(&id) => id,
+                None => {
+                    let id = self.location(ret.saturating_sub(1), &lines[skip..]);
+                    self.locations.insert((ret, skip), id);
+                    id
+                }
+            };
+            out.push(id);
+        }
+        if truncated {
+            let id = match self.truncated_location {
+                Some(id) => id,
+                None => {
+                    let f = self.builder.function("[truncated]", "[truncated]", "", 0);
+                    let id = self.builder.add_location(
+                        0,
+                        0,
+                        vec![Line {
+                            function_id: f,
+                            line: 0,
+                            column: 0,
+                        }],
+                    );
+                    self.truncated_location = Some(id);
+                    id
+                }
+            };
+            out.push(id);
+        }
+        out
+    }
+
+    fn location(&mut self, call: usize, frames: &[symbols::Frame]) -> u64 {
+        let module = self
+            .modules
+            .iter()
+            .position(|m| (m.start..m.limit).contains(&(call as u64)));
+        let mapping_id = match module {
+            Some(i) => match self.used_modules.iter().position(|&u| u == i) {
+                Some(k) => k as u64 + 1,
+                None => {
+                    self.used_modules.push(i);
+                    self.used_modules.len() as u64
+                }
+            },
+            None => 0,
+        };
+        let lines = frames
+            .iter()
+            .map(|f| Line {
+                function_id: self.builder.function(
+                    &f.name,
+                    &f.system_name,
+                    &f.file,
+                    i64::from(f.start_line),
+                ),
+                line: i64::from(f.line),
+                column: i64::from(f.column),
+            })
+            .collect();
+        self.builder.add_location(mapping_id, call as u64, lines)
+    }
+
+    /// The mappings used, numbered as the locations refer to them.
+    fn finish(self) -> Vec<Mapping> {
+        let mut out = Vec::with_capacity(self.used_modules.len());
+        for (k, &i) in self.used_modules.iter().enumerate() {
+            let m = &self.modules[i];
+            let filename = self.builder.intern(&m.path);
+            let build_id = self.builder.intern(m.build_id.as_deref().unwrap_or(""));
+            out.push(Mapping {
+                id: k as u64 + 1,
+                memory_start: m.start,
+                memory_limit: m.limit,
+                file_offset: m.file_offset,
+                filename,
+                build_id,
+                has_functions: true,
+                has_filenames: true,
+                has_line_numbers: true,
+                has_inline_frames: true,
+            });
+        }
+        out
+    }
+}
+
+/// How many inlined-or-not frames at the leaf end may belong to the profiler and
+/// the allocator: the capture starts inside the profiler, a dozen frames deep.
+const LEAF_WINDOW: usize = 32;
+
+/// Where the application's part of a stack starts: (frame, lines of that frame to
+/// skip), just past the outermost allocator or profiler frame near the leaf.
+fn leaf_cut(resolved: &[Vec<symbols::Frame>]) -> (usize, usize) {
+    let mut cut = (0, 0);
+    let mut seen = 0;
+    for (i, lines) in resolved.iter().enumerate() {
+        for (j, line) in lines.iter().enumerate() {
+            if seen == LEAF_WINDOW {
+                return cut;
+            }
+            seen += 1;
+            if symbols::is_allocator_frame(&line.name) {
+                cut = (i, j + 1);
+            }
+        }
+        if lines.is_empty() {
+            seen += 1;
+        }
+    }
+    cut
+}
+
+/// Runs `f` on the process's symbolizer. Its allocations are real heap memory and
+/// are counted in the statistics like any other, but never sampled: the profile
+/// shows the application, and `Stats::profiler_bytes` shows what the caches hold.
+fn with_symbolizer<R>(f: impl FnOnce(&mut Symbolizer) -> R) -> R {
+    thread_state::with(|st| {
+        let _no_samples = st.suppress_sampling();
+        let mut guard = SYMBOLIZER.lock();
+        let s = guard.get_or_insert_with(|| Symbolizer::new(DEFAULT_SYMBOLIZER_BUDGET));
+        let result = f(s);
+        SYMBOLIZER_BYTES.store(s.memory_bytes(), std::sync::atomic::Ordering::Relaxed);
+        result
+    })
+}
+
+/// What the symbolizer's caches held after their last use, for the statistics
+/// (read without waiting for a symbolization in progress).
+static SYMBOLIZER_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Bytes held by the symbolizer's caches (0 before the first profile).
+pub(crate) fn symbolizer_bytes() -> usize {
+    SYMBOLIZER_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+pub(crate) fn lock_for_fork() {
+    SYMBOLIZER.raw_lock();
+}
+
+pub(crate) fn unlock_after_fork() {
+    // SAFETY: taken by lock_for_fork in the fork's prepare handler.
+    unsafe { SYMBOLIZER.raw_unlock() };
+}

@@ -1,0 +1,194 @@
+//! `Profiler`: the `GlobalAlloc` wrapper. Every call is forwarded to the wrapped
+//! allocator; around it, exact counters are kept per thread and, about once per
+//! sample interval, a stack is captured and recorded.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+
+use crate::records::{self, MAX_DEPTH_LIMIT};
+use crate::thread_state::{self, ThreadState};
+use crate::{sampler, stack, stats};
+
+/// A global allocator that profiles the heap. Wraps [`System`] by default, or any
+/// other [`GlobalAlloc`] through [`Profiler::with_allocator`].
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
+///
+/// let v = vec![0u8; 1 << 20];
+/// assert!(heapprof::stats().live_bytes >= 1 << 20);
+/// # drop(v);
+/// ```
+#[derive(Debug, Default)]
+pub struct Profiler<A = System> {
+    inner: A,
+}
+
+impl Profiler<System> {
+    /// A profiler over the system allocator.
+    pub const fn new() -> Self {
+        Profiler { inner: System }
+    }
+}
+
+impl<A> Profiler<A> {
+    /// A profiler over `allocator`, e.g. `Profiler::with_allocator(mimalloc::MiMalloc)`.
+    pub const fn with_allocator(allocator: A) -> Self {
+        Profiler { inner: allocator }
+    }
+
+    /// The wrapped allocator.
+    pub const fn inner(&self) -> &A {
+        &self.inner
+    }
+}
+
+// SAFETY: every method forwards to the wrapped allocator with the caller's
+// arguments and returns its result unchanged; the bookkeeping around it never
+// touches the blocks.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as is.
+        let p = unsafe { self.inner.alloc(layout) };
+        if !p.is_null() {
+            after_alloc(p, layout.size());
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as is.
+        let p = unsafe { self.inner.alloc_zeroed(layout) };
+        if !p.is_null() {
+            after_alloc(p, layout.size());
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        before_free(ptr, layout.size());
+        // SAFETY: forwarded as is.
+        unsafe { self.inner.dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // A sampled block leaves the live table before the allocator may hand its
+        // address to another thread.
+        let forgotten = thread_state::with(|st| {
+            if st.busy.get() || !records::may_be_sampled(ptr as usize) {
+                return None;
+            }
+            let _busy = st.enter();
+            records::forget(ptr as usize)
+        });
+        // SAFETY: forwarded as is.
+        let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        if new.is_null() {
+            if let Some(f) = forgotten {
+                records::restore(ptr as usize, f);
+            }
+            return new;
+        }
+        after_realloc(new, layout.size(), new_size);
+        new
+    }
+}
+
+#[inline(always)]
+fn after_alloc(p: *mut u8, size: usize) {
+    thread_state::with(|st| {
+        if st.busy.get() {
+            stats::internal_changed(size as i64);
+            return;
+        }
+        let slot = st.slot();
+        slot.add(&slot.alloc_count, 1);
+        slot.add(&slot.alloc_bytes, size as u64);
+        stats::live_changed(slot, size as i64);
+        count_down(st, p, size);
+    });
+}
+
+#[inline(always)]
+fn before_free(p: *mut u8, size: usize) {
+    thread_state::with(|st| {
+        if st.busy.get() {
+            stats::internal_changed(-(size as i64));
+            return;
+        }
+        let slot = st.slot();
+        slot.add(&slot.free_count, 1);
+        slot.add(&slot.free_bytes, size as u64);
+        stats::live_changed(slot, -(size as i64));
+        if records::may_be_sampled(p as usize) {
+            forget_sampled(st, p);
+        }
+    });
+}
+
+#[inline(always)]
+fn after_realloc(p: *mut u8, old_size: usize, new_size: usize) {
+    thread_state::with(|st| {
+        if st.busy.get() {
+            stats::internal_changed(new_size as i64 - old_size as i64);
+            return;
+        }
+        let slot = st.slot();
+        slot.add(&slot.realloc_count, 1);
+        slot.add(&slot.free_count, 1);
+        slot.add(&slot.free_bytes, old_size as u64);
+        slot.add(&slot.alloc_count, 1);
+        slot.add(&slot.alloc_bytes, new_size as u64);
+        stats::live_changed(slot, new_size as i64 - old_size as i64);
+        count_down(st, p, new_size);
+    });
+}
+
+#[inline(always)]
+fn count_down(st: &ThreadState, p: *mut u8, size: usize) {
+    let left = st.countdown.get().wrapping_sub(size as i64);
+    st.countdown.set(left);
+    if left < 0 {
+        sample(st, p, size);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn forget_sampled(st: &ThreadState, p: *mut u8) {
+    let _busy = st.enter();
+    records::forget(p as usize);
+}
+
+/// Frames of the profiler kept beyond the requested depth, so that dropping them
+/// at symbolization still leaves the depth the user asked for.
+const OWN_FRAMES_SLACK: usize = 8;
+
+#[cold]
+#[inline(never)]
+fn sample(st: &ThreadState, p: *mut u8, size: usize) {
+    let _busy = st.enter();
+    crate::fork::ensure_handlers();
+    if !sampler::on_countdown_exhausted(st, size) {
+        return;
+    }
+    let rate = sampler::sample_rate();
+    let want = records::max_stack_depth() + OWN_FRAMES_SLACK;
+    let mut frames = [0usize; MAX_DEPTH_LIMIT + OWN_FRAMES_SLACK];
+    let captured = stack::capture(&mut frames[..want]);
+    if captured.len == 0 {
+        records::count_drop();
+        return;
+    }
+    records::record_sample(
+        p as usize,
+        size,
+        rate,
+        &frames[..captured.len],
+        captured.truncated(),
+    );
+}

@@ -1,0 +1,49 @@
+//! Memory for the profiler's own tables, straight from the kernel: it never goes
+//! through any allocator, so it cannot recurse into the profiler, and it is counted.
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// Bytes currently mapped for the profiler's tables.
+static MAPPED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Maps `bytes` (rounded up to pages) of zeroed memory; null when the kernel refuses.
+pub(crate) fn map(bytes: usize) -> *mut u8 {
+    let len = round_to_page(bytes);
+    // SAFETY: an anonymous private mapping has no preconditions; failure is MAP_FAILED.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return std::ptr::null_mut();
+    }
+    MAPPED_BYTES.fetch_add(len, Relaxed);
+    p.cast()
+}
+
+/// Returns memory obtained from [`map`].
+///
+/// # Safety
+/// `ptr` and `bytes` must come from one call of [`map`], and nothing may use the memory after.
+pub(crate) unsafe fn unmap(ptr: *mut u8, bytes: usize) {
+    let len = round_to_page(bytes);
+    // SAFETY: the caller passes a live mapping of this length.
+    unsafe { libc::munmap(ptr.cast(), len) };
+    MAPPED_BYTES.fetch_sub(len, Relaxed);
+}
+
+/// Bytes currently mapped for the profiler's tables.
+pub(crate) fn mapped_bytes() -> usize {
+    MAPPED_BYTES.load(Relaxed)
+}
+
+fn round_to_page(bytes: usize) -> usize {
+    const PAGE: usize = 4096;
+    bytes.max(1).div_ceil(PAGE) * PAGE
+}

@@ -1,0 +1,554 @@
+//! What the sampler recorded: one bucket per (call stack, block size, rate) with
+//! its allocation and free counts, and the table of sampled blocks still live.
+//!
+//! Only sampled allocations and frees of sampled blocks come here. Frees of
+//! unsampled blocks (nearly all) stop at a counting filter indexed by address:
+//! a zero there proves the block was never sampled, with one load.
+
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+
+use crate::rawmem;
+use crate::spin::SpinLock;
+
+/// Default and largest number of frames kept per stack.
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+/// The largest depth [`set_max_stack_depth`] accepts.
+pub const MAX_DEPTH_LIMIT: usize = 256;
+
+static MAX_DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_DEPTH);
+
+/// Sets how many frames of each sampled stack are kept (1 to 256, default 64);
+/// deeper stacks keep their leaf end and are marked truncated.
+pub fn set_max_stack_depth(depth: usize) {
+    MAX_DEPTH.store(depth.clamp(1, MAX_DEPTH_LIMIT), Relaxed);
+}
+
+/// The current maximum stack depth.
+pub fn max_stack_depth() -> usize {
+    MAX_DEPTH.load(Relaxed)
+}
+
+/// One (stack, size, rate) record. Never freed once made.
+pub(crate) struct Bucket {
+    next_in_list: AtomicPtr<Bucket>,
+    next_in_chain: *mut Bucket,
+    hash: u64,
+    pub(crate) size: u64,
+    pub(crate) rate: u64,
+    pub(crate) alloc_count: AtomicU64,
+    pub(crate) free_count: AtomicU64,
+    pub(crate) truncated: bool,
+    depth: usize,
+    frames: *const usize,
+}
+
+impl Bucket {
+    /// Return addresses, leaf first.
+    pub(crate) fn frames(&self) -> &[usize] {
+        // SAFETY: `frames` points at `depth` addresses written before the bucket
+        // was published and never changed after.
+        unsafe { std::slice::from_raw_parts(self.frames, self.depth) }
+    }
+}
+
+// SAFETY: the raw pointers are only followed under the shard lock (chain) or
+// point at immutable data (frames).
+unsafe impl Send for Bucket {}
+// SAFETY: as above.
+unsafe impl Sync for Bucket {}
+
+/// Every bucket, newest first: snapshots walk it without taking a lock.
+static BUCKETS: AtomicPtr<Bucket> = AtomicPtr::new(ptr::null_mut());
+static BUCKET_COUNT: AtomicUsize = AtomicUsize::new(0);
+static LIVE_SAMPLES: AtomicUsize = AtomicUsize::new(0);
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+const BUCKET_SHARDS: usize = 16;
+const LIVE_SHARDS: usize = 64;
+const FILTER_BITS: u32 = 16;
+
+struct BucketShard {
+    heads: *mut *mut Bucket,
+    capacity: usize,
+    len: usize,
+    arena: Arena,
+}
+
+// SAFETY: only used under its lock.
+unsafe impl Send for BucketShard {}
+
+static BUCKET_TABLE: [SpinLock<BucketShard>; BUCKET_SHARDS] = [const {
+    SpinLock::new(BucketShard {
+        heads: ptr::null_mut(),
+        capacity: 0,
+        len: 0,
+        arena: Arena::new(),
+    })
+}; BUCKET_SHARDS];
+
+#[derive(Clone, Copy)]
+struct LiveEntry {
+    addr: usize,
+    bucket: *const Bucket,
+    time: u64,
+}
+
+const EMPTY: LiveEntry = LiveEntry {
+    addr: 0,
+    bucket: ptr::null(),
+    time: 0,
+};
+
+struct LiveShard {
+    entries: *mut LiveEntry,
+    capacity: usize,
+    len: usize,
+}
+
+// SAFETY: only used under its lock.
+unsafe impl Send for LiveShard {}
+
+static LIVE_TABLE: [SpinLock<LiveShard>; LIVE_SHARDS] = [const {
+    SpinLock::new(LiveShard {
+        entries: ptr::null_mut(),
+        capacity: 0,
+        len: 0,
+    })
+}; LIVE_SHARDS];
+
+/// How many live sampled blocks hash to each slot: zero means none.
+static FILTER: [AtomicU32; 1 << FILTER_BITS] = [const { AtomicU32::new(0) }; 1 << FILTER_BITS];
+
+#[inline(always)]
+fn addr_hash(addr: usize) -> u64 {
+    ((addr as u64) >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// Whether `addr` may be a live sampled block (false means certainly not).
+#[inline(always)]
+pub(crate) fn may_be_sampled(addr: usize) -> bool {
+    FILTER[(addr_hash(addr) >> (64 - FILTER_BITS)) as usize].load(Relaxed) != 0
+}
+
+fn live_shard(addr: usize) -> &'static SpinLock<LiveShard> {
+    &LIVE_TABLE[(addr_hash(addr) as usize) % LIVE_SHARDS]
+}
+
+/// Records a sampled allocation. Returns false (and counts a drop) when the sample
+/// could not be recorded: no memory for metadata, or a lock held too long.
+pub(crate) fn record_sample(
+    addr: usize,
+    size: usize,
+    rate: u64,
+    frames: &[usize],
+    truncated: bool,
+) -> bool {
+    let recorded = find_or_insert_bucket(frames, size as u64, rate, truncated)
+        .and_then(|bucket| insert_live(addr, bucket).then_some(bucket));
+    match recorded {
+        Some(bucket) => {
+            bucket.alloc_count.fetch_add(1, Relaxed);
+            true
+        }
+        None => {
+            DROPPED.fetch_add(1, Relaxed);
+            false
+        }
+    }
+}
+
+/// A sampled block that [`forget`] took out of the live table.
+#[derive(Clone, Copy)]
+pub(crate) struct Forgotten {
+    bucket: *const Bucket,
+    time: u64,
+}
+
+/// Removes `addr` from the live table if it is there, counting the free on its
+/// bucket. Must run before the block is given back to the allocator, so that a
+/// new block at the same address cannot be confused with it.
+pub(crate) fn forget(addr: usize) -> Option<Forgotten> {
+    let entry = live_shard(addr).lock().remove(addr)?;
+    FILTER[(addr_hash(addr) >> (64 - FILTER_BITS)) as usize].fetch_sub(1, Relaxed);
+    LIVE_SAMPLES.fetch_sub(1, Relaxed);
+    // SAFETY: buckets are never freed.
+    unsafe { &*entry.bucket }.free_count.fetch_add(1, Relaxed);
+    Some(Forgotten {
+        bucket: entry.bucket,
+        time: entry.time,
+    })
+}
+
+/// Puts back a block that [`forget`] removed (a `realloc` that failed).
+pub(crate) fn restore(addr: usize, f: Forgotten) {
+    // SAFETY: buckets are never freed.
+    let bucket = unsafe { &*f.bucket };
+    if live_shard(addr).lock().insert(LiveEntry {
+        addr,
+        bucket: f.bucket,
+        time: f.time,
+    }) {
+        bucket.free_count.fetch_sub(1, Relaxed);
+        FILTER[(addr_hash(addr) >> (64 - FILTER_BITS)) as usize].fetch_add(1, Relaxed);
+        LIVE_SAMPLES.fetch_add(1, Relaxed);
+    } else {
+        DROPPED.fetch_add(1, Relaxed);
+    }
+}
+
+fn insert_live(addr: usize, bucket: &'static Bucket) -> bool {
+    let Some(mut shard) = live_shard(addr).lock_bounded(64) else {
+        return false;
+    };
+    // A stale entry at this address means its free went unseen (a free from a signal
+    // handler that interrupted the profiler): count that free now.
+    if let Some(stale) = shard.remove(addr) {
+        // SAFETY: buckets are never freed.
+        unsafe { &*stale.bucket }.free_count.fetch_add(1, Relaxed);
+        FILTER[(addr_hash(addr) >> (64 - FILTER_BITS)) as usize].fetch_sub(1, Relaxed);
+        LIVE_SAMPLES.fetch_sub(1, Relaxed);
+    }
+    if !shard.insert(LiveEntry {
+        addr,
+        bucket,
+        time: crate::clock::coarse_nanos(),
+    }) {
+        return false;
+    }
+    drop(shard);
+    FILTER[(addr_hash(addr) >> (64 - FILTER_BITS)) as usize].fetch_add(1, Relaxed);
+    LIVE_SAMPLES.fetch_add(1, Relaxed);
+    true
+}
+
+fn stack_hash(frames: &[usize], size: u64, rate: u64) -> u64 {
+    let mut h = size ^ rate.rotate_left(32) ^ 0xcbf2_9ce4_8422_2325;
+    for &f in frames {
+        h = (h ^ f as u64)
+            .wrapping_mul(0x0000_0100_0000_01b3)
+            .rotate_left(23);
+    }
+    h ^ (h >> 29)
+}
+
+fn find_or_insert_bucket(
+    frames: &[usize],
+    size: u64,
+    rate: u64,
+    truncated: bool,
+) -> Option<&'static Bucket> {
+    let hash = stack_hash(frames, size, rate);
+    let mut shard = BUCKET_TABLE[(hash as usize) % BUCKET_SHARDS].lock_bounded(64)?;
+    if let Some(b) = shard.find(hash, frames, size, rate) {
+        return Some(b);
+    }
+    if shard.len >= shard.capacity && !shard.grow() && shard.capacity == 0 {
+        return None;
+    }
+    let bucket = shard
+        .arena
+        .make_bucket(hash, frames, size, rate, truncated)?;
+    let index = (hash as usize >> 8) & (shard.capacity - 1);
+    // SAFETY: `index` < capacity; heads has `capacity` entries; bucket is fresh.
+    unsafe {
+        (*bucket).next_in_chain = *shard.heads.add(index);
+        *shard.heads.add(index) = bucket;
+    }
+    shard.len += 1;
+    drop(shard);
+    let mut head = BUCKETS.load(Relaxed);
+    loop {
+        // SAFETY: the bucket is not yet reachable from the list; we own its link.
+        unsafe { (*bucket).next_in_list.store(head, Relaxed) };
+        match BUCKETS.compare_exchange_weak(head, bucket, Release, Relaxed) {
+            Ok(_) => break,
+            Err(h) => head = h,
+        }
+    }
+    BUCKET_COUNT.fetch_add(1, Relaxed);
+    // SAFETY: never freed.
+    Some(unsafe { &*bucket })
+}
+
+impl BucketShard {
+    fn find(&self, hash: u64, frames: &[usize], size: u64, rate: u64) -> Option<&'static Bucket> {
+        if self.capacity == 0 {
+            return None;
+        }
+        // SAFETY: index < capacity; chains hold live buckets.
+        let mut p = unsafe { *self.heads.add((hash as usize >> 8) & (self.capacity - 1)) };
+        while !p.is_null() {
+            // SAFETY: buckets are never freed.
+            let b = unsafe { &*p };
+            if b.hash == hash && b.size == size && b.rate == rate && b.frames() == frames {
+                return Some(b);
+            }
+            p = b.next_in_chain;
+        }
+        None
+    }
+
+    /// Doubles the head array (keeping chains under two per head on average).
+    fn grow(&mut self) -> bool {
+        let new_capacity = (self.capacity * 2).max(256);
+        let heads = rawmem::map(new_capacity * size_of::<*mut Bucket>()).cast::<*mut Bucket>();
+        if heads.is_null() {
+            return false;
+        }
+        for i in 0..self.capacity {
+            // SAFETY: i < old capacity.
+            let mut p = unsafe { *self.heads.add(i) };
+            while !p.is_null() {
+                // SAFETY: buckets are never freed; the new index is < new_capacity.
+                unsafe {
+                    let next = (*p).next_in_chain;
+                    let index = ((*p).hash as usize >> 8) & (new_capacity - 1);
+                    (*p).next_in_chain = *heads.add(index);
+                    *heads.add(index) = p;
+                    p = next;
+                }
+            }
+        }
+        if !self.heads.is_null() {
+            // SAFETY: the old array came from rawmem::map with this size.
+            unsafe { rawmem::unmap(self.heads.cast(), self.capacity * size_of::<*mut Bucket>()) };
+        }
+        self.heads = heads;
+        self.capacity = new_capacity;
+        true
+    }
+}
+
+impl LiveShard {
+    fn slot_of(&self, addr: usize) -> usize {
+        (addr_hash(addr) >> 32) as usize & (self.capacity - 1)
+    }
+
+    fn insert(&mut self, entry: LiveEntry) -> bool {
+        if (self.len + 1) * 4 > self.capacity * 3 && !self.grow() {
+            return false;
+        }
+        let mut i = self.slot_of(entry.addr);
+        loop {
+            // SAFETY: i < capacity.
+            let e = unsafe { &mut *self.entries.add(i) };
+            if e.addr == 0 {
+                *e = entry;
+                self.len += 1;
+                return true;
+            }
+            i = (i + 1) & (self.capacity - 1);
+        }
+    }
+
+    fn remove(&mut self, addr: usize) -> Option<LiveEntry> {
+        if self.len == 0 {
+            return None;
+        }
+        let mask = self.capacity - 1;
+        let mut i = self.slot_of(addr);
+        loop {
+            // SAFETY: i < capacity.
+            let e = unsafe { *self.entries.add(i) };
+            if e.addr == 0 {
+                return None;
+            }
+            if e.addr == addr {
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+        // SAFETY: i < capacity.
+        let found = unsafe { *self.entries.add(i) };
+        // Backward-shift deletion keeps probe chains intact without tombstones.
+        let mut hole = i;
+        let mut j = i;
+        loop {
+            j = (j + 1) & mask;
+            // SAFETY: j < capacity.
+            let e = unsafe { *self.entries.add(j) };
+            if e.addr == 0 {
+                break;
+            }
+            let home = self.slot_of(e.addr);
+            let distance_home_to_j = j.wrapping_sub(home) & mask;
+            let distance_hole_to_j = j.wrapping_sub(hole) & mask;
+            if distance_home_to_j >= distance_hole_to_j {
+                // SAFETY: both indexes < capacity.
+                unsafe { *self.entries.add(hole) = e };
+                hole = j;
+            }
+        }
+        // SAFETY: hole < capacity.
+        unsafe { *self.entries.add(hole) = EMPTY };
+        self.len -= 1;
+        Some(found)
+    }
+
+    fn grow(&mut self) -> bool {
+        let new_capacity = (self.capacity * 2).max(64);
+        let entries = rawmem::map(new_capacity * size_of::<LiveEntry>()).cast::<LiveEntry>();
+        if entries.is_null() {
+            return false;
+        }
+        let old = std::mem::replace(
+            self,
+            LiveShard {
+                entries,
+                capacity: new_capacity,
+                len: 0,
+            },
+        );
+        for i in 0..old.capacity {
+            // SAFETY: i < old capacity.
+            let e = unsafe { *old.entries.add(i) };
+            if e.addr != 0 {
+                self.insert(e);
+            }
+        }
+        if !old.entries.is_null() {
+            // SAFETY: the old array came from rawmem::map with this size.
+            unsafe { rawmem::unmap(old.entries.cast(), old.capacity * size_of::<LiveEntry>()) };
+        }
+        true
+    }
+}
+
+/// A bump allocator for buckets and their frames, in chunks from the kernel.
+struct Arena {
+    next: *mut u8,
+    end: *mut u8,
+}
+
+impl Arena {
+    const CHUNK: usize = 256 * 1024;
+
+    const fn new() -> Self {
+        Arena {
+            next: ptr::null_mut(),
+            end: ptr::null_mut(),
+        }
+    }
+
+    fn take(&mut self, bytes: usize) -> *mut u8 {
+        let bytes = bytes.next_multiple_of(16);
+        if (self.end as usize).saturating_sub(self.next as usize) < bytes {
+            let chunk = rawmem::map(bytes.max(Self::CHUNK));
+            if chunk.is_null() {
+                return ptr::null_mut();
+            }
+            self.next = chunk;
+            // SAFETY: within (or one past) the chunk just mapped.
+            self.end = unsafe { chunk.add(bytes.max(Self::CHUNK)) };
+        }
+        let p = self.next;
+        // SAFETY: `bytes` fit before `end`.
+        self.next = unsafe { p.add(bytes) };
+        p
+    }
+
+    fn make_bucket(
+        &mut self,
+        hash: u64,
+        frames: &[usize],
+        size: u64,
+        rate: u64,
+        truncated: bool,
+    ) -> Option<*mut Bucket> {
+        let header = size_of::<Bucket>().next_multiple_of(16);
+        let mem = self.take(header + size_of_val(frames));
+        if mem.is_null() {
+            return None;
+        }
+        // SAFETY: `mem` holds `header` bytes for the bucket then room for the frames;
+        // chunk memory is page-aligned and `take` keeps 16-byte alignment.
+        unsafe {
+            let frames_ptr = mem.add(header).cast::<usize>();
+            ptr::copy_nonoverlapping(frames.as_ptr(), frames_ptr, frames.len());
+            let bucket = mem.cast::<Bucket>();
+            bucket.write(Bucket {
+                next_in_list: AtomicPtr::new(ptr::null_mut()),
+                next_in_chain: ptr::null_mut(),
+                hash,
+                size,
+                rate,
+                alloc_count: AtomicU64::new(0),
+                free_count: AtomicU64::new(0),
+                truncated,
+                depth: frames.len(),
+                frames: frames_ptr,
+            });
+            Some(bucket)
+        }
+    }
+}
+
+/// Runs `f` on every bucket (no lock held; counts are read as they are now).
+pub(crate) fn for_each_bucket(mut f: impl FnMut(&'static Bucket)) {
+    let mut p = BUCKETS.load(Acquire);
+    while !p.is_null() {
+        // SAFETY: buckets are never freed.
+        let b = unsafe { &*p };
+        f(b);
+        p = b.next_in_list.load(Acquire);
+    }
+}
+
+/// Runs `f(bucket, allocation time)` on every live sampled block, one shard lock at a time.
+pub(crate) fn for_each_live(mut f: impl FnMut(&'static Bucket, u64)) {
+    for shard in &LIVE_TABLE {
+        let shard = shard.lock();
+        for i in 0..shard.capacity {
+            // SAFETY: i < capacity.
+            let e = unsafe { *shard.entries.add(i) };
+            if e.addr != 0 {
+                // SAFETY: buckets are never freed.
+                f(unsafe { &*e.bucket }, e.time);
+            }
+        }
+    }
+}
+
+/// Counters of the recording tables, for the statistics.
+pub(crate) struct RecordCounts {
+    pub(crate) buckets: usize,
+    pub(crate) live_samples: usize,
+    pub(crate) dropped_samples: u64,
+}
+
+pub(crate) fn counts() -> RecordCounts {
+    RecordCounts {
+        buckets: BUCKET_COUNT.load(Relaxed),
+        live_samples: LIVE_SAMPLES.load(Relaxed),
+        dropped_samples: DROPPED.load(Relaxed),
+    }
+}
+
+/// Counts a sample that could not even be attempted (e.g. stack capture failed).
+pub(crate) fn count_drop() {
+    DROPPED.fetch_add(1, Relaxed);
+}
+
+/// Fork safety: the forking thread takes every table lock so that the child
+/// starts with consistent, unlocked tables.
+pub(crate) fn lock_all_for_fork() {
+    for s in &BUCKET_TABLE {
+        s.raw_lock();
+    }
+    for s in &LIVE_TABLE {
+        s.raw_lock();
+    }
+}
+
+/// Undoes [`lock_all_for_fork`] in the parent and in the child.
+pub(crate) fn unlock_all_after_fork() {
+    for s in LIVE_TABLE.iter().rev() {
+        // SAFETY: taken by lock_all_for_fork on this thread (or its pre-fork self).
+        unsafe { s.raw_unlock() };
+    }
+    for s in BUCKET_TABLE.iter().rev() {
+        // SAFETY: as above.
+        unsafe { s.raw_unlock() };
+    }
+}

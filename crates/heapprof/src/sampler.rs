@@ -1,0 +1,159 @@
+//! When to sample: a Poisson process over allocated bytes, as Go's runtime and
+//! tcmalloc do. The distance to the next sample is exponential with mean `rate`, so
+//! a block of `size` bytes is sampled with probability `1 - exp(-size / rate)`
+//! whatever its size, and the estimate `count / (1 - exp(-size / rate))` is unbiased.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::thread_state::ThreadState;
+
+/// Go's `MemProfileRate` default: one sample per 512 KiB allocated, on average.
+pub const DEFAULT_SAMPLE_RATE: u64 = 512 * 1024;
+
+/// Largest mean distance (Go clamps at the same figure).
+const MAX_MEAN: u64 = 112 << 20;
+
+/// With sampling off, how often a thread re-reads the rate, in bytes.
+const OFF_RECHECK: i64 = 1 << 20;
+
+/// Sentinel for "not read from the environment yet".
+const UNSET: u64 = u64::MAX;
+
+static RATE: AtomicU64 = AtomicU64::new(UNSET);
+static SEED: AtomicU64 = AtomicU64::new(0);
+static THREAD_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the mean number of bytes between samples: 1 records every allocation,
+/// 0 turns sampling off (the exact statistics go on). Takes effect on each thread
+/// at its next sample (at most one interval of the old rate later).
+pub fn set_sample_rate(bytes: u64) {
+    RATE.store(bytes.min(UNSET - 1), Relaxed);
+    // The calling thread draws its next distance with the new rate at once.
+    crate::thread_state::with(|st| {
+        st.sampler_ready.set(false);
+        st.countdown.set(0);
+    });
+}
+
+/// The current sample rate in bytes (see [`set_sample_rate`]).
+pub fn sample_rate() -> u64 {
+    let r = RATE.load(Relaxed);
+    if r != UNSET {
+        return r;
+    }
+    let from_env = crate::config::rate_from_env().unwrap_or(DEFAULT_SAMPLE_RATE);
+    let _ = RATE.compare_exchange(UNSET, from_env, Relaxed, Relaxed);
+    RATE.load(Relaxed)
+}
+
+/// Restarts the calling thread's sampler from `seed`, and seeds the threads that
+/// have not drawn yet from it: for reproducible runs (`HEAPPROF_SEED` does the
+/// same at start-up). A seed of 0 is replaced by a fixed nonzero one.
+pub fn set_sampling_seed(seed: u64) {
+    SEED.store(seed.max(1), Relaxed);
+    crate::thread_state::with(|st| {
+        st.rng.set(mix(seed, 0));
+        st.sampler_ready.set(false);
+        st.countdown.set(0);
+    });
+}
+
+/// The draws of one thread: call on the slow path (countdown below zero).
+/// Returns whether the allocation of `size` bytes that took the countdown below
+/// zero is sampled, and draws the next distance.
+#[inline(never)]
+pub(crate) fn on_countdown_exhausted(st: &ThreadState, size: usize) -> bool {
+    let rate = sample_rate();
+    if !st.sampler_ready.get() {
+        st.sampler_ready.set(true);
+        if st.rng.get() == 0 {
+            st.rng.set(thread_seed());
+        }
+        // The first distance of a thread: this allocation is sampled only if it
+        // reaches past a freshly drawn point, like every other.
+        let d = next_distance(st, rate);
+        let left = d - size as i64;
+        if left >= 0 {
+            st.countdown.set(left);
+            return false;
+        }
+    }
+    let d = next_distance(st, rate);
+    st.countdown.set(d);
+    rate != 0
+}
+
+fn next_distance(st: &ThreadState, rate: u64) -> i64 {
+    match rate {
+        0 => OFF_RECHECK,
+        1 => 0,
+        _ => {
+            let mean = rate.min(MAX_MEAN) as f64;
+            // U uniform in (0, 1]: 53 random bits, never zero.
+            let u = ((next_random(st) >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
+            (-u.ln() * mean) as i64
+        }
+    }
+}
+
+/// xorshift64*: a few instructions, good enough spacing for sampling.
+fn next_random(st: &ThreadState) -> u64 {
+    let mut x = st.rng.get();
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    st.rng.set(x);
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+fn thread_seed() -> u64 {
+    let mut base = SEED.load(Relaxed);
+    if base == 0 {
+        base = crate::config::seed_from_env().unwrap_or_else(|| {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `ts` is a valid out pointer.
+            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+            // SAFETY: getpid has no preconditions.
+            let pid = unsafe { libc::getpid() } as u64;
+            (ts.tv_sec as u64).wrapping_mul(1_000_000_007) ^ ts.tv_nsec as u64 ^ (pid << 32)
+        });
+        let _ = SEED.compare_exchange(0, base, Relaxed, Relaxed);
+        base = SEED.load(Relaxed);
+    }
+    mix(base, THREAD_COUNTER.fetch_add(1, Relaxed) + 1)
+}
+
+/// splitmix64 of (seed, stream number): distinct, nonzero streams.
+fn mix(seed: u64, n: u64) -> u64 {
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    if z == 0 { 0x853c_49e6_748f_ea9b } else { z }
+}
+
+/// Go's unbiasing factor for a record of blocks of `size` bytes sampled at `rate`.
+pub(crate) fn scale(size: u64, rate: u64) -> f64 {
+    if rate <= 1 || size == 0 {
+        return 1.0;
+    }
+    1.0 / (1.0 - (-(size as f64) / rate as f64).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_is_one_at_rate_one_and_near_rate_over_size_for_small_blocks() {
+        assert_eq!(scale(100, 1), 1.0);
+        assert_eq!(scale(100, 0), 1.0);
+        let s = scale(16, 512 * 1024);
+        assert!((s - 512.0 * 1024.0 / 16.0).abs() / s < 1e-3, "{s}");
+        // A block far larger than the rate is nearly always sampled: weight ~1.
+        assert!((scale(64 << 20, 512 * 1024) - 1.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,108 @@
+//! A tiny test-and-set lock for the profiler's sharded tables. Held only for a few
+//! hundred instructions, never across an allocation through the global allocator.
+//! `std::sync::Mutex` would do on Linux, but its guard cannot be held across the
+//! `pthread_atfork` prepare and parent/child handlers, which fork safety needs.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A spin lock around `T`.
+pub(crate) struct SpinLock<T> {
+    locked: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: access to `value` is serialised by `locked`.
+unsafe impl<T: Send> Sync for SpinLock<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for SpinLock<T> {}
+
+impl<T> SpinLock<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        SpinLock {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    fn try_acquire(&self) -> bool {
+        !self.locked.load(Ordering::Relaxed)
+            && self
+                .locked
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Locks, spinning and then yielding until the lock is free.
+    pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+        let mut spins = 0u32;
+        while !self.try_acquire() {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
+            }
+        }
+        SpinGuard { lock: self }
+    }
+
+    /// Locks unless that takes more than `max_yields` yields: callers that may drop
+    /// their work (a sample) use this rather than wait behind a stalled holder.
+    pub(crate) fn lock_bounded(&self, max_yields: u32) -> Option<SpinGuard<'_, T>> {
+        let mut spins = 0u32;
+        while !self.try_acquire() {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else if spins - 64 < max_yields {
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
+            } else {
+                return None;
+            }
+        }
+        Some(SpinGuard { lock: self })
+    }
+
+    /// Takes the lock with no guard, for the fork handlers.
+    pub(crate) fn raw_lock(&self) {
+        std::mem::forget(self.lock());
+    }
+
+    /// Releases a lock taken by [`SpinLock::raw_lock`].
+    ///
+    /// # Safety
+    /// The lock must be held through `raw_lock` by this thread (or, in a forked
+    /// child, by the thread that forked).
+    pub(crate) unsafe fn raw_unlock(&self) {
+        self.locked.store(false, Ordering::Release);
+    }
+}
+
+/// Access to a locked value; unlocks on drop.
+pub(crate) struct SpinGuard<'a, T> {
+    lock: &'a SpinLock<T>,
+}
+
+impl<T> std::ops::Deref for SpinGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard proves the lock is held.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> std::ops::DerefMut for SpinGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard proves the lock is held, exclusively.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for SpinGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.locked.store(false, Ordering::Release);
+    }
+}

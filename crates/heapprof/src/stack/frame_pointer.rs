@@ -1,0 +1,60 @@
+//! The frame-pointer unwinder: follows the `rbp` chain. Each frame of a function built
+//! with frame pointers holds `[rbp] = caller's rbp, [rbp + 8] = return address`.
+
+use super::snapshot;
+use super::thread;
+use super::{Capture, Registers, StackEnd, read_stack_word};
+
+/// Walks the frame-pointer chain from `regs.bp`, the frame pointer of `capture` when
+/// heapprof is built with frame pointers (then its first return address is the one
+/// into the caller of `capture`).
+#[inline(always)]
+pub(super) fn walk(regs: Registers, out: &mut [usize]) -> Capture {
+    let Some(snapshot) = snapshot::current() else {
+        return Capture::UNAVAILABLE;
+    };
+    let Some(Some((lo, hi))) = thread::with_thread(|t| t.bounds()) else {
+        return Capture::UNAVAILABLE;
+    };
+    if regs.sp < lo || regs.sp >= hi {
+        return Capture::UNAVAILABLE;
+    }
+    let mut snapshot = snapshot;
+    let last = hi.saturating_sub(8);
+    // Each frame record must lie above the previous one: the walk cannot loop.
+    let mut floor = regs.sp;
+    let mut fp = regs.bp;
+    let mut len = 0;
+    let end = loop {
+        if fp == 0 {
+            break StackEnd::Root;
+        }
+        let (Some(caller_fp), Some(ra)) = (
+            read_stack_word(fp, floor, last),
+            fp.checked_add(8)
+                .and_then(|a| read_stack_word(a, floor, last)),
+        ) else {
+            break StackEnd::Lost;
+        };
+        if ra == 0 {
+            break StackEnd::Root;
+        }
+        if !snapshot.is_return_address(ra) {
+            match snapshot::refresh_for(ra) {
+                Some(fresh) if fresh.is_return_address(ra) => snapshot = fresh,
+                _ => break StackEnd::Lost,
+            }
+        }
+        let Some(slot) = out.get_mut(len) else {
+            break StackEnd::Truncated;
+        };
+        *slot = ra;
+        len += 1;
+        let Some(next_floor) = fp.checked_add(16) else {
+            break StackEnd::Lost;
+        };
+        floor = next_floor;
+        fp = caller_fp;
+    };
+    Capture { len, end }
+}

@@ -1,0 +1,243 @@
+//! Stack capture on the allocation path: raw return addresses, resolved later.
+//!
+//! [`capture`] runs inside `GlobalAlloc::alloc` when an allocation is sampled, so it
+//! never panics, never blocks on a lock, reads only the current thread's stack between
+//! its own stack pointer and the top of the stack, and accepts only return addresses
+//! that fall in an executable segment of a loaded module. It allocates on its first
+//! call in a thread (a ~40 KiB unwind cache), on its first call in the process (the
+//! module list) and after a `dlopen` (a new module list); in the steady state it
+//! allocates nothing. The caller must route allocations made from inside it past the
+//! profiler (the allocator's re-entrancy guard does that).
+//!
+//! Two unwinders are available:
+//! - [`Unwinder::Dwarf`] (the default) evaluates the `.eh_frame` call-frame information
+//!   of every loaded module (found through `PT_GNU_EH_FRAME`, read in memory, no file
+//!   access) with [`framehop`], keeping a per-thread cache of unwind rules. It gives
+//!   complete stacks in ordinary builds, where the standard library and the C library
+//!   have no frame pointers.
+//! - [`Unwinder::FramePointer`] walks the `rbp` chain. It is complete only when every
+//!   function on the stack keeps a frame pointer (`-C force-frame-pointers=yes` for
+//!   the program, and a standard library and C library built the same way).
+//!
+//! Only x86_64 Linux is supported; elsewhere [`capture`] returns [`StackEnd::Unavailable`].
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod dwarf;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod frame_pointer;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod modules;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod snapshot;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod thread;
+
+/// Which unwinder captures stacks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Unwinder {
+    /// DWARF call-frame information with cached rules: complete stacks in any build.
+    #[default]
+    Dwarf,
+    /// Frame-pointer walking: fastest, complete only when everything is built with frame pointers.
+    FramePointer,
+}
+
+static UNWINDER: AtomicU8 = AtomicU8::new(0);
+
+/// Chooses the unwinder used by [`capture`] from now on, in every thread.
+pub fn set_unwinder(unwinder: Unwinder) {
+    let code = match unwinder {
+        Unwinder::Dwarf => 0,
+        Unwinder::FramePointer => 1,
+    };
+    UNWINDER.store(code, Ordering::Relaxed);
+}
+
+/// The unwinder used by [`capture`].
+pub fn unwinder() -> Unwinder {
+    match UNWINDER.load(Ordering::Relaxed) {
+        1 => Unwinder::FramePointer,
+        _ => Unwinder::Dwarf,
+    }
+}
+
+/// How a captured stack ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StackEnd {
+    /// The walk reached the first frame of the thread (`_start` or the thread's start
+    /// routine): the stack is complete.
+    Root,
+    /// The output buffer filled up while more frames remained.
+    Truncated,
+    /// The walk stopped before the first frame: a return address outside every loaded
+    /// module (JIT code, a garbage frame pointer), unwind information that could not be
+    /// evaluated (a signal frame), or a stack address outside the thread's stack. The
+    /// frames written so far are valid return addresses.
+    Lost,
+    /// Nothing was captured: the module list is being built by another thread, the call
+    /// re-entered `capture` on the same thread (from a signal handler), the thread's stack
+    /// bounds are unknown or the stack pointer is outside them (an alternate signal stack,
+    /// a coroutine stack), or the platform is not supported.
+    Unavailable,
+}
+
+/// The result of [`capture`]: how many return addresses were written and how the stack ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capture {
+    /// Number of return addresses written at the start of the output buffer.
+    pub len: usize,
+    /// Whether the walk reached the first frame, ran out of room, or stopped early.
+    pub end: StackEnd,
+}
+
+impl Capture {
+    /// Whether frames beyond the output buffer were left out.
+    pub fn truncated(&self) -> bool {
+        self.end == StackEnd::Truncated
+    }
+
+    #[cfg_attr(
+        not(all(target_arch = "x86_64", target_os = "linux")),
+        allow(dead_code)
+    )]
+    const UNAVAILABLE: Capture = Capture {
+        len: 0,
+        end: StackEnd::Unavailable,
+    };
+}
+
+/// Writes the return addresses of the current call stack into `out`, the return address
+/// into the caller of `capture` first, and says how the stack ended. Uses the unwinder
+/// chosen with [`set_unwinder`].
+///
+/// The addresses are return addresses, one byte past the call instruction: subtract one
+/// before resolving them to a line.
+///
+/// Never panics, never blocks, never reads outside the current thread's stack. It may
+/// allocate on its first call in a thread and after a module was loaded (see the
+/// [module documentation](self)); call [`prepare`] from the thread first to move that
+/// work out of the way.
+#[inline(never)]
+pub fn capture(out: &mut [usize]) -> Capture {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        let regs = Registers::here();
+        walk(regs, unwinder(), out)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        let _ = out;
+        Capture::UNAVAILABLE
+    }
+}
+
+/// Like [`capture`], with the unwinder given here instead of the global choice
+/// (for tests and benchmarks that compare unwinders side by side).
+#[inline(never)]
+pub fn capture_with(unwinder: Unwinder, out: &mut [usize]) -> Capture {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        let regs = Registers::here();
+        walk(regs, unwinder, out)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        let _ = (unwinder, out);
+        Capture::UNAVAILABLE
+    }
+}
+
+/// Builds the module list (if not built yet) and the calling thread's unwind cache and
+/// stack bounds, so that the next [`capture`] on this thread does not allocate.
+/// Returns false if stacks cannot be captured here (unsupported platform, unknown stack
+/// bounds, or another thread is building the module list right now).
+pub fn prepare() -> bool {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        snapshot::current().is_some()
+            && thread::with_thread(|t| t.bounds().is_some() && t.with_cache(|_| ()).is_some())
+                .unwrap_or(false)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        false
+    }
+}
+
+/// Re-reads the list of loaded modules now if it changed since it was last read.
+///
+/// [`capture`] does this by itself when it meets a return address outside every known
+/// module (after a `dlopen`); call this after a `dlclose`, so that the unwinder stops
+/// using the unloaded module's ranges. Returns true if a new list was installed.
+pub fn refresh_modules() -> bool {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        snapshot::refresh_if_changed().is_some()
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        false
+    }
+}
+
+/// The registers an unwind starts from, read inside the frame of [`capture`].
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[derive(Clone, Copy, Debug)]
+struct Registers {
+    /// An instruction address inside the function that read the registers.
+    pc: usize,
+    /// The stack pointer at that instruction.
+    sp: usize,
+    /// The frame pointer at that instruction.
+    bp: usize,
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+impl Registers {
+    /// Reads rip, rsp and rbp in the caller's frame (this is always inlined, so the
+    /// values describe the function it is written in; the unwind information at `pc`
+    /// describes that frame with exactly this `sp`, as the asm block does not move rsp).
+    #[inline(always)]
+    fn here() -> Registers {
+        let (pc, sp, bp): (usize, usize, usize);
+        // SAFETY: reads three registers into general-purpose outputs; touches no memory,
+        // no stack and no flags.
+        unsafe {
+            core::arch::asm!(
+                "lea {pc}, [rip]",
+                "mov {sp}, rsp",
+                "mov {bp}, rbp",
+                pc = out(reg) pc,
+                sp = out(reg) sp,
+                bp = out(reg) bp,
+                options(nomem, nostack, preserves_flags),
+            );
+        }
+        Registers { pc, sp, bp }
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[inline(always)]
+fn walk(regs: Registers, unwinder: Unwinder, out: &mut [usize]) -> Capture {
+    match unwinder {
+        Unwinder::Dwarf => dwarf::walk(regs, out),
+        Unwinder::FramePointer => frame_pointer::walk(regs, out),
+    }
+}
+
+/// Reads one word of the current thread's stack, if `addr` is 8-aligned and lies in
+/// `[lo, last]` (`last` being the highest readable word, 8 below the top of the stack).
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[inline(always)]
+fn read_stack_word(addr: usize, lo: usize, last: usize) -> Option<usize> {
+    if addr < lo || addr > last || addr % 8 != 0 {
+        return None;
+    }
+    // SAFETY: [lo, last + 8) lies between the stack pointer of a live frame of this thread
+    // and the top of this thread's stack: mapped, readable memory. Volatile, because the
+    // words belong to other frames and the compiler must not reason about them.
+    Some(unsafe { core::ptr::read_volatile(core::ptr::with_exposed_provenance::<usize>(addr)) })
+}

@@ -1,0 +1,292 @@
+//! The loaded modules, read from the program headers the dynamic loader keeps in memory
+//! (`dl_iterate_phdr`): executable ranges, and the `.eh_frame_hdr` / `.eh_frame` bytes
+//! as mapped, found through `PT_GNU_EH_FRAME` without reading any file.
+
+use core::ffi::{c_int, c_void};
+use core::ops::{Deref, Range};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+const PT_LOAD: u32 = 1;
+const PT_GNU_EH_FRAME: u32 = 0x6474_e550;
+const PF_X: u32 = 1;
+
+/// One loaded module (the executable, a shared library, the vDSO).
+#[derive(Debug)]
+pub(super) struct LoadedModule {
+    /// Load bias: actual address minus the address stated in the ELF file.
+    pub(super) bias: usize,
+    /// Executable segments, actual addresses.
+    pub(super) texts: Vec<Range<usize>>,
+    /// The `PT_GNU_EH_FRAME` segment (`.eh_frame_hdr`), actual addresses.
+    pub(super) eh_frame_hdr: Option<Range<usize>>,
+    /// `.eh_frame`, from the address `.eh_frame_hdr` gives to the end of the file-backed
+    /// part of the segment holding it (its exact length is not recorded in memory; the
+    /// unwinder only reads the entries `.eh_frame_hdr` points to).
+    pub(super) eh_frame: Option<Range<usize>>,
+}
+
+/// All loaded modules, and the loader's counters of loads and unloads at that moment.
+#[derive(Debug, Default)]
+pub(super) struct Enumeration {
+    pub(super) modules: Vec<LoadedModule>,
+    /// (`dlpi_adds`, `dlpi_subs`): they change whenever a module is loaded or unloaded.
+    pub(super) generation: (u64, u64),
+}
+
+/// Lists the loaded modules. Allocates (called with the allocator's guard set).
+pub(super) fn enumerate() -> Enumeration {
+    let mut out = Enumeration {
+        modules: Vec::with_capacity(32),
+        generation: (0, 0),
+    };
+    // SAFETY: `collect_module` only reads the `dl_phdr_info` it is given and writes
+    // to `out`, which outlives the call.
+    unsafe {
+        libc::dl_iterate_phdr(Some(collect_module), (&raw mut out).cast::<c_void>());
+    }
+    out
+}
+
+/// The loader's (loads, unloads) counters, read without listing the modules.
+pub(super) fn load_generation() -> (u64, u64) {
+    let mut generation = (0u64, 0u64);
+    // SAFETY: `read_generation` writes only to `generation`, which outlives the call.
+    unsafe {
+        libc::dl_iterate_phdr(
+            Some(read_generation),
+            (&raw mut generation).cast::<c_void>(),
+        );
+    }
+    generation
+}
+
+/// Whether the `dl_phdr_info` glibc passes is large enough to hold `dlpi_adds`/`dlpi_subs`.
+fn has_counters(size: usize) -> bool {
+    size >= core::mem::offset_of!(libc::dl_phdr_info, dlpi_subs) + size_of::<u64>()
+}
+
+unsafe extern "C" fn read_generation(
+    info: *mut libc::dl_phdr_info,
+    size: usize,
+    data: *mut c_void,
+) -> c_int {
+    // SAFETY: glibc passes a valid `info` of `size` bytes; `data` is the `(u64, u64)`
+    // given by `load_generation`.
+    unsafe {
+        if has_counters(size) {
+            *data.cast::<(u64, u64)>() = ((*info).dlpi_adds, (*info).dlpi_subs);
+        }
+    }
+    1 // the counters are the same in every entry: stop after the first
+}
+
+unsafe extern "C" fn collect_module(
+    info: *mut libc::dl_phdr_info,
+    size: usize,
+    data: *mut c_void,
+) -> c_int {
+    // SAFETY: glibc passes a valid `info` of `size` bytes whose `dlpi_phdr` points to
+    // `dlpi_phnum` program headers; `data` is the `Enumeration` given by `enumerate`.
+    unsafe {
+        let out = &mut *data.cast::<Enumeration>();
+        let info = &*info;
+        if has_counters(size) {
+            out.generation = (info.dlpi_adds, info.dlpi_subs);
+        }
+        let phdrs = if info.dlpi_phdr.is_null() {
+            &[][..]
+        } else {
+            core::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum))
+        };
+        if let Some(module) = describe_module(info.dlpi_addr as usize, phdrs) {
+            out.modules.push(module);
+        }
+    }
+    0
+}
+
+fn describe_module(bias: usize, phdrs: &[libc::Elf64_Phdr]) -> Option<LoadedModule> {
+    let actual = |vaddr: u64, len: u64| -> Option<Range<usize>> {
+        let start = bias.checked_add(usize::try_from(vaddr).ok()?)?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        (end > start).then_some(start..end)
+    };
+    let texts: Vec<Range<usize>> = phdrs
+        .iter()
+        .filter(|p| p.p_type == PT_LOAD && p.p_flags & PF_X != 0)
+        .filter_map(|p| actual(p.p_vaddr, p.p_memsz))
+        .collect();
+    if texts.is_empty() {
+        return None;
+    }
+    let eh_frame_hdr = phdrs
+        .iter()
+        .find(|p| p.p_type == PT_GNU_EH_FRAME)
+        .and_then(|p| actual(p.p_vaddr, p.p_memsz));
+    let eh_frame = eh_frame_hdr.as_ref().and_then(|hdr| {
+        let start = eh_frame_address(hdr)?;
+        // The file-backed part of the loaded segment that holds `.eh_frame`.
+        let segment = phdrs
+            .iter()
+            .filter(|p| p.p_type == PT_LOAD)
+            .filter_map(|p| actual(p.p_vaddr, p.p_filesz))
+            .find(|r| r.contains(&start))?;
+        Some(start..segment.end)
+    });
+    Some(LoadedModule {
+        bias,
+        texts,
+        eh_frame_hdr,
+        eh_frame,
+    })
+}
+
+/// Decodes the `.eh_frame` address from the header of `.eh_frame_hdr`.
+fn eh_frame_address(hdr: &Range<usize>) -> Option<usize> {
+    // SAFETY: `hdr` is the loaded `PT_GNU_EH_FRAME` segment of a module that is loaded
+    // (we are inside `dl_iterate_phdr`, which keeps it so).
+    let bytes = unsafe { core::slice::from_raw_parts(hdr.start as *const u8, hdr.len()) };
+    let bases = gimli::BaseAddresses::default().set_eh_frame_hdr(hdr.start as u64);
+    let parsed = gimli::EhFrameHdr::new(bytes, gimli::LittleEndian)
+        .parse(&bases, 8)
+        .ok()?;
+    match parsed.eh_frame_ptr() {
+        gimli::Pointer::Direct(address) => usize::try_from(address).ok(),
+        gimli::Pointer::Indirect(_) => None,
+    }
+}
+
+/// Section bytes of a loaded module, as handed to framehop, which reads them when it
+/// has no cached rule for an address.
+///
+/// If the module may be unloaded (`dlclose`), each access first asks the loader whether
+/// the module is still there (`_dl_find_object`, lock-free); if not, the bytes read as
+/// empty (framehop then finds no rule) and `STALE` asks for a new module list.
+pub(super) struct SectionBytes {
+    start: usize,
+    len: usize,
+    owner: Option<Owner>,
+}
+
+/// How to check that the module owning some bytes is still loaded.
+#[derive(Clone, Copy, Debug)]
+struct Owner {
+    /// An address in the module's code.
+    probe: usize,
+    /// Its `PT_GNU_EH_FRAME` address, as the loader reports it.
+    eh_frame_hdr: usize,
+}
+
+/// Set when module bytes were found unloaded: the current module list is stale.
+pub(super) static STALE: AtomicBool = AtomicBool::new(false);
+
+impl SectionBytes {
+    /// Bytes of the module whose code contains `probe` and whose `PT_GNU_EH_FRAME`
+    /// segment starts at `eh_frame_hdr`.
+    pub(super) fn new(range: Range<usize>, probe: usize, eh_frame_hdr: usize) -> SectionBytes {
+        // Guard only what the loader can vouch for now (some loaders do not list the
+        // vDSO); the main program and its dependencies are never unloaded anyway.
+        let owner = (find_object(probe) == Lookup::Found(eh_frame_hdr)).then_some(Owner {
+            probe,
+            eh_frame_hdr,
+        });
+        SectionBytes {
+            start: range.start,
+            len: range.len(),
+            owner,
+        }
+    }
+}
+
+impl Default for SectionBytes {
+    fn default() -> Self {
+        SectionBytes {
+            start: 0,
+            len: 0,
+            owner: None,
+        }
+    }
+}
+
+impl Deref for SectionBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        if let Some(owner) = self.owner {
+            if find_object(owner.probe) != Lookup::Found(owner.eh_frame_hdr) {
+                STALE.store(true, Ordering::Relaxed);
+                return &[];
+            }
+        }
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `start..start + len` lies in a loaded, readable segment of a module
+        // (checked just above for modules that can be unloaded), and stays so while
+        // code of that module is on the stack being unwound.
+        unsafe { core::slice::from_raw_parts(self.start as *const u8, self.len) }
+    }
+}
+
+// SAFETY: `SectionBytes` is an immutable view of read-only mapped memory.
+unsafe impl Send for SectionBytes {}
+// SAFETY: as above; `deref` only reads it and sets an atomic flag.
+unsafe impl Sync for SectionBytes {}
+
+/// glibc's `struct dl_find_object` (x86_64 layout: no `dlfo_eh_dbase`, no
+/// `dlfo_eh_count`), with room to spare after the reserved words.
+#[repr(C)]
+struct DlFindObject {
+    flags: u64,
+    map_start: *mut c_void,
+    map_end: *mut c_void,
+    link_map: *mut c_void,
+    eh_frame: *mut c_void,
+    reserved: [u64; 16],
+}
+
+type DlFindObjectFn = unsafe extern "C" fn(*mut c_void, *mut DlFindObject) -> c_int;
+
+/// Address of `_dl_find_object` (glibc 2.35+); 0: not looked up yet; 1: not available.
+static DL_FIND_OBJECT: AtomicUsize = AtomicUsize::new(0);
+
+/// Looks up `_dl_find_object` with `dlsym` (linking to it directly would require
+/// glibc 2.35). Called once, while the first module list is built.
+pub(super) fn resolve_find_object() {
+    if DL_FIND_OBJECT.load(Ordering::Acquire) != 0 {
+        return;
+    }
+    // SAFETY: `dlsym` with `RTLD_DEFAULT` (null) and a NUL-terminated name.
+    let f = unsafe { libc::dlsym(core::ptr::null_mut(), c"_dl_find_object".as_ptr()) };
+    let value = if f.is_null() { 1 } else { f as usize };
+    DL_FIND_OBJECT.store(value, Ordering::Release);
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Lookup {
+    /// `_dl_find_object` is not available.
+    Unsupported,
+    /// No loaded module contains the address.
+    NotFound,
+    /// A loaded module contains it; its `PT_GNU_EH_FRAME` address (0 if none).
+    Found(usize),
+}
+
+/// Asks the loader which module contains `address` (lock-free, async-signal-safe).
+pub(super) fn find_object(address: usize) -> Lookup {
+    let f = DL_FIND_OBJECT.load(Ordering::Acquire);
+    if f <= 1 {
+        return Lookup::Unsupported;
+    }
+    // SAFETY: `f` is the address of glibc's `_dl_find_object`, stored by
+    // `resolve_find_object`; the result struct is larger than glibc's.
+    unsafe {
+        let f: DlFindObjectFn = core::mem::transmute::<usize, DlFindObjectFn>(f);
+        let mut result: DlFindObject = core::mem::zeroed();
+        if f(address as *mut c_void, &mut result) == 0 {
+            Lookup::Found(result.eh_frame as usize)
+        } else {
+            Lookup::NotFound
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The process-wide, immutable view of the loaded modules that every capture reads:
+//! their executable ranges and a framehop unwinder over their `.eh_frame` data.
+//!
+//! Readers load one atomic pointer. A new snapshot is built (after a `dlopen`) by one
+//! thread at a time under a try-lock and published by swapping the pointer; the old one
+//! is leaked, since another thread may still be walking with it. Rebuilds happen only
+//! when the loader's load/unload counters moved, so the leak is bounded by the number
+//! of `dlopen`/`dlclose` calls (a few KiB each).
+
+use core::ops::Range;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+
+use framehop::x86_64::UnwinderX86_64;
+use framehop::{ExplicitModuleSectionInfo, Module, MustNotAllocateDuringUnwind, Unwinder as _};
+
+use super::modules::{self, Lookup, SectionBytes};
+use super::thread;
+
+/// framehop's unwinder over in-memory section bytes, allocation-free while unwinding.
+pub(super) type DwarfUnwinder = UnwinderX86_64<SectionBytes, MustNotAllocateDuringUnwind>;
+
+/// One immutable view of the loaded modules.
+pub(super) struct Snapshot {
+    /// Executable ranges of all modules, sorted, disjoint.
+    texts: Vec<Range<usize>>,
+    /// Unwinder with one framehop module per loaded module.
+    pub(super) unwinder: DwarfUnwinder,
+    /// The loader's (loads, unloads) counters when this was built.
+    generation: (u64, u64),
+}
+
+impl Snapshot {
+    /// Whether `return_address` follows a call instruction in a known executable range.
+    #[inline(always)]
+    pub(super) fn is_return_address(&self, return_address: usize) -> bool {
+        let Some(call) = return_address.checked_sub(1) else {
+            return false;
+        };
+        let after = self.texts.partition_point(|r| r.start <= call);
+        match after.checked_sub(1).and_then(|i| self.texts.get(i)) {
+            Some(range) => call < range.end,
+            None => false,
+        }
+    }
+
+    fn build(listing: modules::Enumeration) -> Snapshot {
+        let mut texts = Vec::new();
+        let mut unwinder = DwarfUnwinder::new();
+        for module in &listing.modules {
+            texts.extend(module.texts.iter().cloned());
+            if let Some(fh_module) = framehop_module(module) {
+                unwinder.add_module(fh_module);
+            }
+        }
+        texts.sort_by_key(|r| r.start);
+        Snapshot {
+            texts,
+            unwinder,
+            generation: listing.generation,
+        }
+    }
+}
+
+/// Describes a loaded module to framehop. Its stated addresses (SVMAs) are the ELF
+/// file's virtual addresses, i.e. actual address minus load bias, with base SVMA 0.
+fn framehop_module(module: &modules::LoadedModule) -> Option<Module<SectionBytes>> {
+    let first = module.texts.iter().map(|r| r.start).min()?;
+    let last = module.texts.iter().map(|r| r.end).max()?;
+    // framehop keys rules by offsets from the bias that must fit in 32 bits.
+    u32::try_from(last.checked_sub(module.bias)?).ok()?;
+    let stated = |r: &Range<usize>| -> Option<Range<u64>> {
+        Some(r.start.checked_sub(module.bias)? as u64..r.end.checked_sub(module.bias)? as u64)
+    };
+    let mut info = ExplicitModuleSectionInfo::<SectionBytes> {
+        base_svma: 0,
+        text_svma: stated(&(first..last)),
+        ..Default::default()
+    };
+    if let (Some(hdr), Some(frame)) = (&module.eh_frame_hdr, &module.eh_frame) {
+        info.eh_frame_hdr_svma = stated(hdr);
+        info.eh_frame_hdr = Some(SectionBytes::new(hdr.clone(), first, hdr.start));
+        info.eh_frame_svma = stated(frame);
+        info.eh_frame = Some(SectionBytes::new(frame.clone(), first, hdr.start));
+    }
+    Some(Module::new(
+        String::new(),
+        first as u64..last as u64,
+        module.bias as u64,
+        info,
+    ))
+}
+
+static CURRENT: AtomicPtr<Snapshot> = AtomicPtr::new(core::ptr::null_mut());
+/// Held while a snapshot is being built.
+static BUILDING: AtomicBool = AtomicBool::new(false);
+/// When (CLOCK_MONOTONIC_COARSE, ms) the module list was last re-read for nothing.
+static LAST_FUTILE_CHECK_MS: AtomicU64 = AtomicU64::new(0);
+/// Re-read the module list for an unknown address at most this often when the last
+/// re-read found no change (JIT code or garbage addresses would otherwise make every
+/// capture list the modules).
+const FUTILE_CHECK_INTERVAL_MS: u64 = 10;
+
+/// The current snapshot, built on first use. `None` while another thread builds the
+/// first one.
+#[inline(always)]
+pub(super) fn current() -> Option<&'static Snapshot> {
+    let p = CURRENT.load(Ordering::Acquire);
+    if p.is_null() {
+        return build_first();
+    }
+    // SAFETY: published snapshots are leaked, never freed or mutated.
+    Some(unsafe { &*p })
+}
+
+#[cold]
+fn build_first() -> Option<&'static Snapshot> {
+    let _lock = BuildLock::try_acquire()?;
+    if let Some(p) = load_current() {
+        return Some(p);
+    }
+    thread::init_process_hooks();
+    modules::resolve_find_object();
+    Some(publish(Snapshot::build(modules::enumerate())))
+}
+
+fn load_current() -> Option<&'static Snapshot> {
+    let p = CURRENT.load(Ordering::Acquire);
+    // SAFETY: published snapshots are leaked, never freed or mutated.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+fn publish(snapshot: Snapshot) -> &'static Snapshot {
+    let p = Box::into_raw(Box::new(snapshot));
+    // The previous snapshot is leaked on purpose (see the module documentation).
+    CURRENT.store(p, Ordering::Release);
+    // SAFETY: just leaked.
+    unsafe { &*p }
+}
+
+/// Called when a walk met `return_address` outside every known module: if the loader
+/// knows a module there (a `dlopen` since the snapshot), installs and returns a new
+/// snapshot. Never blocks; rate-limited when nothing changed.
+#[cold]
+pub(super) fn refresh_for(return_address: usize) -> Option<&'static Snapshot> {
+    match modules::find_object(return_address) {
+        Lookup::NotFound => return None,
+        Lookup::Found(_) | Lookup::Unsupported => {}
+    }
+    let now = coarse_now_ms();
+    let last = LAST_FUTILE_CHECK_MS.load(Ordering::Relaxed);
+    if last != 0 && now.wrapping_sub(last) < FUTILE_CHECK_INTERVAL_MS {
+        return None;
+    }
+    let fresh = refresh_if_changed();
+    if fresh.is_none() {
+        LAST_FUTILE_CHECK_MS.store(now.max(1), Ordering::Relaxed);
+    }
+    fresh
+}
+
+/// Re-reads the module list if the loader's counters moved since the current snapshot;
+/// returns the new snapshot if one was installed.
+pub(super) fn refresh_if_changed() -> Option<&'static Snapshot> {
+    let _lock = BuildLock::try_acquire()?;
+    let Some(current) = load_current() else {
+        thread::init_process_hooks();
+        modules::resolve_find_object();
+        return Some(publish(Snapshot::build(modules::enumerate())));
+    };
+    modules::STALE.store(false, Ordering::Relaxed);
+    if modules::load_generation() == current.generation {
+        return None;
+    }
+    Some(publish(Snapshot::build(modules::enumerate())))
+}
+
+/// Whether module bytes were found unloaded during a walk (then the walk's result may be
+/// wrong and the snapshot should be replaced).
+#[inline(always)]
+pub(super) fn stale() -> bool {
+    modules::STALE.load(Ordering::Relaxed)
+}
+
+/// See `thread::after_fork_child`.
+pub(super) fn after_fork_child() {
+    BUILDING.store(false, Ordering::Release);
+}
+
+struct BuildLock;
+
+impl BuildLock {
+    fn try_acquire() -> Option<BuildLock> {
+        (!BUILDING.swap(true, Ordering::Acquire)).then_some(BuildLock)
+    }
+}
+
+impl Drop for BuildLock {
+    fn drop(&mut self) {
+        BUILDING.store(false, Ordering::Release);
+    }
+}
+
+fn coarse_now_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write to.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1000)
+        .wrapping_add(ts.tv_nsec as u64 / 1_000_000)
+}

@@ -1,0 +1,243 @@
+//! Per-thread state of stack capture: the thread's stack bounds and its unwind cache.
+//!
+//! Everything here is reachable from a `const`-initialised thread-local without `Drop`,
+//! so it works in threads not created by Rust, while thread-local destructors run, and
+//! in forked children. A thread's cache is handed back to a pool by a pthread key
+//! destructor when the thread exits, and the next new thread takes it from there.
+
+use core::cell::Cell;
+use core::ffi::c_void;
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+
+use framehop::MustNotAllocateDuringUnwind;
+use framehop::x86_64::CacheX86_64;
+
+/// framehop's per-thread rule cache, in its allocation-free flavour.
+pub(super) type RuleCache = CacheX86_64<MustNotAllocateDuringUnwind>;
+
+/// A rule cache, and the link that chains it in the pool while no thread owns it.
+pub(super) struct CacheSlot {
+    cache: RuleCache,
+    next: AtomicPtr<CacheSlot>,
+}
+
+/// `ThreadStack::slot` while the slot is in use: a re-entrant call finds it and gives up.
+const BUSY: *mut CacheSlot = ptr::without_provenance_mut(1);
+/// `ThreadStack::slot` after the thread gave its slot back (thread teardown).
+const RETIRED: *mut CacheSlot = ptr::without_provenance_mut(2);
+
+/// `ThreadStack::hi` when the stack bounds could not be read.
+const BOUNDS_UNKNOWN: usize = 1;
+
+/// What capture keeps per thread. No `Drop`: see the module documentation.
+pub(super) struct ThreadStack {
+    /// Lowest address of the thread's stack (0 until read).
+    lo: Cell<usize>,
+    /// One past the highest address of the thread's stack; 0 until read, `BOUNDS_UNKNOWN`
+    /// if it could not be read.
+    hi: Cell<usize>,
+    /// Null (none yet), `BUSY`, `RETIRED`, or the thread's own cache slot.
+    slot: Cell<*mut CacheSlot>,
+}
+
+thread_local! {
+    static THREAD: ThreadStack = const {
+        ThreadStack { lo: Cell::new(0), hi: Cell::new(0), slot: Cell::new(ptr::null_mut()) }
+    };
+}
+
+/// Runs `f` with the calling thread's state; `None` if thread-local storage is unavailable.
+#[inline(always)]
+pub(super) fn with_thread<R>(f: impl FnOnce(&ThreadStack) -> R) -> Option<R> {
+    THREAD.try_with(f).ok()
+}
+
+impl ThreadStack {
+    /// The bounds `[lo, hi)` of the calling thread's stack, read once per thread.
+    #[inline(always)]
+    pub(super) fn bounds(&self) -> Option<(usize, usize)> {
+        match self.hi.get() {
+            0 => self.read_bounds(),
+            BOUNDS_UNKNOWN => None,
+            hi => Some((self.lo.get(), hi)),
+        }
+    }
+
+    #[cold]
+    fn read_bounds(&self) -> Option<(usize, usize)> {
+        match thread_stack_bounds() {
+            Some((lo, hi)) => {
+                self.lo.set(lo);
+                self.hi.set(hi);
+                Some((lo, hi))
+            }
+            None => {
+                self.hi.set(BOUNDS_UNKNOWN);
+                None
+            }
+        }
+    }
+
+    /// Runs `f` with exclusive use of an unwind cache: the thread's own (made on first
+    /// use), or during thread teardown one borrowed from the pool. `None` on re-entry
+    /// (a capture interrupted by a signal handler that captures) or when no cache could
+    /// be had.
+    #[inline(always)]
+    pub(super) fn with_cache<R>(&self, f: impl FnOnce(&mut RuleCache) -> R) -> Option<R> {
+        let current = self.slot.get();
+        if current == BUSY {
+            return None;
+        }
+        let (slot, borrowed) = if current.is_null() || current == RETIRED {
+            self.take_slot(current == RETIRED)?
+        } else {
+            (current, false)
+        };
+        self.slot.set(BUSY);
+        // SAFETY: `slot` points to a live `CacheSlot` (slots are never freed) that nobody
+        // else uses: either this thread owns it (and `BUSY` keeps re-entrant calls away
+        // from it until it is restored below), or it was just taken out of the pool.
+        let result = f(unsafe { &mut (*slot).cache });
+        if borrowed {
+            self.slot.set(RETIRED);
+            pool_push(slot);
+        } else {
+            self.slot.set(slot);
+        }
+        Some(result)
+    }
+
+    #[cold]
+    fn take_slot(&self, retired: bool) -> Option<(*mut CacheSlot, bool)> {
+        let slot = match pool_pop() {
+            Some(slot) => slot,
+            None => new_slot(),
+        };
+        if retired {
+            return Some((slot, true));
+        }
+        // Hand the slot back to the pool when the thread exits. Without a key the slot
+        // leaks at thread exit.
+        if let Some(key) = slot_key() {
+            // SAFETY: `key` was created by `pthread_key_create`; the value is only read
+            // back by `release_slot`.
+            unsafe { libc::pthread_setspecific(key, slot.cast::<c_void>().cast_const()) };
+        }
+        Some((slot, false))
+    }
+}
+
+/// Allocates a new cache slot (through the global allocator: the caller's re-entrancy
+/// guard sends it to the system allocator).
+fn new_slot() -> *mut CacheSlot {
+    Box::into_raw(Box::new(CacheSlot {
+        cache: RuleCache::new_in(),
+        next: AtomicPtr::new(ptr::null_mut()),
+    }))
+}
+
+/// Reads the calling thread's stack range with `pthread_getattr_np` (for the main
+/// thread glibc derives it from `/proc/self/maps` and the stack rlimit).
+fn thread_stack_bounds() -> Option<(usize, usize)> {
+    // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is read, and
+    // destroyed exactly once after a successful initialisation.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return None;
+        }
+        let mut addr: *mut c_void = ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let rc = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        if rc != 0 {
+            return None;
+        }
+        let lo = addr as usize;
+        let hi = lo.checked_add(size)?;
+        (hi > lo.saturating_add(BOUNDS_UNKNOWN)).then_some((lo, hi))
+    }
+}
+
+// The pool of cache slots given back by exited threads: a Treiber stack with lock-free
+// pushes and pops serialised by a try-lock (which makes it safe from ABA: only one
+// thread at a time reads a node's `next` and unlinks it, and nodes are never freed).
+
+static POOL: AtomicPtr<CacheSlot> = AtomicPtr::new(ptr::null_mut());
+static POOL_POP_LOCK: AtomicBool = AtomicBool::new(false);
+
+fn pool_push(slot: *mut CacheSlot) {
+    let mut head = POOL.load(Ordering::Relaxed);
+    loop {
+        // SAFETY: the caller owns `slot`, a live `CacheSlot`.
+        unsafe { (*slot).next.store(head, Ordering::Relaxed) };
+        match POOL.compare_exchange_weak(head, slot, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(actual) => head = actual,
+        }
+    }
+}
+
+fn pool_pop() -> Option<*mut CacheSlot> {
+    if POOL_POP_LOCK.swap(true, Ordering::Acquire) {
+        return None;
+    }
+    let mut head = POOL.load(Ordering::Acquire);
+    let popped = loop {
+        if head.is_null() {
+            break None;
+        }
+        // SAFETY: `head` is a live slot in the pool; no other thread can unlink it while
+        // we hold the pop lock, so its `next` stays what it was when it was pushed.
+        let next = unsafe { (*head).next.load(Ordering::Relaxed) };
+        match POOL.compare_exchange_weak(head, next, Ordering::Acquire, Ordering::Acquire) {
+            Ok(_) => break Some(head),
+            Err(actual) => head = actual,
+        }
+    };
+    POOL_POP_LOCK.store(false, Ordering::Release);
+    popped
+}
+
+/// The pthread key whose destructor gives a thread's slot back (u32::MAX: none).
+static SLOT_KEY: AtomicU32 = AtomicU32::new(u32::MAX);
+
+fn slot_key() -> Option<libc::pthread_key_t> {
+    let key = SLOT_KEY.load(Ordering::Acquire);
+    (key != u32::MAX).then_some(key)
+}
+
+/// Creates the pthread key and the fork handler; called once, by the thread that builds
+/// the first module list.
+pub(super) fn init_process_hooks() {
+    if slot_key().is_some() {
+        return;
+    }
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: plain libc calls with valid pointers; `release_slot` and `after_fork_child`
+    // are `extern "C"` functions that live for the whole process.
+    unsafe {
+        if libc::pthread_key_create(&mut key, Some(release_slot)) == 0 && key != u32::MAX {
+            SLOT_KEY.store(key, Ordering::Release);
+        }
+        libc::pthread_atfork(None, None, Some(after_fork_child));
+    }
+}
+
+/// Thread-exit destructor of `SLOT_KEY`: gives the slot back to the pool and marks the
+/// thread retired, so that captures later in its teardown borrow a slot instead.
+unsafe extern "C" fn release_slot(slot: *mut c_void) {
+    let slot = slot.cast::<CacheSlot>();
+    let _ = with_thread(|t| t.slot.set(RETIRED));
+    if !slot.is_null() {
+        pool_push(slot);
+    }
+}
+
+/// In a forked child only the forking thread survives: a try-lock that another thread
+/// held at the fork would stay held forever, so reset them.
+extern "C" fn after_fork_child() {
+    POOL_POP_LOCK.store(false, Ordering::Release);
+    super::snapshot::after_fork_child();
+}

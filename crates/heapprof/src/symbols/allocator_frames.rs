@@ -1,0 +1,206 @@
+//! Which frames are allocator plumbing, to be trimmed from the leaf end of a sampled stack.
+//!
+//! pprof users expect the leaf to be the code that asked for memory. Go keeps
+//! `runtime.mallocgc` out of heap profiles but keeps `runtime.growslice`; the Rust
+//! equivalent drops everything from the allocator up to and including the `__rust_*`
+//! shims, `alloc::alloc::*` and the `Allocator`/`GlobalAlloc` impls, and keeps the
+//! collections that decided to allocate: `alloc::raw_vec::*` (`finish_grow`, `grow_one`:
+//! "a Vec or String grew", the analogue of `growslice`), `Vec::push`, `String::push_str`,
+//! `Box::new`.
+
+/// The allocator shims rustc generates; since Rust 1.89 they are mangled as
+/// `__rustc::__rust_alloc` and demangle with that prefix.
+const SHIMS: &[&str] = &[
+    "__rust_alloc",
+    "__rust_alloc_zeroed",
+    "__rust_realloc",
+    "__rust_dealloc",
+    "__rust_no_alloc_shim_is_unstable",
+    "__rust_no_alloc_shim_is_unstable_v2",
+];
+
+/// The C allocator's entry points (the preload library intercepts these).
+const C_ENTRY_POINTS: &[&str] = &[
+    "malloc",
+    "calloc",
+    "realloc",
+    "reallocarray",
+    "free",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+    "__libc_malloc",
+    "__libc_calloc",
+    "__libc_realloc",
+    "__libc_free",
+    "__libc_memalign",
+    "__posix_memalign",
+];
+
+/// Paths whose every function is allocator plumbing.
+const PLUMBING_PATHS: &[&str] = &[
+    "alloc::alloc::",
+    "std::alloc::",
+    "std::sys::alloc::",
+    "std::sys::pal::unix::alloc::",
+    "core::alloc::global::GlobalAlloc::",
+    "heapprof::",
+    "heapprof_preload::",
+];
+
+/// The allocator traits: any implementation's methods are plumbing (a `GlobalAlloc`
+/// wrapping heapprof, `Global`'s and `System`'s `Allocator` impls).
+const ALLOCATOR_TRAITS: &[&str] = &["core::alloc::global::GlobalAlloc", "core::alloc::Allocator"];
+
+/// True when a demangled frame name (as in [`super::Frame::name`]) is allocator plumbing
+/// that should not appear as a sample's leaf: drop leaf frames while this holds.
+pub(crate) fn is_allocator_frame(name: &str) -> bool {
+    let shim = name.strip_prefix("__rustc::").unwrap_or(name);
+    if SHIMS.contains(&shim) || shim.starts_with("__rg_") || shim.starts_with("__rdl_") {
+        return true;
+    }
+    if C_ENTRY_POINTS.contains(&name)
+        || name.starts_with("operator new")
+        || name.starts_with("operator delete")
+    {
+        return true;
+    }
+    if let Some((self_type, trait_path)) = qualified_self(name) {
+        let self_type = strip_references(self_type);
+        return ALLOCATOR_TRAITS.iter().any(|t| path_is(trait_path, t))
+            || PLUMBING_PATHS.iter().any(|p| self_type.starts_with(p));
+    }
+    PLUMBING_PATHS.iter().any(|p| name.starts_with(p))
+}
+
+/// `trait_path` is `wanted`, possibly followed by generic arguments.
+fn path_is(trait_path: &str, wanted: &str) -> bool {
+    trait_path
+        .strip_prefix(wanted)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('<'))
+}
+
+fn strip_references(mut ty: &str) -> &str {
+    loop {
+        let stripped = ty
+            .trim_start_matches('&')
+            .trim_start_matches("mut ")
+            .trim_start_matches("dyn ");
+        if stripped.len() == ty.len() {
+            return ty;
+        }
+        ty = stripped;
+    }
+}
+
+/// Splits `<Type as Trait>::method` into (`Type`, `Trait`), or `<Type>::method` into
+/// (`Type`, ""); `None` when the name does not start with a qualified path.
+fn qualified_self(name: &str) -> Option<(&str, &str)> {
+    let inner = name.strip_prefix('<')?;
+    let mut depth = 0usize;
+    let mut previous = ' ';
+    let mut as_at = None;
+    for (i, c) in inner.char_indices() {
+        match c {
+            '<' => depth += 1,
+            // `->` in a function type is not a closing bracket.
+            '>' if previous == '-' => {}
+            '>' if depth == 0 => {
+                let qualified = &inner[..i];
+                return Some(match as_at {
+                    Some(at) => (&qualified[..at], &qualified[at + " as ".len()..]),
+                    None => (qualified, ""),
+                });
+            }
+            '>' => depth -= 1,
+            ' ' if depth == 0 && as_at.is_none() && inner[i..].starts_with(" as ") => {
+                as_at = Some(i)
+            }
+            _ => {}
+        }
+        previous = c;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_allocator_frame;
+
+    #[test]
+    fn allocator_plumbing_is_recognised() {
+        for name in [
+            "__rust_alloc",
+            "__rust_realloc",
+            "__rust_alloc_zeroed",
+            "__rust_dealloc",
+            "__rustc::__rust_alloc",
+            "__rustc::__rust_realloc",
+            "__rg_alloc",
+            "__rustc::__rg_alloc_zeroed",
+            "__rdl_alloc",
+            "alloc::alloc::alloc",
+            "alloc::alloc::alloc_zeroed",
+            "alloc::alloc::realloc",
+            "alloc::alloc::exchange_malloc",
+            "alloc::alloc::Global::alloc_impl",
+            "alloc::alloc::Global::grow_impl",
+            "<alloc::alloc::Global as core::alloc::Allocator>::allocate",
+            "<alloc::alloc::Global as core::alloc::Allocator>::grow",
+            "<&alloc::alloc::Global as core::alloc::Allocator>::allocate",
+            "<std::alloc::System as core::alloc::global::GlobalAlloc>::alloc",
+            "std::alloc::rust_oom",
+            "std::sys::alloc::unix::realloc_fallback",
+            "core::alloc::global::GlobalAlloc::realloc",
+            "heapprof::stack::capture",
+            "heapprof::sampler::Sampler::sample::{closure#0}",
+            "<heapprof::Profiler<std::alloc::System> as core::alloc::global::GlobalAlloc>::alloc",
+            "<myapp::Tracking as core::alloc::global::GlobalAlloc>::alloc",
+            "<bumpalo::Bump as core::alloc::Allocator>::allocate",
+            "malloc",
+            "__libc_malloc",
+            "calloc",
+            "posix_memalign",
+            "operator new(unsigned long)",
+            "operator new[](unsigned long, std::nothrow_t const&)",
+        ] {
+            assert!(
+                is_allocator_frame(name),
+                "{name} should be dropped from the leaf"
+            );
+        }
+    }
+
+    #[test]
+    fn the_code_that_asked_for_memory_is_kept() {
+        for name in [
+            "alloc::raw_vec::finish_grow",
+            "alloc::raw_vec::RawVec<T,A>::grow_one",
+            "alloc::raw_vec::RawVecInner<A>::grow_amortized",
+            "alloc::vec::Vec<T,A>::push",
+            "alloc::string::String::push_str",
+            "alloc::boxed::Box<T>::new",
+            "<alloc::string::String as core::clone::Clone>::clone",
+            "<alloc::vec::Vec<T> as alloc::vec::spec_from_iter::SpecFromIter<T,I>>::from_iter",
+            "<myapp::Cache<fn() -> u8> as myapp::Fill>::fill",
+            // Generic arguments that mention allocators do not make a frame plumbing.
+            "<alloc::vec::Vec<u8,alloc::alloc::Global> as core::clone::Clone>::clone",
+            "<myapp::Wrapper<<A as core::alloc::Allocator>::Error> as myapp::Grow>::grow",
+            "heapprof_profile::encode",
+            "heapprofile",
+            "myapp::main",
+            "main",
+            "mallocator::new",
+            "__rust_begin_short_backtrace",
+            "std::sys::backtrace::__rust_begin_short_backtrace",
+            "",
+            "<",
+            "<>",
+            "<unterminated as core::alloc::Allocator",
+        ] {
+            assert!(!is_allocator_frame(name), "{name} should be kept");
+        }
+    }
+}

@@ -1,0 +1,517 @@
+//! One object file opened for symbolization: the mapped ELF, its split debug file if any,
+//! an `addr2line` context over its DWARF, and (lazily) its symbol table.
+//!
+//! Everything is looked up by SVMA, the address as the ELF file states it; the caller
+//! subtracts the module's load bias.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use addr2line::{Context, LookupContinuation, LookupResult, SplitDwarfLoad};
+use gimli::Section;
+use object::{Object, ObjectSection, ObjectSegment};
+
+use super::mapped_file::MappedFile;
+use super::modules::hex;
+use super::symbol_table::SymbolTable;
+
+/// DWARF read in place from the mapped files. The `'static` is a promise kept by
+/// [`DebugInfo`]: nothing borrowing the data outlives the `Store` that owns it.
+type Reader = gimli::EndianSlice<'static, gimli::RunTimeEndian>;
+
+/// Where separate debug files are installed (`debuginfod` caches aside).
+const DEBUG_ROOT: &str = "/usr/lib/debug";
+
+/// Estimated heap bytes per unit of input, for [`DebugInfo::memory_bytes`]. Calibrated
+/// against glibc's `mallinfo2` in `memory_estimate_tracks_the_heap` (see that test).
+mod cost {
+    /// `Context::from_dwarf`: per compilation unit (a parsed `gimli::Unit` with its line
+    /// program header), per byte of `.debug_abbrev` and per byte of range lists.
+    pub(super) const PER_UNIT: usize = 1_500;
+    pub(super) const PER_ABBREV_BYTE: usize = 4;
+    pub(super) const PER_RANGES_BYTE: usize = 6;
+    /// A unit's line table and function list, parsed on first lookup: per byte of its line
+    /// program and per byte of its `.debug_info` entries.
+    pub(super) const PER_LINE_PROGRAM_BYTE: usize = 6;
+    pub(super) const PER_INFO_BYTE: usize = 1;
+}
+
+/// A frame as found in the file, borrowing its strings from the [`DebugInfo`].
+#[derive(Debug)]
+pub(super) struct FoundFrame<'a> {
+    /// Linkage (mangled) name if known, else the DWARF or symbol-table name.
+    pub(super) name: Option<&'a str>,
+    /// `DW_AT_name`: for C functions with an assembler name (glibc's `__GI___libc_malloc`)
+    /// the name people know (`__libc_malloc`).
+    pub(super) source_name: Option<&'a str>,
+    pub(super) file: Option<&'a str>,
+    pub(super) line: u32,
+    pub(super) column: u32,
+    pub(super) start_line: u32,
+}
+
+/// The owners of the bytes the context and object views borrow: mapped files and
+/// decompressed sections. Moving these vectors does not move the bytes.
+#[derive(Debug, Default)]
+struct Store {
+    mapped: Vec<MappedFile>,
+    decompressed: Vec<Vec<u8>>,
+}
+
+impl Store {
+    fn map(&mut self, path: &Path) -> std::io::Result<&'static [u8]> {
+        let file = MappedFile::open(path)?;
+        // SAFETY: the mapping lives as long as `self.mapped`, i.e. as long as the `DebugInfo`,
+        // whose fields that borrow it are declared (and so dropped) before its `Store`.
+        let bytes = unsafe { extend(file.bytes()) };
+        self.mapped.push(file);
+        Ok(bytes)
+    }
+
+    fn keep(&mut self, data: Cow<'static, [u8]>) -> &'static [u8] {
+        match data {
+            Cow::Borrowed(bytes) => bytes,
+            Cow::Owned(bytes) => {
+                // SAFETY: the vector's heap buffer is never touched again until the `Store`
+                // drops, after every borrower (see `map`).
+                let extended = unsafe { extend(&bytes) };
+                self.decompressed.push(bytes);
+                extended
+            }
+        }
+    }
+
+    fn decompressed_bytes(&self) -> usize {
+        self.decompressed.iter().map(Vec::capacity).sum()
+    }
+
+    /// Loads a split DWARF unit (`.dwo` file) that the context asks for.
+    fn load_dwo(&mut self, load: SplitDwarfLoad<Reader>) -> Option<Arc<gimli::Dwarf<Reader>>> {
+        let mut path = PathBuf::new();
+        if let Some(dir) = load.comp_dir {
+            path.push(std::str::from_utf8(dir.slice()).ok()?);
+        }
+        path.push(std::str::from_utf8(load.path?.slice()).ok()?);
+        let data = self.map(&path).ok()?;
+        let object = object::File::parse(data).ok()?;
+        let mut dwarf = load_dwarf(&object, self, true)?;
+        let unit = dwarf.unit(dwarf.units().next().ok()??).ok()?;
+        if unit.dwo_id != Some(load.dwo_id) {
+            return None;
+        }
+        dwarf.make_dwo(&load.parent);
+        Some(Arc::new(dwarf))
+    }
+}
+
+/// # Safety
+/// The caller keeps the bytes alive, and unmoved, for as long as any user of the returned
+/// slice: here, the `Store` outlives everything that reads through it.
+unsafe fn extend(bytes: &[u8]) -> &'static [u8] {
+    // SAFETY: forwarded to the caller.
+    unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) }
+}
+
+fn endian(object: &object::File<'_>) -> gimli::RunTimeEndian {
+    if object.is_little_endian() {
+        gimli::RunTimeEndian::Little
+    } else {
+        gimli::RunTimeEndian::Big
+    }
+}
+
+/// Loads the DWARF sections of `object` (its `.dwo` names when `dwo`); `None` when it has
+/// no `.debug_info` at all.
+fn load_dwarf(
+    object: &object::File<'static>,
+    store: &mut Store,
+    dwo: bool,
+) -> Option<gimli::Dwarf<Reader>> {
+    let endian = endian(object);
+    let dwarf = gimli::Dwarf::load(|id| -> Result<Reader, object::Error> {
+        let name = if dwo { id.dwo_name() } else { Some(id.name()) };
+        let data = match name.and_then(|name| object.section_by_name(name)) {
+            Some(section) => store.keep(section.uncompressed_data()?),
+            None => &[],
+        };
+        Ok(gimli::EndianSlice::new(data, endian))
+    })
+    .ok()?;
+    (!dwarf.debug_info.reader().is_empty()).then_some(dwarf)
+}
+
+/// The estimated cost of `Context::from_dwarf` on `dwarf`.
+fn context_cost(dwarf: &gimli::Dwarf<Reader>) -> usize {
+    let mut units = 0;
+    let mut headers = dwarf.units();
+    while let Ok(Some(_)) = headers.next() {
+        units += 1;
+    }
+    let ranges =
+        dwarf.ranges.debug_ranges().reader().len() + dwarf.ranges.debug_rnglists().reader().len();
+    units * cost::PER_UNIT
+        + dwarf.debug_abbrev.reader().len() * cost::PER_ABBREV_BYTE
+        + ranges * cost::PER_RANGES_BYTE
+}
+
+/// The symbolization data of one file.
+pub(super) struct DebugInfo {
+    // Field order is drop order: the borrowers of `store` come first.
+    context: Option<Context<Reader>>,
+    symbols: Option<SymbolTable<'static>>,
+    object: object::File<'static>,
+    debug_object: Option<object::File<'static>>,
+    /// Units whose line tables and functions have been parsed (by `.debug_info` offset and
+    /// `Dwarf` address, as split units have offsets of their own).
+    parsed_units: HashSet<(usize, usize)>,
+    parsed_bytes: usize,
+    base_bytes: usize,
+    /// PT_LOAD segments: (file offset, size in file, virtual address, executable).
+    segments: Vec<(u64, u64, u64, bool)>,
+    /// Where the DWARF came from, when not from the file itself.
+    pub(super) debug_path: Option<PathBuf>,
+    store: Store,
+}
+
+impl std::fmt::Debug for DebugInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DebugInfo")
+            .field("has_dwarf", &self.context.is_some())
+            .field("debug_path", &self.debug_path)
+            .field("memory_bytes", &self.memory_bytes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DebugInfo {
+    /// Opens `path`. `build_id` (lowercase hex), when known from the loaded image, must match
+    /// the file's: a file replaced on disk gives an error, never wrong names.
+    pub(super) fn open(path: &Path, build_id: Option<&str>) -> Result<DebugInfo, String> {
+        let mut store = Store::default();
+        let data = store
+            .map(path)
+            .map_err(|e| format!("cannot map {}: {e}", path.display()))?;
+        let object = object::File::parse(data)
+            .map_err(|e| format!("{}: not an object file: {e}", path.display()))?;
+        let file_build_id = object.build_id().ok().flatten().map(hex);
+        if let (Some(loaded), Some(on_disk)) = (build_id, &file_build_id) {
+            if loaded != on_disk {
+                return Err(format!(
+                    "{}: the file on disk has build id {on_disk}, the loaded image {loaded}",
+                    path.display()
+                ));
+            }
+        }
+        let build_id = build_id.map(str::to_owned).or(file_build_id);
+        let segments = object
+            .segments()
+            .map(|s| {
+                let (offset, size) = s.file_range();
+                let executable = matches!(s.flags(), object::SegmentFlags::Elf { p_flags } if p_flags & object::elf::PF_X != 0);
+                (offset, size, s.address(), executable)
+            })
+            .collect();
+
+        let mut debug_path = None;
+        let mut debug_object = None;
+        let mut dwarf = load_dwarf(&object, &mut store, false);
+        if dwarf.is_none() {
+            if let Some((found, found_object)) =
+                find_debug_file(path, &object, build_id.as_deref(), &mut store)
+            {
+                dwarf = load_dwarf(&found_object, &mut store, false);
+                debug_path = Some(found);
+                debug_object = Some(found_object);
+            }
+        }
+        let context = dwarf.and_then(|mut dwarf| {
+            let dwarf_object = debug_object.as_ref().unwrap_or(&object);
+            let dwarf_path = debug_path.as_deref().unwrap_or(path);
+            load_supplementary(&mut dwarf, dwarf_object, dwarf_path, &mut store);
+            dwarf.populate_abbreviations_cache(gimli::AbbreviationsCacheStrategy::Duplicates);
+            let base = context_cost(&dwarf);
+            Context::from_dwarf(dwarf)
+                .ok()
+                .map(|context| (context, base))
+        });
+        let (context, base_bytes) = match context {
+            Some((context, base)) => (Some(context), base),
+            None => (None, 0),
+        };
+        Ok(DebugInfo {
+            context,
+            symbols: None,
+            object,
+            debug_object,
+            parsed_units: HashSet::new(),
+            parsed_bytes: 0,
+            base_bytes,
+            segments,
+            debug_path,
+            store,
+        })
+    }
+
+    /// Whether the file (or its debug file) has DWARF: file names and lines.
+    pub(super) fn has_dwarf(&self) -> bool {
+        self.context.is_some()
+    }
+
+    /// The load bias of an executable mapping of this file at `start` from `file_offset`,
+    /// computed from the executable `PT_LOAD` segment that holds that offset (the page
+    /// holding the segment's first byte may also hold the end of the segment before it).
+    pub(super) fn bias_for(&self, start: u64, file_offset: u64) -> Option<u64> {
+        let holds = |&&(offset, size, _, _): &&(u64, u64, u64, bool)| {
+            (offset & !0xfff) <= file_offset && file_offset < offset.saturating_add(size)
+        };
+        let &(offset, _, vaddr, _) = self
+            .segments
+            .iter()
+            .filter(holds)
+            .find(|s| s.3)
+            .or_else(|| self.segments.iter().find(holds))?;
+        Some(
+            start
+                .wrapping_sub(file_offset)
+                .wrapping_sub(vaddr)
+                .wrapping_add(offset),
+        )
+    }
+
+    /// Estimated heap bytes held: the parsed DWARF, decompressed sections, the symbol table.
+    pub(super) fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.base_bytes
+            + self.parsed_bytes
+            + self.parsed_units.capacity() * 24
+            + self.store.decompressed_bytes()
+            + self.symbols.as_ref().map_or(0, SymbolTable::memory_bytes)
+    }
+
+    /// The frames at `svma`, callee first and the function they were inlined into last;
+    /// empty when neither DWARF nor the symbol table knows the address.
+    pub(super) fn frames(&mut self, svma: u64) -> Vec<FoundFrame<'_>> {
+        let mut frames = Vec::new();
+        if let Some(context) = &self.context {
+            let store = &mut self.store;
+            let mut lookup = context.find_frames(svma);
+            let found = loop {
+                match lookup {
+                    LookupResult::Output(found) => break found,
+                    LookupResult::Load { load, continuation } => {
+                        lookup = continuation.resume(store.load_dwo(load))
+                    }
+                }
+            };
+            let unit = find_unit(context, svma, store);
+            if let Some(unit) = unit {
+                let key = (
+                    unit.header
+                        .offset()
+                        .as_debug_info_offset()
+                        .map_or(0, |o| o.0),
+                    unit.dwarf as *const _ as usize,
+                );
+                if self.parsed_units.insert(key) {
+                    let line_program = unit
+                        .line_program
+                        .as_ref()
+                        .map_or(0, |p| p.header().raw_program_buf().len());
+                    self.parsed_bytes += line_program * cost::PER_LINE_PROGRAM_BYTE
+                        + unit.header.length_including_self() * cost::PER_INFO_BYTE;
+                }
+            }
+            if let Ok(mut found) = found {
+                // A corrupt entry ends the list; what was read before it stands.
+                while let Ok(Some(frame)) = found.next() {
+                    let name = frame
+                        .function
+                        .and_then(|f| std::str::from_utf8(f.name.slice()).ok());
+                    let location = frame.location.as_ref();
+                    let (start_line, source_name) = match (unit, frame.dw_die_offset) {
+                        (Some(unit), Some(offset)) => source_details(unit, offset),
+                        _ => (0, None),
+                    };
+                    frames.push(FoundFrame {
+                        name,
+                        source_name,
+                        file: location.and_then(|l| l.file),
+                        line: location.and_then(|l| l.line).unwrap_or(0),
+                        column: location.and_then(|l| l.column).unwrap_or(0),
+                        start_line,
+                    });
+                }
+            }
+        }
+        // The outermost frame is the function the code belongs to: without a DWARF name
+        // (assembly, a unit without subprograms) the symbol table names it.
+        if frames.last().is_none_or(|f| f.name.is_none()) {
+            let symbols = self.symbols.get_or_insert_with(|| {
+                let mut objects = vec![&self.object];
+                objects.extend(self.debug_object.as_ref());
+                SymbolTable::new(&objects)
+            });
+            if let Some(name) = symbols.lookup(svma) {
+                match frames.last_mut() {
+                    Some(frame) => frame.name = Some(name),
+                    None => frames.push(FoundFrame {
+                        name: Some(name),
+                        source_name: None,
+                        file: None,
+                        line: 0,
+                        column: 0,
+                        start_line: 0,
+                    }),
+                }
+            }
+        }
+        frames
+    }
+}
+
+/// The unit holding `svma`, once its functions are parsed.
+fn find_unit<'a>(
+    context: &'a Context<Reader>,
+    svma: u64,
+    store: &mut Store,
+) -> Option<gimli::UnitRef<'a, Reader>> {
+    let mut lookup = context.find_dwarf_and_unit(svma);
+    loop {
+        match lookup {
+            LookupResult::Output(unit) => return unit,
+            LookupResult::Load { load, continuation } => {
+                lookup = continuation.resume(store.load_dwo(load))
+            }
+        }
+    }
+}
+
+/// `DW_AT_decl_line` and `DW_AT_name` of a function's or inlined call's entry, following
+/// its abstract origin or specification within the unit; 0 and `None` when unknown.
+fn source_details(
+    unit: gimli::UnitRef<'_, Reader>,
+    mut offset: gimli::UnitOffset,
+) -> (u32, Option<&'static str>) {
+    let (mut line, mut name) = (None, None);
+    for _ in 0..4 {
+        let Ok(entry) = unit.entry(offset) else { break };
+        if line.is_none() {
+            if let Ok(Some(value)) = entry.attr_value(gimli::DW_AT_decl_line) {
+                line = value.udata_value().and_then(|l| u32::try_from(l).ok());
+            }
+        }
+        if name.is_none() {
+            if let Ok(Some(value)) = entry.attr_value(gimli::DW_AT_name) {
+                name = unit
+                    .attr_string(value)
+                    .ok()
+                    .and_then(|s| std::str::from_utf8(s.slice()).ok());
+            }
+        }
+        if line.is_some() && name.is_some() {
+            break;
+        }
+        let next = [gimli::DW_AT_abstract_origin, gimli::DW_AT_specification]
+            .into_iter()
+            .find_map(|at| match entry.attr_value(at) {
+                Ok(Some(gimli::AttributeValue::UnitRef(next))) => Some(next),
+                _ => None,
+            });
+        match next {
+            Some(next) => offset = next,
+            None => break,
+        }
+    }
+    (line.unwrap_or(0), name)
+}
+
+/// Finds the separate debug file of a file without DWARF, as gdb does: by build id under
+/// `/usr/lib/debug/.build-id/`, then by `.gnu_debuglink` beside the file, in its `.debug/`
+/// directory and under `/usr/lib/debug/`. A candidate whose build id differs is skipped.
+fn find_debug_file(
+    path: &Path,
+    object: &object::File<'static>,
+    build_id: Option<&str>,
+    store: &mut Store,
+) -> Option<(PathBuf, object::File<'static>)> {
+    let mut candidates = Vec::new();
+    if let Some(id) = build_id.filter(|id| id.len() > 2) {
+        candidates.push(PathBuf::from(format!(
+            "{DEBUG_ROOT}/.build-id/{}/{}.debug",
+            &id[..2],
+            &id[2..]
+        )));
+    }
+    if let Some((link, _crc)) = object.gnu_debuglink().ok().flatten() {
+        if let (Ok(link), Some(dir)) = (std::str::from_utf8(link), path.parent()) {
+            candidates.push(dir.join(link));
+            candidates.push(dir.join(".debug").join(link));
+            let relative = dir.strip_prefix("/").unwrap_or(dir);
+            candidates.push(Path::new(DEBUG_ROOT).join(relative).join(link));
+        }
+    }
+    candidates
+        .into_iter()
+        .filter(|c| c != path)
+        .find_map(|candidate| {
+            let data = MappedFile::open(&candidate).ok()?;
+            let object = object::File::parse(data.bytes()).ok()?;
+            let id = object.build_id().ok().flatten().map(hex);
+            if build_id.is_some() && id.is_some() && id.as_deref() != build_id {
+                return None;
+            }
+            drop(object);
+            let data = store.map(&candidate).ok()?;
+            Some((candidate, object::File::parse(data).ok()?))
+        })
+}
+
+/// Loads the supplementary file named by `.gnu_debugaltlink` (shared DWARF written by `dwz`,
+/// common in distribution debug packages), ignoring failures.
+fn load_supplementary(
+    dwarf: &mut gimli::Dwarf<Reader>,
+    object: &object::File<'static>,
+    path: &Path,
+    store: &mut Store,
+) {
+    let Some((link, build_id)) = object.gnu_debugaltlink().ok().flatten() else {
+        return;
+    };
+    let Ok(link) = std::str::from_utf8(link) else {
+        return;
+    };
+    let link = Path::new(link);
+    let id = hex(build_id);
+    let mut candidates = vec![path.parent().unwrap_or(Path::new("/")).join(link)];
+    if id.len() > 2 {
+        candidates.push(PathBuf::from(format!(
+            "{DEBUG_ROOT}/.build-id/{}/{}.debug",
+            &id[..2],
+            &id[2..]
+        )));
+    }
+    for candidate in candidates {
+        let Ok(data) = store.map(&candidate) else {
+            continue;
+        };
+        let Ok(sup) = object::File::parse(data) else {
+            continue;
+        };
+        if sup.build_id().ok().flatten().is_some_and(|b| b != build_id) {
+            continue;
+        }
+        let endian = endian(&sup);
+        let loaded = dwarf.load_sup(|id| -> Result<Reader, object::Error> {
+            let data = match sup.section_by_name(id.name()) {
+                Some(section) => store.keep(section.uncompressed_data()?),
+                None => &[],
+            };
+            Ok(gimli::EndianSlice::new(data, endian))
+        });
+        if loaded.is_ok() {
+            return;
+        }
+    }
+}

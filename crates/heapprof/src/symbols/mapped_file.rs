@@ -1,0 +1,103 @@
+//! A read-only memory map of a whole file.
+//!
+//! Object files are mapped, never read into the heap: the kernel pages in only the DWARF
+//! the symbolizer touches, and those pages are clean and reclaimable (bytehound's loader
+//! reading whole files into memory is a complaint we do not repeat). Written on `libc`
+//! because the crate does not depend on `memmap2`; the surface used here is four calls.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+/// The bytes of a file, mapped `PROT_READ`, `MAP_PRIVATE`; unmapped on drop.
+#[derive(Debug)]
+pub(crate) struct MappedFile {
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and owned by this value alone; sharing or moving the
+// pointer between threads is as safe as sharing a `&[u8]`.
+unsafe impl Send for MappedFile {}
+// SAFETY: as above, nothing writes through the pointer.
+unsafe impl Sync for MappedFile {}
+
+impl MappedFile {
+    /// Maps the whole file at `path`. An empty file gives an empty slice without a mapping.
+    pub(crate) fn open(path: &Path) -> io::Result<MappedFile> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        let len = usize::try_from(len).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "file larger than the address space",
+            )
+        })?;
+        if len == 0 {
+            return Ok(MappedFile {
+                ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(),
+                len: 0,
+            });
+        }
+        // SAFETY: a fresh private read-only mapping of an open descriptor; the kernel picks the
+        // address. The descriptor may be closed once the mapping exists.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(MappedFile {
+            ptr: ptr.cast::<u8>(),
+            len,
+        })
+    }
+
+    /// The mapped bytes.
+    ///
+    /// A file truncated on disk while mapped makes reads past its new end raise SIGBUS; that
+    /// is the one hazard of mapping over reading, shared with every mmap-based symbolizer
+    /// (backtrace-rs, addr2line's loader). Object files of a running process are rarely
+    /// truncated in place: installers replace them by rename, which leaves our mapping intact.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` is the start of a live mapping of `len` readable bytes (or a dangling,
+        // aligned pointer with `len == 0`), unmapped only when `self` is dropped.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        if self.len != 0 {
+            // SAFETY: unmapping exactly the region `open` mapped; no slice of it outlives `self`
+            // (holders of borrowed slices are declared to drop before the `MappedFile`).
+            unsafe {
+                libc::munmap(self.ptr.cast_mut().cast::<libc::c_void>(), self.len);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_a_file_and_an_empty_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"hello").unwrap();
+        assert_eq!(MappedFile::open(&path).unwrap().bytes(), b"hello");
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(MappedFile::open(&path).unwrap().bytes(), b"");
+        assert!(MappedFile::open(&dir.path().join("missing")).is_err());
+    }
+}

@@ -1,0 +1,266 @@
+//! Per-thread state of the allocation path: the re-entrancy flag, the sampler's
+//! countdown, and a slot of exact counters that other threads can read.
+//!
+//! The thread-local is `const`-initialised and has no destructor, so it is usable
+//! at any point of a thread's life (before `main`, during TLS teardown) and costs
+//! one segment-relative access. Slots are never freed: a thread that exits hands
+//! its slot, counts included, to the next thread that starts, so totals are the
+//! plain sum over all slots.
+
+use std::cell::Cell;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, Ordering::*};
+
+use crate::rawmem;
+
+/// Exact counters of one thread (or of the shared overflow slot).
+#[repr(align(128))]
+pub(crate) struct Slot {
+    in_use: AtomicBool,
+    /// Written by several threads at once: counters use atomic read-modify-write.
+    shared: bool,
+    pub(crate) alloc_count: AtomicU64,
+    pub(crate) alloc_bytes: AtomicU64,
+    pub(crate) free_count: AtomicU64,
+    pub(crate) free_bytes: AtomicU64,
+    pub(crate) realloc_count: AtomicU64,
+    /// Live bytes not yet folded into the global live counter (see `stats`).
+    pub(crate) pending_live: AtomicI64,
+    next: AtomicPtr<Slot>,
+}
+
+impl Slot {
+    const fn new(shared: bool) -> Self {
+        Slot {
+            in_use: AtomicBool::new(shared),
+            shared,
+            alloc_count: AtomicU64::new(0),
+            alloc_bytes: AtomicU64::new(0),
+            free_count: AtomicU64::new(0),
+            free_bytes: AtomicU64::new(0),
+            realloc_count: AtomicU64::new(0),
+            pending_live: AtomicI64::new(0),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// Adds `n` to a counter of this slot. A private slot has a single writer, so a
+    /// plain load and store suffice and no locked instruction is paid.
+    #[inline(always)]
+    pub(crate) fn add(&self, counter: &AtomicU64, n: u64) {
+        if self.shared {
+            counter.fetch_add(n, Relaxed);
+        } else {
+            counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+        }
+    }
+
+    /// Adds a signed change of live bytes; returns the pending total.
+    #[inline(always)]
+    pub(crate) fn add_live(&self, delta: i64) -> i64 {
+        if self.shared {
+            self.pending_live.fetch_add(delta, Relaxed) + delta
+        } else {
+            let v = self.pending_live.load(Relaxed) + delta;
+            self.pending_live.store(v, Relaxed);
+            v
+        }
+    }
+}
+
+/// Used by threads whose own slot is gone (after their exit handler ran) or
+/// could not be mapped.
+static OVERFLOW_SLOT: Slot = Slot::new(true);
+
+/// All slots ever made, newest first (the overflow slot is not in the list).
+static SLOTS: AtomicPtr<Slot> = AtomicPtr::new(ptr::null_mut());
+
+/// Runs `f` on every slot, the overflow slot included.
+pub(crate) fn for_each_slot(mut f: impl FnMut(&Slot)) {
+    f(&OVERFLOW_SLOT);
+    let mut p = SLOTS.load(Acquire);
+    while !p.is_null() {
+        // SAFETY: slots are never unmapped.
+        let slot = unsafe { &*p };
+        f(slot);
+        p = slot.next.load(Acquire);
+    }
+}
+
+/// The thread-local state of the allocation path.
+pub(crate) struct ThreadState {
+    /// Set while this thread runs profiler code that may allocate.
+    pub(crate) busy: Cell<bool>,
+    /// Bytes left before the next sample; below zero means "sample this one".
+    pub(crate) countdown: Cell<i64>,
+    /// Whether `countdown` has been drawn yet on this thread.
+    pub(crate) sampler_ready: Cell<bool>,
+    pub(crate) rng: Cell<u64>,
+    slot: Cell<*const Slot>,
+}
+
+thread_local! {
+    static STATE: ThreadState = const {
+        ThreadState {
+            busy: Cell::new(false),
+            countdown: Cell::new(0),
+            sampler_ready: Cell::new(false),
+            rng: Cell::new(0),
+            slot: Cell::new(ptr::null()),
+        }
+    };
+}
+
+/// Runs `f` with this thread's state.
+#[inline(always)]
+pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
+    STATE.with(f)
+}
+
+impl ThreadState {
+    /// This thread's counter slot, claiming one on first use.
+    #[inline(always)]
+    pub(crate) fn slot(&self) -> &'static Slot {
+        let p = self.slot.get();
+        if !p.is_null() {
+            // SAFETY: slots are never unmapped.
+            return unsafe { &*p };
+        }
+        self.claim_slot()
+    }
+
+    #[cold]
+    fn claim_slot(&self) -> &'static Slot {
+        let slot = reuse_free_slot()
+            .or_else(new_slot)
+            .unwrap_or(&OVERFLOW_SLOT);
+        self.slot.set(slot);
+        if !slot.shared && !register_exit_handler(slot) {
+            // No way to learn of this thread's exit: share the overflow slot instead.
+            slot.in_use.store(false, Release);
+            self.slot.set(&OVERFLOW_SLOT);
+            return &OVERFLOW_SLOT;
+        }
+        slot
+    }
+
+    /// Stops sampling on this thread until the guard drops (the counters go on): for
+    /// the profiler's own work on ordinary threads, such as symbolization.
+    pub(crate) fn suppress_sampling(&self) -> SamplingSuppressed<'_> {
+        let countdown = self.countdown.replace(i64::MAX);
+        SamplingSuppressed {
+            state: self,
+            countdown,
+        }
+    }
+
+    /// Sets the busy flag; the returned guard restores the previous value, also
+    /// when unwinding.
+    pub(crate) fn enter(&self) -> BusyGuard<'_> {
+        let previous = self.busy.replace(true);
+        BusyGuard {
+            state: self,
+            previous,
+        }
+    }
+}
+
+/// Restores the sampling countdown on drop.
+pub(crate) struct SamplingSuppressed<'a> {
+    state: &'a ThreadState,
+    countdown: i64,
+}
+
+impl Drop for SamplingSuppressed<'_> {
+    fn drop(&mut self) {
+        self.state.countdown.set(self.countdown);
+    }
+}
+
+/// Restores the busy flag on drop.
+pub(crate) struct BusyGuard<'a> {
+    state: &'a ThreadState,
+    previous: bool,
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        self.state.busy.set(self.previous);
+    }
+}
+
+fn reuse_free_slot() -> Option<&'static Slot> {
+    let mut p = SLOTS.load(Acquire);
+    while !p.is_null() {
+        // SAFETY: slots are never unmapped.
+        let slot = unsafe { &*p };
+        if !slot.in_use.load(Relaxed)
+            && slot
+                .in_use
+                .compare_exchange(false, true, Acquire, Relaxed)
+                .is_ok()
+        {
+            return Some(slot);
+        }
+        p = slot.next.load(Acquire);
+    }
+    None
+}
+
+fn new_slot() -> Option<&'static Slot> {
+    let mem = rawmem::map(size_of::<Slot>()).cast::<Slot>();
+    if mem.is_null() {
+        return None;
+    }
+    // SAFETY: `mem` is fresh, writable, page-aligned memory large enough for a Slot.
+    unsafe { mem.write(Slot::new(false)) };
+    // SAFETY: just initialised; never unmapped.
+    let slot = unsafe { &*mem };
+    slot.in_use.store(true, Relaxed);
+    let mut head = SLOTS.load(Relaxed);
+    loop {
+        slot.next.store(head, Relaxed);
+        match SLOTS.compare_exchange_weak(head, mem, Release, Relaxed) {
+            Ok(_) => return Some(slot),
+            Err(h) => head = h,
+        }
+    }
+}
+
+/// A pthread key whose destructor releases the slot when the thread exits. pthread
+/// keys, unlike Rust's thread-locals with destructors, allocate nothing through
+/// the global allocator when set.
+static EXIT_KEY: AtomicU64 = AtomicU64::new(u64::MAX);
+
+fn register_exit_handler(slot: &'static Slot) -> bool {
+    let mut key = EXIT_KEY.load(Acquire);
+    if key == u64::MAX {
+        let mut k: libc::pthread_key_t = 0;
+        // SAFETY: `k` is a valid out pointer; the destructor is an extern "C" fn.
+        if unsafe { libc::pthread_key_create(&mut k, Some(release_slot)) } != 0 {
+            return false;
+        }
+        match EXIT_KEY.compare_exchange(u64::MAX, u64::from(k), AcqRel, Acquire) {
+            Ok(_) => key = u64::from(k),
+            Err(existing) => {
+                // Another thread won the race; ours is not needed.
+                // SAFETY: `k` was created above and never used.
+                unsafe { libc::pthread_key_delete(k) };
+                key = existing;
+            }
+        }
+    }
+    // SAFETY: the key is valid; the value is a non-null pointer to a static slot.
+    unsafe {
+        libc::pthread_setspecific(key as libc::pthread_key_t, ptr::from_ref(slot).cast()) == 0
+    }
+}
+
+extern "C" fn release_slot(value: *mut libc::c_void) {
+    // SAFETY: the value was set by `register_exit_handler` to a never-unmapped slot.
+    let slot = unsafe { &*value.cast::<Slot>() };
+    // Later allocations of this exiting thread (other exit handlers) use the overflow slot.
+    let _ = STATE.try_with(|s| s.slot.set(&OVERFLOW_SLOT));
+    crate::stats::flush_pending(slot);
+    slot.in_use.store(false, Release);
+}

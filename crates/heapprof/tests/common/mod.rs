@@ -1,0 +1,30 @@
+//! Shared by the integration tests of this crate.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The path of `tool` on PATH. When it is missing the test is skipped with a
+/// printed reason (returns None), except under CI (`CI=true`), where it fails.
+pub fn require_tool(tool: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is required under CI but is not installed"
+        );
+        eprintln!("skipped: {tool} is not installed");
+    }
+    found
+}
+
+/// A fresh directory under the target directory, removed first if it exists.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("heapprof-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}

@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 
-use flate2::{Compression, read::GzDecoder, write::GzEncoder};
+use flate2::{Compression, read::MultiGzDecoder, write::GzEncoder};
 use prost::Message;
 
 use crate::{Error, Profile};
@@ -33,12 +33,13 @@ pub fn is_gzip(data: &[u8]) -> bool {
 }
 
 /// Decompresses `data` if it is gzip, bounded by `max` bytes; otherwise borrows it.
+/// Concatenated gzip members are read one after the other, as Go's reader does.
 pub fn gunzip_bounded(data: &[u8], max: u64) -> Result<std::borrow::Cow<'_, [u8]>, Error> {
     if !is_gzip(data) {
         return Ok(std::borrow::Cow::Borrowed(data));
     }
     let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(1 << 26));
-    let read = GzDecoder::new(data)
+    let read = MultiGzDecoder::new(data)
         .take(max.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| Error::Gzip(e.to_string()))?;
@@ -48,20 +49,114 @@ pub fn gunzip_bounded(data: &[u8], max: u64) -> Result<std::borrow::Cow<'_, [u8]
     Ok(std::borrow::Cow::Owned(out))
 }
 
-/// Decodes a protobuf profile (gzipped or raw) with default options, and validates it.
+/// Decodes a profile (gzipped or raw protobuf, or legacy text) with default options,
+/// and validates it.
 pub fn decode(data: &[u8]) -> Result<Profile, Error> {
     decode_with(data, DecodeOptions::default())
 }
 
-/// Decodes a protobuf profile (gzipped or raw) and validates it.
+/// Decodes a profile and validates it: gzipped or raw protobuf, or, when the
+/// (decompressed) data starts with a legacy text header, a legacy heap profile read by
+/// [`parse_legacy`](crate::parse_legacy).
 pub fn decode_with(data: &[u8], options: DecodeOptions) -> Result<Profile, Error> {
     if data.is_empty() {
         return Err(Error::Empty);
     }
     let raw = gunzip_bounded(data, options.max_decompressed)?;
-    let profile = Profile::decode(raw.as_ref()).map_err(|e| Error::Protobuf(e.to_string()))?;
+    if raw.is_empty() {
+        return Err(Error::Empty);
+    }
+    if crate::legacy::looks_like_legacy(&raw) {
+        return crate::legacy::parse_legacy(&raw);
+    }
+    check_single_profile(&raw)?;
+    let profile = match Profile::decode(raw.as_ref()) {
+        Ok(p) => p,
+        Err(e) if looks_like_text(&raw) => {
+            return Err(Error::Protobuf(format!(
+                "input is text that is neither protobuf nor a legacy heap profile \
+                 (first line {}); protobuf decoder: {e}",
+                crate::legacy::snippet(first_line(&raw))
+            )));
+        }
+        Err(e) => return Err(Error::Protobuf(e.to_string())),
+    };
     crate::validate::validate(&profile)?;
     Ok(profile)
+}
+
+/// pprof refuses a message with a second nonzero `time_nanos` (field 9): that is what
+/// two profiles concatenated into one byte stream look like. Walks the top-level fields
+/// only; anything malformed is left for the protobuf decoder to report.
+fn check_single_profile(mut data: &[u8]) -> Result<(), Error> {
+    const TIME_NANOS: u64 = 9;
+    let mut seen_time = false;
+    while !data.is_empty() {
+        let Some(key) = read_varint(&mut data) else {
+            return Ok(());
+        };
+        let skip = match key & 7 {
+            0 => {
+                let Some(v) = read_varint(&mut data) else {
+                    return Ok(());
+                };
+                if key >> 3 == TIME_NANOS {
+                    if seen_time {
+                        return Err(Error::Protobuf(
+                            "concatenated profiles detected: time_nanos appears twice".into(),
+                        ));
+                    }
+                    seen_time = v != 0;
+                }
+                0
+            }
+            1 => 8,
+            2 => match read_varint(&mut data) {
+                Some(len) => usize::try_from(len).unwrap_or(usize::MAX),
+                None => return Ok(()),
+            },
+            5 => 4,
+            _ => return Ok(()),
+        };
+        let Some(rest) = data.get(skip..) else {
+            return Ok(());
+        };
+        data = rest;
+    }
+    Ok(())
+}
+
+fn read_varint(data: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for (i, &b) in data.iter().enumerate().take(10) {
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            *data = &data[i + 1..];
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Whether the start of `data` reads as text: UTF-8 without control bytes other
+/// than whitespace.
+fn looks_like_text(data: &[u8]) -> bool {
+    let head = &data[..data.len().min(512)];
+    let head = match std::str::from_utf8(head) {
+        Ok(s) => s,
+        // A multi-byte character cut at the end of the window.
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return false,
+    };
+    !head.is_empty() && !head.chars().any(|c| c.is_control() && !c.is_whitespace())
+}
+
+fn first_line(data: &[u8]) -> &str {
+    let head = &data[..data.len().min(200)];
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    std::str::from_utf8(line).unwrap_or("")
 }
 
 /// Encodes `profile` as protobuf (uncompressed).

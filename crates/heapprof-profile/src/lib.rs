@@ -17,10 +17,15 @@
 
 mod builder;
 mod codec;
+mod legacy;
+mod merge;
 mod model;
+pub mod report;
 mod validate;
 
 pub use builder::ProfileBuilder;
+pub use legacy::{parse_legacy, write_legacy_heap};
+pub use merge::{merge, scale, subtract};
 pub use codec::{
     DEFAULT_MAX_DECOMPRESSED, DecodeOptions, decode, decode_with, encode_gzip, encode_raw,
     gunzip_bounded, is_gzip,
@@ -49,6 +54,15 @@ pub enum Error {
     /// The profile decodes but breaks the format's rules.
     #[error("invalid profile: {0}")]
     Invalid(String),
+    /// A profile cannot be written as legacy heap text.
+    #[error("cannot write legacy heap text: {0}")]
+    LegacyWrite(String),
+    /// Writing the output failed.
+    #[error("write failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// Profiles cannot be merged.
+    #[error("cannot merge profiles: {0}")]
+    Merge(String),
     /// A legacy text profile could not be parsed.
     #[error("line {line}: {message}")]
     Legacy {

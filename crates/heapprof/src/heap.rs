@@ -17,19 +17,24 @@ pub const DEFAULT_SYMBOLIZER_BUDGET: usize = 256 << 20;
 
 static SYMBOLIZER: SpinLock<Option<Symbolizer>> = SpinLock::new(None);
 
-/// One (stack, size) record of a snapshot, with its sampled counts.
+/// One (stack, size class) record of a snapshot, with its sampled counts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StackRecord {
     /// Return addresses, leaf first.
     pub frames: Vec<usize>,
-    /// Block size in bytes.
-    pub size: u64,
+    /// The size class: blocks of at most this many bytes, and more than the class
+    /// below (exact up to 128 bytes, then eight classes per power of two).
+    pub size_class: u64,
     /// Sample rate in force when these blocks were sampled.
     pub rate: u64,
     /// Sampled allocations.
     pub allocs: u64,
+    /// Bytes of the sampled allocations.
+    pub alloc_bytes: u64,
     /// Sampled frees.
     pub frees: u64,
+    /// Bytes of the sampled frees.
+    pub free_bytes: u64,
     /// Whether the stack was cut at the depth limit.
     pub truncated: bool,
 }
@@ -51,21 +56,26 @@ pub fn snapshot() -> HeapSnapshot {
     let busy = thread_state::with(|st| st.busy.get());
     debug_assert!(!busy, "snapshot from inside the allocator");
     records::for_each_bucket(|b| {
-        let frees = b.free_count.load(std::sync::atomic::Ordering::Relaxed);
-        let allocs = b.alloc_count.load(std::sync::atomic::Ordering::Relaxed);
+        use std::sync::atomic::Ordering::Relaxed;
+        // Frees first: a free is counted after its allocation, so reading in this
+        // order never shows more frees than allocations.
+        let (frees, free_bytes) = (b.free_count.load(Relaxed), b.free_bytes.load(Relaxed));
+        let (allocs, alloc_bytes) = (b.alloc_count.load(Relaxed), b.alloc_bytes.load(Relaxed));
         if allocs == 0 {
             return;
         }
         records.push(StackRecord {
             frames: b.frames().to_vec(),
-            size: b.size,
+            size_class: b.size,
             rate: b.rate,
             allocs,
+            alloc_bytes,
             frees: frees.min(allocs),
+            free_bytes: free_bytes.min(alloc_bytes),
             truncated: b.truncated,
         });
     });
-    records.sort_by(|a, b| (&a.frames, a.size, a.rate).cmp(&(&b.frames, b.size, b.rate)));
+    records.sort_by(|a, b| (&a.frames, a.size_class, a.rate).cmp(&(&b.frames, b.size_class, b.rate)));
     HeapSnapshot {
         records,
         unix_nanos: clock::unix_nanos(),
@@ -137,49 +147,45 @@ impl HeapSnapshot {
         let period_type: ValueType = builder.value_type("space", "bytes");
         let bytes_key = builder.intern("bytes");
         let mut resolver = Resolver::new(&mut builder);
-        let mut samples: Vec<(Vec<u64>, u64, [i64; 4])> = Vec::with_capacity(self.records.len());
+        // (locations, size class) → scaled values and the raw sampled bytes and
+        // blocks, for the `bytes` label (the average block size, as Go sets it).
+        let mut samples: Vec<(Vec<u64>, u64, [i64; 4], u64, u64)> = Vec::with_capacity(self.records.len());
         for r in &self.records {
             let locations = resolver.stack(&r.frames, r.truncated);
-            let scale = sampler::scale(r.size, r.rate);
-            let live = r.allocs - r.frees;
-            // Go's scaleHeapSample: scaled and truncated toward zero.
-            let values = [
-                (r.allocs as f64 * scale) as i64,
-                ((r.allocs * r.size) as f64 * scale) as i64,
-                (live as f64 * scale) as i64,
-                ((live * r.size) as f64 * scale) as i64,
-            ];
-            samples.push((locations, r.size, values));
+            let (alloc_objects, alloc_space) = scale_pair(r.allocs, r.alloc_bytes, r.rate);
+            let (inuse_objects, inuse_space) = scale_pair(r.allocs - r.frees, r.alloc_bytes - r.free_bytes, r.rate);
+            let values = [alloc_objects, alloc_space, inuse_objects, inuse_space];
+            samples.push((locations, r.size_class, values, r.alloc_bytes, r.allocs));
         }
         let mappings = resolver.finish();
-        // Records of one stack and size sampled at several rates become one sample.
+        // Records of one stack sampled at several rates, or whose stacks differ only
+        // in frames of the profiler, become one sample.
         samples.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-        let mut merged: Vec<Sample> = Vec::with_capacity(samples.len());
+        let mut merged: Vec<(Sample, u64, u64)> = Vec::with_capacity(samples.len());
         let mut last: Option<(Vec<u64>, u64)> = None;
-        for (locations, size, values) in samples {
-            if last
-                .as_ref()
-                .is_some_and(|(l, s)| *l == locations && *s == size)
-            {
-                if let Some(prev) = merged.last_mut() {
+        for (locations, class, values, bytes, blocks) in samples {
+            if last.as_ref().is_some_and(|(l, c)| *l == locations && *c == class) {
+                if let Some((prev, b, n)) = merged.last_mut() {
                     for (p, v) in prev.value.iter_mut().zip(values) {
                         *p += v;
                     }
+                    *b += bytes;
+                    *n += blocks;
                 }
                 continue;
             }
-            last = Some((locations.clone(), size));
-            merged.push(Sample {
-                location_id: locations,
-                value: values.to_vec(),
-                label: vec![Label {
-                    key: bytes_key,
-                    str: 0,
-                    num: size as i64,
-                    num_unit: 0,
-                }],
-            });
+            last = Some((locations.clone(), class));
+            let sample = Sample { location_id: locations, value: values.to_vec(), label: vec![] };
+            merged.push((sample, bytes, blocks));
         }
+        let merged: Vec<Sample> = merged
+            .into_iter()
+            .map(|(mut s, bytes, blocks)| {
+                let average = bytes / blocks.max(1);
+                s.label.push(Label { key: bytes_key, str: 0, num: average as i64, num_unit: 0 });
+                s
+            })
+            .collect();
         let p = builder.profile_mut();
         p.mapping = mappings;
         p.sample = merged;
@@ -314,6 +320,16 @@ impl<'b> Resolver<'b> {
         }
         out
     }
+}
+
+/// Go's `scaleHeapSample`: unbiases (blocks, bytes) sampled at `rate` with the
+/// average block size, truncating toward zero as Go does. Exact at rate 1.
+fn scale_pair(blocks: u64, bytes: u64, rate: u64) -> (i64, i64) {
+    if blocks == 0 || bytes == 0 {
+        return (0, 0);
+    }
+    let scale = sampler::scale(bytes / blocks, rate);
+    ((blocks as f64 * scale) as i64, (bytes as f64 * scale) as i64)
 }
 
 /// How many inlined-or-not frames at the leaf end may belong to the profiler and

@@ -83,7 +83,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
                 return None;
             }
             let _busy = st.enter();
-            records::forget(ptr as usize)
+            records::forget(ptr as usize, layout.size())
         });
         // SAFETY: forwarded as is.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
@@ -125,7 +125,7 @@ fn before_free(p: *mut u8, size: usize) {
         slot.add(&slot.free_bytes, size as u64);
         stats::live_changed(slot, -(size as i64));
         if records::may_be_sampled(p as usize) {
-            forget_sampled(st, p);
+            forget_sampled(st, p, size);
         }
     });
 }
@@ -159,9 +159,9 @@ fn count_down(st: &ThreadState, p: *mut u8, size: usize) {
 
 #[cold]
 #[inline(never)]
-fn forget_sampled(st: &ThreadState, p: *mut u8) {
+fn forget_sampled(st: &ThreadState, p: *mut u8, size: usize) {
     let _busy = st.enter();
-    records::forget(p as usize);
+    records::forget(p as usize, size);
 }
 
 /// Frames of the profiler kept beyond the requested depth, so that dropping them

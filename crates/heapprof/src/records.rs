@@ -29,15 +29,31 @@ pub fn max_stack_depth() -> usize {
     MAX_DEPTH.load(Relaxed)
 }
 
-/// One (stack, size, rate) record. Never freed once made.
+/// The size class a block is recorded under: exact up to 128 bytes, then eight
+/// classes per power of two (each at most 12.5% wide). Rust hands the allocator
+/// exact sizes, so keying records by size alone would make one record per
+/// distinct size and let the tables grow without bound; Go's runtime has the same
+/// bound through its size classes. Each record keeps exact byte sums.
+pub(crate) fn size_class(size: u64) -> u64 {
+    if size <= 128 {
+        return size;
+    }
+    let shift = 63 - size.leading_zeros() - 3;
+    (((size - 1) >> shift) + 1) << shift
+}
+
+/// One (stack, size class, rate) record. Never freed once made.
 pub(crate) struct Bucket {
     next_in_list: AtomicPtr<Bucket>,
     next_in_chain: *mut Bucket,
     hash: u64,
+    /// The size class (the largest block size it holds).
     pub(crate) size: u64,
     pub(crate) rate: u64,
     pub(crate) alloc_count: AtomicU64,
+    pub(crate) alloc_bytes: AtomicU64,
     pub(crate) free_count: AtomicU64,
+    pub(crate) free_bytes: AtomicU64,
     pub(crate) truncated: bool,
     depth: usize,
     frames: *const usize,
@@ -144,11 +160,12 @@ pub(crate) fn record_sample(
     frames: &[usize],
     truncated: bool,
 ) -> bool {
-    let recorded = find_or_insert_bucket(frames, size as u64, rate, truncated)
+    let recorded = find_or_insert_bucket(frames, size_class(size as u64), rate, truncated)
         .and_then(|bucket| insert_live(addr, bucket).then_some(bucket));
     match recorded {
         Some(bucket) => {
             bucket.alloc_count.fetch_add(1, Relaxed);
+            bucket.alloc_bytes.fetch_add(size as u64, Relaxed);
             true
         }
         None => {
@@ -163,21 +180,21 @@ pub(crate) fn record_sample(
 pub(crate) struct Forgotten {
     bucket: *const Bucket,
     time: u64,
+    size: usize,
 }
 
-/// Removes `addr` from the live table if it is there, counting the free on its
-/// bucket. Must run before the block is given back to the allocator, so that a
-/// new block at the same address cannot be confused with it.
-pub(crate) fn forget(addr: usize) -> Option<Forgotten> {
+/// Removes `addr` (a block of `size` bytes) from the live table if it is there,
+/// counting the free on its bucket. Must run before the block is given back to
+/// the allocator, so that a new block at the same address cannot be confused with it.
+pub(crate) fn forget(addr: usize, size: usize) -> Option<Forgotten> {
     let entry = live_shard(addr).lock().remove(addr)?;
     FILTER[(addr_hash(addr) >> (64 - FILTER_BITS)) as usize].fetch_sub(1, Relaxed);
     LIVE_SAMPLES.fetch_sub(1, Relaxed);
     // SAFETY: buckets are never freed.
-    unsafe { &*entry.bucket }.free_count.fetch_add(1, Relaxed);
-    Some(Forgotten {
-        bucket: entry.bucket,
-        time: entry.time,
-    })
+    let bucket = unsafe { &*entry.bucket };
+    bucket.free_count.fetch_add(1, Relaxed);
+    bucket.free_bytes.fetch_add(size as u64, Relaxed);
+    Some(Forgotten { bucket: entry.bucket, time: entry.time, size })
 }
 
 /// Puts back a block that [`forget`] removed (a `realloc` that failed).
@@ -190,6 +207,7 @@ pub(crate) fn restore(addr: usize, f: Forgotten) {
         time: f.time,
     }) {
         bucket.free_count.fetch_sub(1, Relaxed);
+        bucket.free_bytes.fetch_sub(f.size as u64, Relaxed);
         FILTER[(addr_hash(addr) >> (64 - FILTER_BITS)) as usize].fetch_add(1, Relaxed);
         LIVE_SAMPLES.fetch_add(1, Relaxed);
     } else {
@@ -202,10 +220,12 @@ fn insert_live(addr: usize, bucket: &'static Bucket) -> bool {
         return false;
     };
     // A stale entry at this address means its free went unseen (a free from a signal
-    // handler that interrupted the profiler): count that free now.
+    // handler that interrupted the profiler): count that free now, at its class size.
     if let Some(stale) = shard.remove(addr) {
         // SAFETY: buckets are never freed.
-        unsafe { &*stale.bucket }.free_count.fetch_add(1, Relaxed);
+        let b = unsafe { &*stale.bucket };
+        b.free_count.fetch_add(1, Relaxed);
+        b.free_bytes.fetch_add(b.size, Relaxed);
         FILTER[(addr_hash(addr) >> (64 - FILTER_BITS)) as usize].fetch_sub(1, Relaxed);
         LIVE_SAMPLES.fetch_sub(1, Relaxed);
     }
@@ -474,7 +494,9 @@ impl Arena {
                 size,
                 rate,
                 alloc_count: AtomicU64::new(0),
+                alloc_bytes: AtomicU64::new(0),
                 free_count: AtomicU64::new(0),
+                free_bytes: AtomicU64::new(0),
                 truncated,
                 depth: frames.len(),
                 frames: frames_ptr,
@@ -550,5 +572,27 @@ pub(crate) fn unlock_all_after_fork() {
     for s in BUCKET_TABLE.iter().rev() {
         // SAFETY: as above.
         unsafe { s.raw_unlock() };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_class;
+
+    #[test]
+    fn size_classes_are_exact_when_small_and_at_most_an_eighth_wide() {
+        for s in 1..=128 {
+            assert_eq!(size_class(s), s);
+        }
+        assert_eq!(size_class(129), 144);
+        assert_eq!(size_class(144), 144);
+        assert_eq!(size_class(145), 160);
+        assert_eq!(size_class(4096), 4096);
+        assert_eq!(size_class(4097), 4608);
+        for s in [129u64, 1000, 65_537, 1 << 30, (1 << 40) + 1] {
+            let c = size_class(s);
+            assert!(c >= s && (c - s) * 8 <= s, "{s} -> {c}");
+            assert_eq!(size_class(c), c, "classes are fixed points");
+        }
     }
 }

@@ -29,10 +29,6 @@ impl<'a> Cursor<'a> {
         self.bytes().get(self.pos).copied()
     }
 
-    pub(super) fn at_end(&self) -> bool {
-        self.pos >= self.s.len()
-    }
-
     /// The rest of the line.
     pub(super) fn rest(&self) -> &'a str {
         self.s.get(self.pos..).unwrap_or("")

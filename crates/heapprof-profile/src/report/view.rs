@@ -59,8 +59,6 @@ pub(crate) struct MappingInfo {
     pub(crate) file: u32,
     pub(crate) build_id: u32,
     pub(crate) start: u64,
-    pub(crate) limit: u64,
-    pub(crate) offset: u64,
 }
 
 /// A function; strings are ids in [`View::strings`].
@@ -319,8 +317,6 @@ impl ViewBuilder {
                     file,
                     build_id,
                     start: m.memory_start,
-                    limit: m.memory_limit,
-                    offset: m.file_offset,
                 });
             }
             mappings.insert(m.id, (idx, m.memory_start));

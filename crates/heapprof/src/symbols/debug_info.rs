@@ -13,6 +13,7 @@ use addr2line::{Context, LookupContinuation, LookupResult, SplitDwarfLoad};
 use gimli::Section;
 use object::{Object, ObjectSection, ObjectSegment};
 
+use super::demangle::is_mangled;
 use super::mapped_file::MappedFile;
 use super::modules::hex;
 use super::symbol_table::SymbolTable;
@@ -36,6 +37,10 @@ mod cost {
     /// program and per byte of its `.debug_info` entries.
     pub(super) const PER_LINE_PROGRAM_BYTE: usize = 6;
     pub(super) const PER_INFO_BYTE: usize = 1;
+    /// A function's inlined calls, parsed on its first lookup: per function and per byte of
+    /// its entries (the inlined-call tree).
+    pub(super) const PER_FUNCTION: usize = 100;
+    pub(super) const PER_FUNCTION_DIE_BYTE: usize = 2;
 }
 
 /// A frame as found in the file, borrowing its strings from the [`DebugInfo`].
@@ -131,6 +136,15 @@ fn load_dwarf(
 ) -> Option<gimli::Dwarf<Reader>> {
     let endian = endian(object);
     let dwarf = gimli::Dwarf::load(|id| -> Result<Reader, object::Error> {
+        use gimli::SectionId::*;
+        // What addr2line reads; location lists, macros and type units can be large and,
+        // when compressed, would be inflated onto the heap for nothing.
+        if !matches!(
+            id,
+            DebugAbbrev | DebugAddr | DebugAranges | DebugInfo | DebugLine | DebugLineStr | DebugRanges | DebugRngLists | DebugStr | DebugStrOffsets
+        ) {
+            return Ok(gimli::EndianSlice::new(&[], endian));
+        }
         let name = if dwo { id.dwo_name() } else { Some(id.name()) };
         let data = match name.and_then(|name| object.section_by_name(name)) {
             Some(section) => store.keep(section.uncompressed_data()?),
@@ -151,6 +165,7 @@ fn context_cost(dwarf: &gimli::Dwarf<Reader>) -> usize {
     }
     let ranges =
         dwarf.ranges.debug_ranges().reader().len() + dwarf.ranges.debug_rnglists().reader().len();
+    eprintln!("units {units} abbrev {} ranges {ranges} aranges {} info {} line {}", dwarf.debug_abbrev.reader().len(), dwarf.debug_aranges.reader().len(), dwarf.debug_info.reader().len(), dwarf.debug_line.reader().len());
     units * cost::PER_UNIT
         + dwarf.debug_abbrev.reader().len() * cost::PER_ABBREV_BYTE
         + ranges * cost::PER_RANGES_BYTE
@@ -168,6 +183,8 @@ pub(super) struct DebugInfo {
     parsed_units: HashSet<(usize, usize)>,
     parsed_bytes: usize,
     base_bytes: usize,
+    pub(super) dbg_line: usize, pub(super) dbg_info: usize, pub(super) dbg_fn: usize,
+    parsed_functions: HashSet<(usize, usize)>,
     /// PT_LOAD segments: (file offset, size in file, virtual address, executable).
     segments: Vec<(u64, u64, u64, bool)>,
     /// Where the DWARF came from, when not from the file itself.
@@ -181,6 +198,10 @@ impl std::fmt::Debug for DebugInfo {
             .field("has_dwarf", &self.context.is_some())
             .field("debug_path", &self.debug_path)
             .field("memory_bytes", &self.memory_bytes())
+            .field("base", &self.base_bytes)
+            .field("parsed", &self.parsed_bytes)
+            .field("units", &self.parsed_units.len()).field("line", &self.dbg_line).field("info", &self.dbg_info).field("fnb", &self.dbg_fn).field("decomp", &self.store.decompressed_bytes())
+            .field("symbols", &self.symbols.as_ref().map(SymbolTable::memory_bytes))
             .finish_non_exhaustive()
     }
 }
@@ -247,7 +268,8 @@ impl DebugInfo {
             debug_object,
             parsed_units: HashSet::new(),
             parsed_bytes: 0,
-            base_bytes,
+            base_bytes, dbg_line: 0, dbg_info: 0, dbg_fn: 0,
+            parsed_functions: HashSet::new(),
             segments,
             debug_path,
             store,
@@ -306,14 +328,16 @@ impl DebugInfo {
                 }
             };
             let unit = find_unit(context, svma, store);
-            if let Some(unit) = unit {
-                let key = (
+            let unit_key = unit.map(|unit| {
+                (
                     unit.header
                         .offset()
                         .as_debug_info_offset()
                         .map_or(0, |o| o.0),
                     unit.dwarf as *const _ as usize,
-                );
+                )
+            });
+            if let (Some(unit), Some(key)) = (unit, unit_key) {
                 if self.parsed_units.insert(key) {
                     let line_program = unit
                         .line_program
@@ -321,11 +345,14 @@ impl DebugInfo {
                         .map_or(0, |p| p.header().raw_program_buf().len());
                     self.parsed_bytes += line_program * cost::PER_LINE_PROGRAM_BYTE
                         + unit.header.length_including_self() * cost::PER_INFO_BYTE;
+                    self.dbg_line += line_program; self.dbg_info += unit.header.length_including_self();
                 }
             }
+            let mut outer_offset = None;
             if let Ok(mut found) = found {
                 // A corrupt entry ends the list; what was read before it stands.
                 while let Ok(Some(frame)) = found.next() {
+                    outer_offset = frame.dw_die_offset;
                     let name = frame
                         .function
                         .and_then(|f| std::str::from_utf8(f.name.slice()).ok());
@@ -344,20 +371,31 @@ impl DebugInfo {
                     });
                 }
             }
+            // addr2line parses a function's inlined calls on its first lookup.
+            if let (Some(unit), Some((unit_offset, dwarf)), Some(offset)) = (unit, unit_key, outer_offset) {
+                if self.parsed_functions.insert((unit_offset + offset.0, dwarf)) {
+                    let b = subtree_bytes(unit, offset);
+                    self.dbg_fn += b;
+                    self.parsed_bytes += cost::PER_FUNCTION + b * cost::PER_FUNCTION_DIE_BYTE;
+                }
+            }
         }
-        // The outermost frame is the function the code belongs to: without a DWARF name
-        // (assembly, a unit without subprograms) the symbol table names it.
-        if frames.last().is_none_or(|f| f.name.is_none()) {
+        // The outermost frame is the function the code belongs to. Without a DWARF name
+        // (assembly, a unit without subprograms), or with only a short one (rustc's
+        // line-tables-only DWARF has `push<u8, Global>`, no linkage names), the symbol table
+        // names it: a mangled symbol demangles to the full path.
+        if !frames.last().is_some_and(|f| f.name.is_some_and(is_mangled)) {
             let symbols = self.symbols.get_or_insert_with(|| {
                 let mut objects = vec![&self.object];
                 objects.extend(self.debug_object.as_ref());
                 SymbolTable::new(&objects)
             });
-            if let Some(name) = symbols.lookup(svma) {
+            if let Some(symbol) = symbols.lookup(svma) {
                 match frames.last_mut() {
-                    Some(frame) => frame.name = Some(name),
+                    Some(frame) if frame.name.is_none() || is_mangled(symbol) => frame.name = Some(symbol),
+                    Some(_) => {}
                     None => frames.push(FoundFrame {
-                        name: Some(name),
+                        name: Some(symbol),
                         source_name: None,
                         file: None,
                         line: 0,
@@ -425,6 +463,25 @@ fn source_details(
         }
     }
     (line.unwrap_or(0), name)
+}
+
+/// The size in `.debug_info` of the entry at `offset` and its children.
+fn subtree_bytes(unit: gimli::UnitRef<'_, Reader>, offset: gimli::UnitOffset) -> usize {
+    let Ok(mut entries) = unit.entries_raw(Some(offset)) else { return 0 };
+    let mut first = true;
+    while !entries.is_empty() && (first || entries.next_depth() > 0) {
+        first = false;
+        match entries.read_abbreviation() {
+            Ok(Some(abbrev)) => {
+                if entries.skip_attributes(abbrev.attributes()).is_err() {
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err(_) => break,
+        }
+    }
+    entries.next_offset().0.saturating_sub(offset.0)
 }
 
 /// Finds the separate debug file of a file without DWARF, as gdb does: by build id under

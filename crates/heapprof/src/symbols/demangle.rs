@@ -22,9 +22,24 @@ pub(crate) fn demangle(symbol: &str) -> Cow<'_, str> {
     Cow::Borrowed(symbol)
 }
 
+/// Whether `symbol` is a Rust or C++ mangled name (which demangles to a full path).
+pub(crate) fn is_mangled(symbol: &str) -> bool {
+    symbol.starts_with("_Z") || rustc_demangle::try_demangle(symbol).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::demangle;
+    use super::{demangle, is_mangled};
+
+    #[test]
+    fn mangled_names_are_recognised() {
+        assert!(is_mangled("_ZN4core3fmt5write17h0123456789abcdefE"));
+        assert!(is_mangled("_RNvNtCs1234_7mycrate3foo3bar"));
+        assert!(is_mangled("_ZN3foo3barEv"));
+        assert!(!is_mangled("malloc"));
+        assert!(!is_mangled("push<u8, alloc::alloc::Global>"));
+        assert!(!is_mangled("_Rarely"));
+    }
 
     #[test]
     fn rust_legacy_drops_the_hash() {

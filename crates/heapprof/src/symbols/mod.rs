@@ -25,6 +25,8 @@ mod mapped_file;
 mod modules;
 mod symbol_table;
 #[cfg(test)]
+mod measurements;
+#[cfg(test)]
 mod tests;
 
 use std::borrow::Cow;

@@ -115,8 +115,13 @@ fn an_inlined_function_gives_two_frames_callee_first() {
     let mut symbolizer = Symbolizer::new(UNLIMITED);
     let frames = symbolizer.resolve(addr);
     assert_eq!(frames.len(), 2, "{frames:?}");
+    // rustc's line-tables-only DWARF (the workspace's release profile) names inlined
+    // functions without their path; the outermost frame gets its path from the symbol table.
+    let short_names = !cfg!(debug_assertions);
+    let callee = &frames[0].name;
     assert!(
-        frames[0].name.ends_with("symbols::tests::inlined_callee"),
+        callee.ends_with("symbols::tests::inlined_callee")
+            || (short_names && &**callee == "inlined_callee"),
         "{frames:?}"
     );
     assert_eq!(frames[0].line, callee_line, "{frames:?}");

@@ -27,7 +27,8 @@ pub fn describe(frames: &[usize]) -> Vec<String> {
         .map(|&ra| {
             let names = names_at(ra);
             if names.is_empty() {
-                format!("? {ra:#x} in {}", module_of(ra))
+                // backtrace reads the module list once: modules loaded later are unknown to it.
+                format!("{} in {} ({ra:#x})", dynamic_symbol(ra), module_of(ra))
             } else {
                 names.join(" <- ")
             }
@@ -46,6 +47,18 @@ pub fn module_of(address: usize) -> String {
         CStr::from_ptr(info.dli_fname)
             .to_string_lossy()
             .into_owned()
+    }
+}
+
+/// The exported symbol at or before `return_address - 1`, from the loader (`dladdr`).
+pub fn dynamic_symbol(return_address: usize) -> String {
+    // SAFETY: as in `module_of`.
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        if libc::dladdr((return_address - 1) as *const c_void, &mut info) == 0 || info.dli_sname.is_null() {
+            return String::from("?");
+        }
+        CStr::from_ptr(info.dli_sname).to_string_lossy().into_owned()
     }
 }
 

@@ -1,0 +1,102 @@
+//! Reading profiles: a file path, or an `http(s)://` URL fetched with a small
+//! blocking client (`?seconds=N` asks Go's endpoints for a delta profile).
+
+use std::time::Duration;
+
+use anyhow::Result;
+use heapprof_profile::{DEFAULT_MAX_DECOMPRESSED, Profile, decode};
+
+use crate::error::bad;
+
+/// Largest response or file accepted before decoding, in bytes.
+const MAX_INPUT: u64 = DEFAULT_MAX_DECOMPRESSED;
+
+/// Extra time allowed over `--seconds` for a remote profile.
+const SLACK: Duration = Duration::from_secs(60);
+
+/// Whether `spec` names a URL rather than a file.
+pub fn is_url(spec: &str) -> bool {
+    spec.starts_with("http://") || spec.starts_with("https://")
+}
+
+/// The URL with `seconds=N` added to its query.
+pub fn with_seconds(url: &str, seconds: Option<u64>) -> String {
+    match seconds {
+        None => url.to_string(),
+        Some(s) if url.contains('?') => format!("{url}&seconds={s}"),
+        Some(s) => format!("{url}?seconds={s}"),
+    }
+}
+
+/// The raw bytes of a source.
+pub fn fetch(spec: &str, seconds: Option<u64>) -> Result<Vec<u8>> {
+    if !is_url(spec) {
+        let meta = std::fs::metadata(spec).map_err(|e| bad(spec, io_problem(&e)))?;
+        if meta.is_dir() {
+            return Err(bad(spec, "is a directory"));
+        }
+        if meta.len() > MAX_INPUT {
+            return Err(bad(spec, format!("file is larger than {MAX_INPUT} bytes")));
+        }
+        return std::fs::read(spec).map_err(|e| bad(spec, io_problem(&e)));
+    }
+    let url = with_seconds(spec, seconds);
+    let timeout = SLACK + Duration::from_secs(seconds.unwrap_or(0));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .user_agent(concat!("heapprof/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut response = agent.get(&url).call().map_err(|e| bad(spec, http_problem(&e)))?;
+    response
+        .body_mut()
+        .with_config()
+        .limit(MAX_INPUT)
+        .read_to_vec()
+        .map_err(|e| bad(spec, http_problem(&e)))
+}
+
+/// Fetches and decodes one source (protobuf, gzipped or not, or legacy text).
+pub fn load(spec: &str, seconds: Option<u64>) -> Result<Profile> {
+    let bytes = fetch(spec, seconds)?;
+    decode(&bytes).map_err(|e| bad(spec, e))
+}
+
+/// Fetches and decodes every source, in order.
+pub fn load_all(specs: &[String], seconds: Option<u64>) -> Result<Vec<Profile>> {
+    specs.iter().map(|s| load(s, seconds)).collect()
+}
+
+fn io_problem(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+fn http_problem(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::StatusCode(code) => format!("server answered HTTP {code}"),
+        ureq::Error::Timeout(_) => "timed out".to_string(),
+        ureq::Error::BodyExceedsLimit(limit) => format!("response is larger than {limit} bytes"),
+        ureq::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+            _ => io.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_go_into_the_query() {
+        assert_eq!(with_seconds("http://h/debug/pprof/heap", Some(30)), "http://h/debug/pprof/heap?seconds=30");
+        assert_eq!(with_seconds("http://h/x?gc=1", Some(5)), "http://h/x?gc=1&seconds=5");
+        assert_eq!(with_seconds("http://h/x", None), "http://h/x");
+        assert!(is_url("https://a") && !is_url("file.pb.gz"));
+    }
+}

@@ -1,0 +1,50 @@
+//! Runs the fuzz checks over files, without libFuzzer: a stable-toolchain harness for
+//! the seed corpus and crash reproducers.
+//!
+//! `cargo run --manifest-path fuzz/Cargo.toml --no-default-features --bin replay -- DIR_OR_FILE...`
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+fn files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        entries.sort();
+        for e in entries {
+            files(&e, out)?;
+        }
+    } else {
+        out.push(path.to_owned());
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    if args.is_empty() {
+        eprintln!("usage: replay DIR_OR_FILE...");
+        return ExitCode::from(2);
+    }
+    let mut all = Vec::new();
+    for a in &args {
+        if let Err(e) = files(a, &mut all) {
+            eprintln!("{}: {e}", a.display());
+            return ExitCode::from(2);
+        }
+    }
+    for f in &all {
+        let data = match std::fs::read(f) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("{}: {e}", f.display());
+                return ExitCode::from(2);
+            }
+        };
+        eprintln!("{}", f.display());
+        heapprof_fuzz::decode(&data);
+    }
+    println!("replayed {} inputs", all.len());
+    ExitCode::SUCCESS
+}

@@ -145,7 +145,13 @@ pub fn build_report(sources: &Sources, base: &BaseArgs, select: &Selection) -> R
     };
     let bases = source::load_all(base_specs, sources.seconds)?;
     let subject = describe(&sources.sources);
-    let view = merge_view(&profiles, &bases, BaseMode { diff, normalize: base.normalize }, &subject)?;
+    let mode = BaseMode {
+        diff,
+        normalize: base.normalize,
+    };
+    let view = merge_view(&profiles, &bases, mode, &subject)?;
+    // The decoded profiles are no longer needed: free them before reporting.
+    drop((profiles, bases));
     let report = Report::new(view, &opts).map_err(|e| report_error(&subject, e))?;
     warn_unmatched(&report, select);
     Ok(report)

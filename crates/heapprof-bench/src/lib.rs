@@ -80,21 +80,32 @@ impl Workload {
         Ok(w)
     }
 
-    /// Runs the workload; returns the wall time of the allocation loops in seconds.
-    pub fn run(&self) -> f64 {
+    /// Runs the workload; returns the wall time of the allocation loops in seconds
+    /// and what `at_end` said while the last window of blocks was still live.
+    pub fn run(&self, at_end: &(dyn Fn() -> String + Sync)) -> (f64, String) {
         let start = Instant::now();
+        let report = std::sync::Mutex::new(String::new());
         std::thread::scope(|s| {
             for t in 0..self.threads {
-                s.spawn(move || churn(self, t as u64 + 1));
+                let report = &report;
+                s.spawn(move || {
+                    let ring = churn(self, t as u64 + 1);
+                    if t == 0 {
+                        *report.lock().unwrap_or_else(|e| e.into_inner()) = at_end();
+                    }
+                    drop(ring);
+                });
             }
         });
-        start.elapsed().as_secs_f64()
+        let seconds = start.elapsed().as_secs_f64();
+        (seconds, report.into_inner().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
-/// One thread's loop: allocate, touch, keep in a ring, free the oldest.
+/// One thread's loop: allocate, touch, keep in a ring, free the oldest. Returns the
+/// ring, still holding the last window of blocks.
 #[inline(never)]
-fn churn(w: &Workload, seed: u64) {
+fn churn(w: &Workload, seed: u64) -> Vec<Vec<u8>> {
     let mut ring: Vec<Vec<u8>> = (0..w.window).map(|_| Vec::new()).collect();
     let (lo, hi) = w.sizes.bounds();
     let (lo, hi) = (lo.ln(), hi.ln());
@@ -108,7 +119,7 @@ fn churn(w: &Workload, seed: u64) {
         let block = allocate_block(size);
         ring[i % w.window] = block;
     }
-    std::hint::black_box(&ring);
+    std::hint::black_box(ring)
 }
 
 #[inline(never)]
@@ -124,7 +135,7 @@ fn allocate_block(size: usize) -> Vec<u8> {
 }
 
 /// The entry point of every workload binary: runs and prints one line of figures.
-pub fn main_with(allocator: &str, stats: impl Fn() -> String) {
+pub fn main_with(allocator: &str, stats: &(dyn Fn() -> String + Sync)) {
     let w = match Workload::from_args() {
         Ok(w) => w,
         Err(e) => {
@@ -132,12 +143,9 @@ pub fn main_with(allocator: &str, stats: impl Fn() -> String) {
             std::process::exit(2);
         }
     };
-    let seconds = w.run();
+    let (seconds, report) = w.run(stats);
     println!(
-        "allocator={allocator} threads={} allocs={} sizes={:?} seconds={seconds:.6} {}",
-        w.threads,
-        w.allocs,
-        w.sizes,
-        stats()
+        "allocator={allocator} threads={} allocs={} sizes={:?} seconds={seconds:.6} {report}",
+        w.threads, w.allocs, w.sizes,
     );
 }

@@ -109,3 +109,16 @@ fn quiet_on_broken_pipe(result: io::Result<()>) -> Result<()> {
         Ok(()) => Ok(()),
     }
 }
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, so
+/// that a failure never leaves a half-written profile behind.
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::anyhow!("{}: {e}", path.display())
+    })
+}

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use heapprof_profile::{DEFAULT_MAX_DECOMPRESSED, Profile, decode};
+use heapprof_profile::{DEFAULT_MAX_DECOMPRESSED, Profile, decode, gunzip_bounded, parse_legacy};
 
 use crate::error::bad;
 
@@ -59,7 +59,32 @@ pub fn fetch(spec: &str, seconds: Option<u64>) -> Result<Vec<u8>> {
 /// Fetches and decodes one source (protobuf, gzipped or not, or legacy text).
 pub fn load(spec: &str, seconds: Option<u64>) -> Result<Profile> {
     let bytes = fetch(spec, seconds)?;
-    decode(&bytes).map_err(|e| bad(spec, e))
+    decode_any(spec, &bytes)
+}
+
+/// Whether `bytes` (after gunzip) look like a text profile rather than protobuf:
+/// no NUL or other control bytes but white space in the first kilobyte.
+pub fn is_legacy_text(bytes: &[u8]) -> bool {
+    let Ok(raw) = gunzip_bounded(bytes, MAX_INPUT) else {
+        return false;
+    };
+    let head = &raw[..raw.len().min(1024)];
+    !head.is_empty()
+        && head
+            .iter()
+            .all(|&b| b >= 0x20 || b == b'\n' || b == b'\t' || b == b'\r')
+}
+
+/// Decodes protobuf (gzipped or not); text goes to the legacy parser.
+pub fn decode_any(spec: &str, bytes: &[u8]) -> Result<Profile> {
+    match decode(bytes) {
+        Ok(p) => Ok(p),
+        Err(e) if is_legacy_text(bytes) => {
+            let raw = gunzip_bounded(bytes, MAX_INPUT).map_err(|_| bad(spec, &e))?;
+            parse_legacy(&raw).map_err(|legacy| bad(spec, format!("not a pprof profile, and as legacy text: {legacy}")))
+        }
+        Err(e) => Err(bad(spec, e)),
+    }
 }
 
 /// Fetches and decodes every source, in order.

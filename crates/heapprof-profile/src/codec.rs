@@ -67,22 +67,27 @@ pub fn decode_with(data: &[u8], options: DecodeOptions) -> Result<Profile, Error
         return Err(Error::Empty);
     }
     if crate::legacy::looks_like_legacy(&raw) {
-        return crate::legacy::parse_legacy(&raw);
+        // Legacy text it seems; a protobuf that merely looks like it still decodes.
+        return crate::legacy::parse_legacy(&raw)
+            .or_else(|legacy| decode_protobuf(&raw).map_err(|_| legacy));
     }
-    check_single_profile(&raw)?;
-    let profile = match Profile::decode(raw.as_ref()) {
-        Ok(p) => p,
-        Err(e) if looks_like_text(&raw) => {
-            return Err(Error::Protobuf(format!(
-                "input is text that is neither protobuf nor a legacy heap profile \
-                 (first line {}); protobuf decoder: {e}",
-                crate::legacy::snippet(first_line(&raw))
-            )));
-        }
-        Err(e) => return Err(Error::Protobuf(e.to_string())),
-    };
-    crate::validate::validate(&profile)?;
-    Ok(profile)
+    decode_protobuf(&raw)
+}
+
+/// Decodes and validates an uncompressed protobuf profile.
+fn decode_protobuf(raw: &[u8]) -> Result<Profile, Error> {
+    check_single_profile(raw)?;
+    let decoded = Profile::decode(raw)
+        .map_err(|e| Error::Protobuf(e.to_string()))
+        .and_then(|p| crate::validate::validate(&p).map(|()| p));
+    match decoded {
+        Err(e) if looks_like_text(raw) => Err(Error::Protobuf(format!(
+            "input is text that is neither protobuf nor a legacy heap profile \
+             (first line {}): {e}",
+            crate::legacy::snippet(&first_line(raw))
+        ))),
+        other => other,
+    }
 }
 
 /// pprof refuses a message with a second nonzero `time_nanos` (field 9): that is what
@@ -153,10 +158,10 @@ fn looks_like_text(data: &[u8]) -> bool {
     !head.is_empty() && !head.chars().any(|c| c.is_control() && !c.is_whitespace())
 }
 
-fn first_line(data: &[u8]) -> &str {
+fn first_line(data: &[u8]) -> std::borrow::Cow<'_, str> {
     let head = &data[..data.len().min(200)];
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    std::str::from_utf8(line).unwrap_or("")
+    String::from_utf8_lossy(line)
 }
 
 /// Encodes `profile` as protobuf (uncompressed).

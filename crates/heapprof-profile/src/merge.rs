@@ -17,7 +17,7 @@ use crate::{Error, Function, Label, Line, Location, Mapping, Profile, ProfileBui
 /// some have no time); comments are concatenated. The output depends only on the
 /// input: ids and the string table are numbered in order of first use.
 ///
-/// Each input is validated first ([`Error::Invalid`] names the broken one).
+/// Each input is validated first; [`Error::Merge`] names a broken one.
 pub fn merge(profiles: &[Profile]) -> Result<Profile, Error> {
     let refs: Vec<&Profile> = profiles.iter().collect();
     merge_refs(&refs)

@@ -77,12 +77,10 @@ unsafe impl Sync for Bucket {}
 /// Every bucket, newest first: snapshots walk it without taking a lock.
 static BUCKETS: AtomicPtr<Bucket> = AtomicPtr::new(ptr::null_mut());
 static BUCKET_COUNT: AtomicUsize = AtomicUsize::new(0);
-static LIVE_SAMPLES: AtomicUsize = AtomicUsize::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 const BUCKET_SHARDS: usize = 16;
 const LIVE_SHARDS: usize = 64;
-const FILTER_BITS: u32 = 16;
 
 struct BucketShard {
     heads: *mut *mut Bucket,
@@ -133,46 +131,71 @@ static LIVE_TABLE: [SpinLock<LiveShard>; LIVE_SHARDS] = [const {
     })
 }; LIVE_SHARDS];
 
-/// How many live sampled blocks hash to each slot: zero means none.
-static FILTER: [AtomicU32; 1 << FILTER_BITS] = [const { AtomicU32::new(0) }; 1 << FILTER_BITS];
+/// How many live sampled blocks hash to each slot: zero means none. Each live
+/// shard owns a contiguous part of the filter and of the length counters, changed
+/// only under that shard's lock, so updates are plain stores, not locked
+/// instructions; the free path reads them without a lock.
+static FILTER: [AtomicU32; LIVE_SHARDS << FILTER_BITS_PER_SHARD] =
+    [const { AtomicU32::new(0) }; LIVE_SHARDS << FILTER_BITS_PER_SHARD];
+const FILTER_BITS_PER_SHARD: u32 = 10;
+static LIVE_LENS: [AtomicUsize; LIVE_SHARDS] = [const { AtomicUsize::new(0) }; LIVE_SHARDS];
 
 #[inline(always)]
 fn addr_hash(addr: usize) -> u64 {
     ((addr as u64) >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
+#[inline(always)]
+fn shard_index(addr: usize) -> usize {
+    (addr_hash(addr) as usize) % LIVE_SHARDS
+}
+
+#[inline(always)]
+fn filter_slot(addr: usize) -> &'static AtomicU32 {
+    let within = (addr_hash(addr) >> (64 - FILTER_BITS_PER_SHARD)) as usize;
+    &FILTER[(shard_index(addr) << FILTER_BITS_PER_SHARD) | within]
+}
+
 /// Whether `addr` may be a live sampled block (false means certainly not).
 #[inline(always)]
 pub(crate) fn may_be_sampled(addr: usize) -> bool {
-    FILTER[(addr_hash(addr) >> (64 - FILTER_BITS)) as usize].load(Relaxed) != 0
+    filter_slot(addr).load(Relaxed) != 0
 }
 
 fn live_shard(addr: usize) -> &'static SpinLock<LiveShard> {
-    &LIVE_TABLE[(addr_hash(addr) as usize) % LIVE_SHARDS]
+    &LIVE_TABLE[shard_index(addr)]
 }
 
 /// Records a sampled allocation. Returns false (and counts a drop) when the sample
 /// could not be recorded: no memory for metadata, or a lock held too long.
-pub(crate) fn record_sample(
-    addr: usize,
-    size: usize,
-    rate: u64,
-    frames: &[usize],
-    truncated: bool,
-) -> bool {
-    let recorded = find_or_insert_bucket(frames, size_class(size as u64), rate, truncated)
-        .and_then(|bucket| insert_live(addr, bucket).then_some(bucket));
-    match recorded {
-        Some(bucket) => {
-            bucket.alloc_count.fetch_add(1, Relaxed);
-            bucket.alloc_bytes.fetch_add(size as u64, Relaxed);
-            true
-        }
-        None => {
-            DROPPED.fetch_add(1, Relaxed);
-            false
-        }
+pub(crate) fn record_sample(addr: usize, size: usize, rate: u64, frames: &[usize], truncated: bool) -> bool {
+    let class = size_class(size as u64);
+    let Some(bucket) = find_or_insert_bucket(frames, class, rate, truncated, size as u64) else {
+        DROPPED.fetch_add(1, Relaxed);
+        return false;
+    };
+    if insert_live(addr, bucket) {
+        return true;
     }
+    // Take the allocation back out of the bucket: a sample is all or nothing.
+    let hash = stack_hash(frames, class, rate);
+    let _shard = BUCKET_TABLE[(hash as usize) % BUCKET_SHARDS].lock();
+    add_plain(&bucket.alloc_count, u64::MAX);
+    add_plain(&bucket.alloc_bytes, (size as u64).wrapping_neg());
+    DROPPED.fetch_add(1, Relaxed);
+    false
+}
+
+/// Adds to a counter that only one thread writes at a time (under a lock): a
+/// plain load and store, no locked instruction.
+#[inline(always)]
+fn add_plain(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+#[inline(always)]
+fn add_plain_u32(counter: &AtomicU32, n: u32) {
+    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
 /// A sampled block that [`forget`] took out of the live table.
@@ -188,8 +211,6 @@ pub(crate) struct Forgotten {
 /// the allocator, so that a new block at the same address cannot be confused with it.
 pub(crate) fn forget(addr: usize, size: usize) -> Option<Forgotten> {
     let entry = live_shard(addr).lock().remove(addr)?;
-    FILTER[(addr_hash(addr) >> (64 - FILTER_BITS)) as usize].fetch_sub(1, Relaxed);
-    LIVE_SAMPLES.fetch_sub(1, Relaxed);
     // SAFETY: buckets are never freed.
     let bucket = unsafe { &*entry.bucket };
     bucket.free_count.fetch_add(1, Relaxed);
@@ -201,15 +222,9 @@ pub(crate) fn forget(addr: usize, size: usize) -> Option<Forgotten> {
 pub(crate) fn restore(addr: usize, f: Forgotten) {
     // SAFETY: buckets are never freed.
     let bucket = unsafe { &*f.bucket };
-    if live_shard(addr).lock().insert(LiveEntry {
-        addr,
-        bucket: f.bucket,
-        time: f.time,
-    }) {
+    if live_shard(addr).lock().insert(LiveEntry { addr, bucket: f.bucket, time: f.time }) {
         bucket.free_count.fetch_sub(1, Relaxed);
         bucket.free_bytes.fetch_sub(f.size as u64, Relaxed);
-        FILTER[(addr_hash(addr) >> (64 - FILTER_BITS)) as usize].fetch_add(1, Relaxed);
-        LIVE_SAMPLES.fetch_add(1, Relaxed);
     } else {
         DROPPED.fetch_add(1, Relaxed);
     }
@@ -226,20 +241,8 @@ fn insert_live(addr: usize, bucket: &'static Bucket) -> bool {
         let b = unsafe { &*stale.bucket };
         b.free_count.fetch_add(1, Relaxed);
         b.free_bytes.fetch_add(b.size, Relaxed);
-        FILTER[(addr_hash(addr) >> (64 - FILTER_BITS)) as usize].fetch_sub(1, Relaxed);
-        LIVE_SAMPLES.fetch_sub(1, Relaxed);
     }
-    if !shard.insert(LiveEntry {
-        addr,
-        bucket,
-        time: crate::clock::coarse_nanos(),
-    }) {
-        return false;
-    }
-    drop(shard);
-    FILTER[(addr_hash(addr) >> (64 - FILTER_BITS)) as usize].fetch_add(1, Relaxed);
-    LIVE_SAMPLES.fetch_add(1, Relaxed);
-    true
+    shard.insert(LiveEntry { addr, bucket, time: crate::clock::coarse_nanos() })
 }
 
 fn stack_hash(frames: &[usize], size: u64, rate: u64) -> u64 {
@@ -252,23 +255,29 @@ fn stack_hash(frames: &[usize], size: u64, rate: u64) -> u64 {
     h ^ (h >> 29)
 }
 
+/// Finds or makes the bucket and counts one allocation of `bytes` in it, under
+/// the bucket's shard lock.
 fn find_or_insert_bucket(
     frames: &[usize],
     size: u64,
     rate: u64,
     truncated: bool,
+    bytes: u64,
 ) -> Option<&'static Bucket> {
     let hash = stack_hash(frames, size, rate);
     let mut shard = BUCKET_TABLE[(hash as usize) % BUCKET_SHARDS].lock_bounded(64)?;
+    let count = |b: &'static Bucket| {
+        add_plain(&b.alloc_count, 1);
+        add_plain(&b.alloc_bytes, bytes);
+        b
+    };
     if let Some(b) = shard.find(hash, frames, size, rate) {
-        return Some(b);
+        return Some(count(b));
     }
     if shard.len >= shard.capacity && !shard.grow() && shard.capacity == 0 {
         return None;
     }
-    let bucket = shard
-        .arena
-        .make_bucket(hash, frames, size, rate, truncated)?;
+    let bucket = shard.arena.make_bucket(hash, frames, size, rate, truncated)?;
     let index = (hash as usize >> 8) & (shard.capacity - 1);
     // SAFETY: `index` < capacity; heads has `capacity` entries; bucket is fresh.
     unsafe {
@@ -276,6 +285,8 @@ fn find_or_insert_bucket(
         *shard.heads.add(index) = bucket;
     }
     shard.len += 1;
+    // SAFETY: never freed.
+    let bucket_ref = count(unsafe { &*bucket });
     drop(shard);
     let mut head = BUCKETS.load(Relaxed);
     loop {
@@ -287,8 +298,7 @@ fn find_or_insert_bucket(
         }
     }
     BUCKET_COUNT.fetch_add(1, Relaxed);
-    // SAFETY: never freed.
-    Some(unsafe { &*bucket })
+    Some(bucket_ref)
 }
 
 impl BucketShard {
@@ -345,10 +355,19 @@ impl LiveShard {
         (addr_hash(addr) >> 32) as usize & (self.capacity - 1)
     }
 
+    /// Adds a live block, keeping its filter slot and the shard's length current.
     fn insert(&mut self, entry: LiveEntry) -> bool {
         if (self.len + 1) * 4 > self.capacity * 3 && !self.grow() {
             return false;
         }
+        self.place(entry);
+        add_plain_u32(filter_slot(entry.addr), 1);
+        LIVE_LENS[shard_index(entry.addr)].store(self.len, Relaxed);
+        true
+    }
+
+    /// Puts an entry in the first free slot of its probe chain (room is assured).
+    fn place(&mut self, entry: LiveEntry) {
         let mut i = self.slot_of(entry.addr);
         loop {
             // SAFETY: i < capacity.
@@ -356,7 +375,7 @@ impl LiveShard {
             if e.addr == 0 {
                 *e = entry;
                 self.len += 1;
-                return true;
+                return;
             }
             i = (i + 1) & (self.capacity - 1);
         }
@@ -403,6 +422,8 @@ impl LiveShard {
         // SAFETY: hole < capacity.
         unsafe { *self.entries.add(hole) = EMPTY };
         self.len -= 1;
+        add_plain_u32(filter_slot(addr), u32::MAX);
+        LIVE_LENS[shard_index(addr)].store(self.len, Relaxed);
         Some(found)
     }
 
@@ -424,7 +445,7 @@ impl LiveShard {
             // SAFETY: i < old capacity.
             let e = unsafe { *old.entries.add(i) };
             if e.addr != 0 {
-                self.insert(e);
+                self.place(e);
             }
         }
         if !old.entries.is_null() {
@@ -442,7 +463,7 @@ struct Arena {
 }
 
 impl Arena {
-    const CHUNK: usize = 256 * 1024;
+    const CHUNK: usize = 64 * 1024;
 
     const fn new() -> Self {
         Arena {
@@ -517,21 +538,6 @@ pub(crate) fn for_each_bucket(mut f: impl FnMut(&'static Bucket)) {
     }
 }
 
-/// Runs `f(bucket, allocation time)` on every live sampled block, one shard lock at a time.
-pub(crate) fn for_each_live(mut f: impl FnMut(&'static Bucket, u64)) {
-    for shard in &LIVE_TABLE {
-        let shard = shard.lock();
-        for i in 0..shard.capacity {
-            // SAFETY: i < capacity.
-            let e = unsafe { *shard.entries.add(i) };
-            if e.addr != 0 {
-                // SAFETY: buckets are never freed.
-                f(unsafe { &*e.bucket }, e.time);
-            }
-        }
-    }
-}
-
 /// Counters of the recording tables, for the statistics.
 pub(crate) struct RecordCounts {
     pub(crate) buckets: usize,
@@ -542,7 +548,7 @@ pub(crate) struct RecordCounts {
 pub(crate) fn counts() -> RecordCounts {
     RecordCounts {
         buckets: BUCKET_COUNT.load(Relaxed),
-        live_samples: LIVE_SAMPLES.load(Relaxed),
+        live_samples: LIVE_LENS.iter().map(|n| n.load(Relaxed)).sum(),
         dropped_samples: DROPPED.load(Relaxed),
     }
 }

@@ -82,7 +82,13 @@ fn fork_and_compare() {
         match &parent {
             None => parent = Some(seen),
             Some(expected) => {
-                let same = seen.0.end == StackEnd::Root && seen.1 == expected.1;
+                // The loop may be unrolled: frame 1 (the return address into this
+                // function) may differ; the rest may not.
+                let same = seen.0.end == StackEnd::Root
+                    && seen.1.len() == expected.1.len()
+                    && seen.1.len() > 2
+                    && seen.1[0] == expected.1[0]
+                    && seen.1[2..] == expected.1[2..];
                 // SAFETY: ends the child without running the parent's exit handlers.
                 unsafe { libc::_exit(if same { 0 } else { 1 }) };
             }

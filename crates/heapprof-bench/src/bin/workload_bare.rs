@@ -1,4 +1,4 @@
 //! The workload on the system allocator (or whatever LD_PRELOAD puts under malloc).
 fn main() {
-    heapprof_bench::main_with("system", String::new);
+    heapprof_bench::main_with("system", &String::new);
 }

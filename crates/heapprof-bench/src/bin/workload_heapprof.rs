@@ -4,7 +4,7 @@
 static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
 
 fn main() {
-    heapprof_bench::main_with("heapprof", || {
+    heapprof_bench::main_with("heapprof", &|| {
         let s = heapprof::stats();
         let per_sample = if s.live_samples > 0 {
             s.profiler_bytes / s.live_samples

@@ -22,8 +22,8 @@ use crate::{Error, Function, Location, Profile, Sample};
 /// Locations without an address, or sharing one, get unused stand-in addresses.
 /// Labels cannot be written in this format and are dropped.
 ///
-/// Errors: [`Error::LegacyWrite`] when the profile has no space sample type or holds
-/// negative alloc values; [`Error::Io`] when writing fails.
+/// Errors: [`Error::LegacyWrite`] when the profile has no space sample type, holds
+/// negative alloc values or has negative totals; [`Error::Io`] when writing fails.
 pub fn write_legacy_heap(p: &Profile, out: &mut impl Write) -> Result<(), Error> {
     let columns = Columns::find(p)?;
     let rate = p.period;
@@ -42,14 +42,25 @@ pub fn write_legacy_heap(p: &Profile, out: &mut impl Write) -> Result<(), Error>
     let total = |f: fn(&((i64, i64), (i64, i64), &Sample)) -> i64| {
         rows.iter().map(f).fold(0i64, i64::saturating_add)
     };
-    let mut w = std::io::BufWriter::new(out);
-    writeln!(
-        w,
-        "heap profile: {}: {} [{}: {}] @ heap/{}",
+    let totals = [
         total(|r| r.0.0),
         total(|r| r.0.1),
         total(|r| r.1.0),
         total(|r| r.1.1),
+    ];
+    if totals.iter().any(|&t| t < 0) {
+        return Err(Error::LegacyWrite(format!(
+            "negative totals {totals:?} (a difference of profiles?), which the header cannot hold"
+        )));
+    }
+    let mut w = std::io::BufWriter::new(out);
+    writeln!(
+        w,
+        "heap profile: {}: {} [{}: {}] @ heap/{}",
+        totals[0],
+        totals[1],
+        totals[2],
+        totals[3],
         rate.saturating_mul(2)
     )?;
     let addresses = Addresses::new(p);

@@ -76,10 +76,10 @@ pub enum StackEnd {
     /// evaluated (a signal frame), or a stack address outside the thread's stack. The
     /// frames written so far are valid return addresses.
     Lost,
-    /// Nothing was captured: the module list is being built by another thread, the call
-    /// re-entered `capture` on the same thread (from a signal handler), the thread's stack
-    /// bounds are unknown or the stack pointer is outside them (an alternate signal stack,
-    /// a coroutine stack), or the platform is not supported.
+    /// Nothing was captured: the call re-entered `capture` on the same thread (from a
+    /// signal handler), the thread's stack bounds are unknown or the stack pointer is
+    /// outside them (an alternate signal stack, a coroutine stack), or the platform is
+    /// not supported.
     Unavailable,
 }
 
@@ -152,7 +152,7 @@ pub fn capture_with(unwinder: Unwinder, out: &mut [usize]) -> Capture {
 /// Builds the module list (if not built yet) and the calling thread's unwind cache and
 /// stack bounds, so that the next [`capture`] on this thread does not allocate.
 /// Returns false if stacks cannot be captured here (unsupported platform, unknown stack
-/// bounds, or another thread is building the module list right now).
+/// bounds).
 pub fn prepare() -> bool {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {

@@ -100,8 +100,7 @@ static LAST_FUTILE_CHECK_MS: AtomicU64 = AtomicU64::new(0);
 /// capture list the modules).
 const FUTILE_CHECK_INTERVAL_MS: u64 = 10;
 
-/// The current snapshot, built on first use. `None` while another thread builds the
-/// first one.
+/// The current snapshot, built on first use.
 #[inline(always)]
 pub(super) fn current() -> Option<&'static Snapshot> {
     let p = CURRENT.load(Ordering::Acquire);
@@ -112,15 +111,28 @@ pub(super) fn current() -> Option<&'static Snapshot> {
     Some(unsafe { &*p })
 }
 
+/// Builds the first snapshot. Threads that get here together each build one and the
+/// first to publish wins (the others drop theirs, never seen by anyone): nobody waits.
 #[cold]
 fn build_first() -> Option<&'static Snapshot> {
-    let _lock = BuildLock::try_acquire()?;
-    if let Some(p) = load_current() {
-        return Some(p);
-    }
     thread::init_process_hooks();
     modules::resolve_find_object();
-    Some(publish(Snapshot::build(modules::enumerate())))
+    let fresh = Box::into_raw(Box::new(Snapshot::build(modules::enumerate())));
+    match CURRENT.compare_exchange(
+        core::ptr::null_mut(),
+        fresh,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        // SAFETY: just published; published snapshots are never freed.
+        Ok(_) => Some(unsafe { &*fresh }),
+        Err(existing) => {
+            // SAFETY: `fresh` was never published: this thread is its only user.
+            drop(unsafe { Box::from_raw(fresh) });
+            // SAFETY: published snapshots are leaked, never freed or mutated.
+            Some(unsafe { &*existing })
+        }
+    }
 }
 
 fn load_current() -> Option<&'static Snapshot> {
@@ -161,12 +173,10 @@ pub(super) fn refresh_for(return_address: usize) -> Option<&'static Snapshot> {
 /// Re-reads the module list if the loader's counters moved since the current snapshot;
 /// returns the new snapshot if one was installed.
 pub(super) fn refresh_if_changed() -> Option<&'static Snapshot> {
-    let _lock = BuildLock::try_acquire()?;
     let Some(current) = load_current() else {
-        thread::init_process_hooks();
-        modules::resolve_find_object();
-        return Some(publish(Snapshot::build(modules::enumerate())));
+        return build_first();
     };
+    let _lock = BuildLock::try_acquire()?;
     modules::STALE.store(false, Ordering::Relaxed);
     if modules::load_generation() == current.generation {
         return None;

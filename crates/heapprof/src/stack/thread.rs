@@ -208,10 +208,12 @@ fn slot_key() -> Option<libc::pthread_key_t> {
     (key != u32::MAX).then_some(key)
 }
 
-/// Creates the pthread key and the fork handler; called once, by the thread that builds
-/// the first module list.
+/// Creates the pthread key and the fork handler; the first call does it, later ones
+/// return at once (a thread racing the first may start without the key: its cache then
+/// leaks when it exits).
 pub(super) fn init_process_hooks() {
-    if slot_key().is_some() {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if DONE.swap(true, Ordering::AcqRel) {
         return;
     }
     let mut key: libc::pthread_key_t = 0;

@@ -25,22 +25,24 @@ type Reader = gimli::EndianSlice<'static, gimli::RunTimeEndian>;
 /// Where separate debug files are installed (`debuginfod` caches aside).
 const DEBUG_ROOT: &str = "/usr/lib/debug";
 
-/// Estimated heap bytes per unit of input, for [`DebugInfo::memory_bytes`]. Calibrated
-/// against glibc's `mallinfo2` in `memory_estimate_tracks_the_heap` (see that test).
+/// Estimated heap bytes per unit of input, for [`DebugInfo::memory_bytes`]: fitted to
+/// glibc's count of bytes in use (`mallinfo2`) over a Rust release binary
+/// (line-tables-only), libc and libm (distribution debug files, GCC), 100 to 10,000
+/// addresses each; the estimates came within 0.8-1.2x of the measured heap. See
+/// `measurements.rs` for the check that keeps them honest.
 mod cost {
-    /// `Context::from_dwarf`: per compilation unit (a parsed `gimli::Unit` with its line
-    /// program header), per byte of `.debug_abbrev` and per byte of range lists.
-    pub(super) const PER_UNIT: usize = 1_500;
-    pub(super) const PER_ABBREV_BYTE: usize = 4;
-    pub(super) const PER_RANGES_BYTE: usize = 6;
-    /// A unit's line table and function list, parsed on first lookup: per byte of its line
-    /// program and per byte of its `.debug_info` entries.
-    pub(super) const PER_LINE_PROGRAM_BYTE: usize = 6;
-    pub(super) const PER_INFO_BYTE: usize = 1;
-    /// A function's inlined calls, parsed on its first lookup: per function and per byte of
-    /// its entries (the inlined-call tree).
-    pub(super) const PER_FUNCTION: usize = 100;
-    pub(super) const PER_FUNCTION_DIE_BYTE: usize = 2;
+    /// `Context::from_dwarf` parses every unit's header, abbreviations (per unit in GCC's
+    /// output, about 19 heap bytes per encoded byte) and line-program header (directory
+    /// and file tables).
+    pub(super) const PER_UNIT: usize = 1_000;
+    pub(super) const PER_ABBREV_BYTE: usize = 19;
+    pub(super) const PER_LINE_HEADER_BYTE: usize = 8;
+    /// A unit's line table and function list, parsed on its first lookup.
+    pub(super) const PER_LINE_PROGRAM_BYTE: usize = 4;
+    pub(super) const INFO_BYTES_PER_HEAP_BYTE: usize = 13;
+    /// A function's inlined-call tree, parsed on its first lookup: 3.5 heap bytes per byte
+    /// of its entries.
+    pub(super) const PER_FUNCTION_DIE_BYTES: (usize, usize) = (7, 2);
 }
 
 /// A frame as found in the file, borrowing its strings from the [`DebugInfo`].
@@ -141,7 +143,16 @@ fn load_dwarf(
         // when compressed, would be inflated onto the heap for nothing.
         if !matches!(
             id,
-            DebugAbbrev | DebugAddr | DebugAranges | DebugInfo | DebugLine | DebugLineStr | DebugRanges | DebugRngLists | DebugStr | DebugStrOffsets
+            DebugAbbrev
+                | DebugAddr
+                | DebugAranges
+                | DebugInfo
+                | DebugLine
+                | DebugLineStr
+                | DebugRanges
+                | DebugRngLists
+                | DebugStr
+                | DebugStrOffsets
         ) {
             return Ok(gimli::EndianSlice::new(&[], endian));
         }
@@ -158,17 +169,14 @@ fn load_dwarf(
 
 /// The estimated cost of `Context::from_dwarf` on `dwarf`.
 fn context_cost(dwarf: &gimli::Dwarf<Reader>) -> usize {
-    let mut units = 0;
+    let mut units = 0usize;
     let mut headers = dwarf.units();
     while let Ok(Some(_)) = headers.next() {
         units += 1;
     }
-    let ranges =
-        dwarf.ranges.debug_ranges().reader().len() + dwarf.ranges.debug_rnglists().reader().len();
-    eprintln!("units {units} abbrev {} ranges {ranges} aranges {} info {} line {}", dwarf.debug_abbrev.reader().len(), dwarf.debug_aranges.reader().len(), dwarf.debug_info.reader().len(), dwarf.debug_line.reader().len());
     units * cost::PER_UNIT
         + dwarf.debug_abbrev.reader().len() * cost::PER_ABBREV_BYTE
-        + ranges * cost::PER_RANGES_BYTE
+        + line_header_bytes(dwarf.debug_line.reader()) * cost::PER_LINE_HEADER_BYTE
 }
 
 /// The symbolization data of one file.
@@ -183,7 +191,7 @@ pub(super) struct DebugInfo {
     parsed_units: HashSet<(usize, usize)>,
     parsed_bytes: usize,
     base_bytes: usize,
-    pub(super) dbg_line: usize, pub(super) dbg_info: usize, pub(super) dbg_fn: usize,
+    /// Functions whose inlined calls have been parsed (by `.debug_info` offset and `Dwarf`).
     parsed_functions: HashSet<(usize, usize)>,
     /// PT_LOAD segments: (file offset, size in file, virtual address, executable).
     segments: Vec<(u64, u64, u64, bool)>,
@@ -198,18 +206,20 @@ impl std::fmt::Debug for DebugInfo {
             .field("has_dwarf", &self.context.is_some())
             .field("debug_path", &self.debug_path)
             .field("memory_bytes", &self.memory_bytes())
-            .field("base", &self.base_bytes)
-            .field("parsed", &self.parsed_bytes)
-            .field("units", &self.parsed_units.len()).field("line", &self.dbg_line).field("info", &self.dbg_info).field("fnb", &self.dbg_fn).field("decomp", &self.store.decompressed_bytes())
-            .field("symbols", &self.symbols.as_ref().map(SymbolTable::memory_bytes))
             .finish_non_exhaustive()
     }
 }
 
 impl DebugInfo {
-    /// Opens `path`. `build_id` (lowercase hex), when known from the loaded image, must match
-    /// the file's: a file replaced on disk gives an error, never wrong names.
-    pub(super) fn open(path: &Path, build_id: Option<&str>) -> Result<DebugInfo, String> {
+    /// Opens `path`, looking for its separate debug file as if it were at `original` (they
+    /// differ when a deleted file is opened through `/proc/self/map_files`). `build_id`
+    /// (lowercase hex), when known from the loaded image, must match the file's: a file
+    /// replaced on disk gives an error, never wrong names.
+    pub(super) fn open(
+        path: &Path,
+        original: &Path,
+        build_id: Option<&str>,
+    ) -> Result<DebugInfo, String> {
         let mut store = Store::default();
         let data = store
             .map(path)
@@ -240,7 +250,7 @@ impl DebugInfo {
         let mut dwarf = load_dwarf(&object, &mut store, false);
         if dwarf.is_none() {
             if let Some((found, found_object)) =
-                find_debug_file(path, &object, build_id.as_deref(), &mut store)
+                find_debug_file(original, &object, build_id.as_deref(), &mut store)
             {
                 dwarf = load_dwarf(&found_object, &mut store, false);
                 debug_path = Some(found);
@@ -249,7 +259,7 @@ impl DebugInfo {
         }
         let context = dwarf.and_then(|mut dwarf| {
             let dwarf_object = debug_object.as_ref().unwrap_or(&object);
-            let dwarf_path = debug_path.as_deref().unwrap_or(path);
+            let dwarf_path = debug_path.as_deref().unwrap_or(original);
             load_supplementary(&mut dwarf, dwarf_object, dwarf_path, &mut store);
             dwarf.populate_abbreviations_cache(gimli::AbbreviationsCacheStrategy::Duplicates);
             let base = context_cost(&dwarf);
@@ -268,7 +278,7 @@ impl DebugInfo {
             debug_object,
             parsed_units: HashSet::new(),
             parsed_bytes: 0,
-            base_bytes, dbg_line: 0, dbg_info: 0, dbg_fn: 0,
+            base_bytes,
             parsed_functions: HashSet::new(),
             segments,
             debug_path,
@@ -277,6 +287,7 @@ impl DebugInfo {
     }
 
     /// Whether the file (or its debug file) has DWARF: file names and lines.
+    #[allow(dead_code, reason = "used by Symbolizer::debug_file and tests")]
     pub(super) fn has_dwarf(&self) -> bool {
         self.context.is_some()
     }
@@ -307,7 +318,7 @@ impl DebugInfo {
         std::mem::size_of::<Self>()
             + self.base_bytes
             + self.parsed_bytes
-            + self.parsed_units.capacity() * 24
+            + (self.parsed_units.capacity() + self.parsed_functions.capacity()) * 24
             + self.store.decompressed_bytes()
             + self.symbols.as_ref().map_or(0, SymbolTable::memory_bytes)
     }
@@ -344,8 +355,7 @@ impl DebugInfo {
                         .as_ref()
                         .map_or(0, |p| p.header().raw_program_buf().len());
                     self.parsed_bytes += line_program * cost::PER_LINE_PROGRAM_BYTE
-                        + unit.header.length_including_self() * cost::PER_INFO_BYTE;
-                    self.dbg_line += line_program; self.dbg_info += unit.header.length_including_self();
+                        + unit.header.length_including_self() / cost::INFO_BYTES_PER_HEAP_BYTE;
                 }
             }
             let mut outer_offset = None;
@@ -372,11 +382,15 @@ impl DebugInfo {
                 }
             }
             // addr2line parses a function's inlined calls on its first lookup.
-            if let (Some(unit), Some((unit_offset, dwarf)), Some(offset)) = (unit, unit_key, outer_offset) {
-                if self.parsed_functions.insert((unit_offset + offset.0, dwarf)) {
-                    let b = subtree_bytes(unit, offset);
-                    self.dbg_fn += b;
-                    self.parsed_bytes += cost::PER_FUNCTION + b * cost::PER_FUNCTION_DIE_BYTE;
+            if let (Some(unit), Some((unit_offset, dwarf)), Some(offset)) =
+                (unit, unit_key, outer_offset)
+            {
+                if self
+                    .parsed_functions
+                    .insert((unit_offset + offset.0, dwarf))
+                {
+                    let (numerator, denominator) = cost::PER_FUNCTION_DIE_BYTES;
+                    self.parsed_bytes += subtree_bytes(unit, offset) * numerator / denominator;
                 }
             }
         }
@@ -384,7 +398,10 @@ impl DebugInfo {
         // (assembly, a unit without subprograms), or with only a short one (rustc's
         // line-tables-only DWARF has `push<u8, Global>`, no linkage names), the symbol table
         // names it: a mangled symbol demangles to the full path.
-        if !frames.last().is_some_and(|f| f.name.is_some_and(is_mangled)) {
+        if !frames
+            .last()
+            .is_some_and(|f| f.name.is_some_and(is_mangled))
+        {
             let symbols = self.symbols.get_or_insert_with(|| {
                 let mut objects = vec![&self.object];
                 objects.extend(self.debug_object.as_ref());
@@ -392,7 +409,9 @@ impl DebugInfo {
             });
             if let Some(symbol) = symbols.lookup(svma) {
                 match frames.last_mut() {
-                    Some(frame) if frame.name.is_none() || is_mangled(symbol) => frame.name = Some(symbol),
+                    Some(frame) if frame.name.is_none() || is_mangled(symbol) => {
+                        frame.name = Some(symbol)
+                    }
                     Some(_) => {}
                     None => frames.push(FoundFrame {
                         name: Some(symbol),
@@ -465,9 +484,40 @@ fn source_details(
     (line.unwrap_or(0), name)
 }
 
+/// The total size of the line-program headers in `.debug_line` (their directory and file
+/// tables, which every unit parses up front), read without parsing the tables.
+fn line_header_bytes(debug_line: &Reader) -> usize {
+    use gimli::Reader as _;
+    let mut rest = *debug_line;
+    let mut total = 0usize;
+    while !rest.is_empty() {
+        let Ok((length, format)) = rest.read_initial_length() else {
+            break;
+        };
+        let Ok(mut unit) = rest.split(length as usize) else {
+            break;
+        };
+        let header_length = (|| -> gimli::Result<u64> {
+            let version = unit.read_u16()?;
+            if version >= 5 {
+                unit.read_u8()?;
+                unit.read_u8()?;
+            }
+            unit.read_offset(format).map(|o| o as u64)
+        })();
+        match header_length {
+            Ok(length) => total = total.saturating_add(length as usize),
+            Err(_) => break,
+        }
+    }
+    total
+}
+
 /// The size in `.debug_info` of the entry at `offset` and its children.
 fn subtree_bytes(unit: gimli::UnitRef<'_, Reader>, offset: gimli::UnitOffset) -> usize {
-    let Ok(mut entries) = unit.entries_raw(Some(offset)) else { return 0 };
+    let Ok(mut entries) = unit.entries_raw(Some(offset)) else {
+        return 0;
+    };
     let mut first = true;
     while !entries.is_empty() && (first || entries.next_depth() > 0) {
         first = false;
@@ -484,6 +534,14 @@ fn subtree_bytes(unit: gimli::UnitRef<'_, Reader>, offset: gimli::UnitOffset) ->
     entries.next_offset().0.saturating_sub(offset.0)
 }
 
+/// `/usr/lib/debug/.build-id/xx/yyyy.debug` for build id `xxyyyy`.
+fn build_id_path(id: &str) -> Option<PathBuf> {
+    let (dir, file) = (id.get(..2)?, id.get(2..).filter(|f| !f.is_empty())?);
+    Some(PathBuf::from(format!(
+        "{DEBUG_ROOT}/.build-id/{dir}/{file}.debug"
+    )))
+}
+
 /// Finds the separate debug file of a file without DWARF, as gdb does: by build id under
 /// `/usr/lib/debug/.build-id/`, then by `.gnu_debuglink` beside the file, in its `.debug/`
 /// directory and under `/usr/lib/debug/`. A candidate whose build id differs is skipped.
@@ -494,13 +552,7 @@ fn find_debug_file(
     store: &mut Store,
 ) -> Option<(PathBuf, object::File<'static>)> {
     let mut candidates = Vec::new();
-    if let Some(id) = build_id.filter(|id| id.len() > 2) {
-        candidates.push(PathBuf::from(format!(
-            "{DEBUG_ROOT}/.build-id/{}/{}.debug",
-            &id[..2],
-            &id[2..]
-        )));
-    }
+    candidates.extend(build_id.and_then(build_id_path));
     if let Some((link, _crc)) = object.gnu_debuglink().ok().flatten() {
         if let (Ok(link), Some(dir)) = (std::str::from_utf8(link), path.parent()) {
             candidates.push(dir.join(link));
@@ -540,15 +592,8 @@ fn load_supplementary(
         return;
     };
     let link = Path::new(link);
-    let id = hex(build_id);
     let mut candidates = vec![path.parent().unwrap_or(Path::new("/")).join(link)];
-    if id.len() > 2 {
-        candidates.push(PathBuf::from(format!(
-            "{DEBUG_ROOT}/.build-id/{}/{}.debug",
-            &id[..2],
-            &id[2..]
-        )));
-    }
+    candidates.extend(build_id_path(&hex(build_id)));
     for candidate in candidates {
         let Ok(data) = store.map(&candidate) else {
             continue;

@@ -9,7 +9,8 @@
 //! ```ignore
 //! let mut symbolizer = Symbolizer::new(64 << 20);
 //! symbolizer.refresh_modules(); // once per profile: picks up dlopen'ed libraries
-//! for &addr in call_addresses {
+//! symbolizer.prefetch(all_call_addresses.iter().copied()); // in address order, one file at a time
+//! for &addr in stack {
 //!     let module = symbolizer.module_of(addr); // -> Location.mapping_id
 //!     for frame in symbolizer.resolve(addr) {  // -> Location.line, callee first
 //!         // frame.name, frame.system_name, frame.file, frame.line, frame.column, frame.start_line
@@ -22,10 +23,10 @@ mod allocator_frames;
 mod debug_info;
 mod demangle;
 mod mapped_file;
-mod modules;
-mod symbol_table;
 #[cfg(test)]
 mod measurements;
+mod modules;
+mod symbol_table;
 #[cfg(test)]
 mod tests;
 
@@ -36,10 +37,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) use allocator_frames::is_allocator_frame;
-pub(crate) use demangle::demangle;
 pub(crate) use modules::Module;
 
 use debug_info::DebugInfo;
+use demangle::demangle;
 use modules::FileKey;
 
 /// One function of a location, as pprof's `Line` and `Function` want it. Strings are shared
@@ -132,6 +133,7 @@ impl Symbolizer {
     }
 
     /// Changes the budget; takes effect at the next `resolve` or `trim_to_budget`.
+    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
     pub(crate) fn set_memory_budget(&mut self, memory_budget: usize) {
         self.budget = memory_budget;
     }
@@ -182,6 +184,9 @@ impl Symbolizer {
             .chain(modules.iter().filter(|new| !self.modules.contains(new)))
             .map(|m| (m.start, m.limit))
             .collect();
+        // Files no module maps any more (dlclose'd, replaced) are forgotten.
+        self.files
+            .retain(|key, _| modules.iter().any(|m| m.has_file_key(key)));
         if !changed.is_empty() && !self.results.is_empty() {
             self.results.retain(|addr, _| {
                 !changed
@@ -233,8 +238,27 @@ impl Symbolizer {
         self.results.entry(addr).or_insert(frames)
     }
 
+    /// Resolves `addrs` into the per-address cache in address order, so that each file's
+    /// context is built at most once even when the budget cannot hold all of them together
+    /// (resolving stack by stack alternates between the executable and libc). Call it with
+    /// every call address of a profile before resolving the stacks: `resolve` then answers
+    /// from the cache.
+    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
+    pub(crate) fn prefetch(&mut self, addrs: impl IntoIterator<Item = u64>) {
+        let mut pending: Vec<u64> = addrs
+            .into_iter()
+            .filter(|a| !self.results.contains_key(a))
+            .collect();
+        pending.sort_unstable();
+        pending.dedup();
+        for addr in pending {
+            self.resolve(addr);
+        }
+    }
+
     /// Evicts caches until `memory_bytes()` is within the budget, the most recently used
     /// context included. Call after writing a profile.
+    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
     pub(crate) fn trim_to_budget(&mut self) {
         self.enforce_budget(true);
     }
@@ -276,16 +300,19 @@ impl Symbolizer {
     }
 
     /// One line per module that could not be symbolized (and why), at most one per file.
+    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
     pub(crate) fn warnings(&self) -> &[String] {
         &self.warnings
     }
 
+    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
     pub(crate) fn stats(&self) -> Stats {
         self.stats
     }
 
     /// Where a module's DWARF comes from: `None` for no DWARF (or not yet opened), the file
     /// itself or a separate debug file.
+    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
     pub(crate) fn debug_file(&self, module: usize) -> Option<PathBuf> {
         let module = self.modules.get(module)?;
         match self.files.get(&module.file_key())? {
@@ -339,29 +366,29 @@ impl Symbolizer {
             self.warn_once(key, warning);
             return Box::new([]);
         };
-        let found = info.frames(addr.wrapping_sub(bias));
         let (strings, strings_bytes) = (&mut self.strings, &mut self.strings_bytes);
-        let mut intern = |s: &str| intern(strings, strings_bytes, s);
-        found
-            .iter()
-            .map(|f| {
-                let system_name = f.name.or(f.source_name).unwrap_or("??");
-                let name = match demangle(system_name) {
-                    Cow::Owned(demangled) => Cow::Owned(demangled),
-                    Cow::Borrowed(_) => Cow::Borrowed(f.source_name.unwrap_or(system_name)),
-                };
-                Frame {
-                    system_name: intern(system_name),
-                    name: intern(&name),
-                    file: intern(f.file.unwrap_or("")),
-                    line: f.line,
-                    column: f.column,
-                    start_line: f.start_line,
-                }
-            })
-            .collect()
+        // addr2line, gimli and object are written not to panic on corrupt input; should one
+        // still do so, the file is given up on rather than the profile.
+        let frames = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let found = info.frames(addr.wrapping_sub(bias));
+            found
+                .iter()
+                .map(|f| frame(f, &mut |s| intern(strings, strings_bytes, s)))
+                .collect()
+        }));
+        match frames {
+            Ok(frames) => frames,
+            Err(_) => {
+                let warning = format!("{}: symbolization panicked; module skipped", module.path);
+                self.files.insert(key.clone(), FileState::Failed);
+                self.warn_once(key, warning);
+                Box::new([])
+            }
+        }
     }
 
+    /// Evicts least-recently-used contexts (all but the one just used unless
+    /// `evict_most_recent`), then, if still over, the per-address cache.
     fn enforce_budget(&mut self, evict_most_recent: bool) {
         while self.memory_bytes() > self.budget {
             let victim = self
@@ -383,7 +410,11 @@ impl Symbolizer {
                     self.stats.contexts_evicted += 1;
                 }
                 None => {
-                    if !self.results.is_empty() || !self.strings.is_empty() {
+                    // Results are small and what makes the next profile fast: while a
+                    // context in use is what overflows, they stay (up to half the budget).
+                    let results = self.results_bytes + self.strings_bytes;
+                    let keep = !evict_most_recent && results <= self.budget / 2;
+                    if !keep && (!self.results.is_empty() || !self.strings.is_empty()) {
                         self.results = HashMap::new();
                         self.strings = HashSet::new();
                         self.results_bytes = 0;
@@ -396,10 +427,38 @@ impl Symbolizer {
         }
     }
 
+    /// Drops the per-address cache (measurements: the cost of new stacks with warm contexts).
+    #[cfg(test)]
+    fn drop_results(&mut self) {
+        self.results = HashMap::new();
+        self.strings = HashSet::new();
+        self.results_bytes = 0;
+        self.strings_bytes = 0;
+    }
+
     fn warn_once(&mut self, key: FileKey, warning: String) {
         if self.warned.insert(key) {
             self.warnings.push(warning);
         }
+    }
+}
+
+/// A found frame with its names demangled and its strings interned.
+fn frame(found: &debug_info::FoundFrame<'_>, intern: &mut dyn FnMut(&str) -> Arc<str>) -> Frame {
+    let system_name = found.name.or(found.source_name).unwrap_or("??");
+    let name = match demangle(system_name) {
+        Cow::Owned(demangled) => Cow::Owned(demangled),
+        // Not mangled: C, or Rust's short DWARF names. For C functions with an assembler
+        // name the source name is the one people know.
+        Cow::Borrowed(_) => Cow::Borrowed(found.source_name.unwrap_or(system_name)),
+    };
+    Frame {
+        system_name: intern(system_name),
+        name: intern(&name),
+        file: intern(found.file.unwrap_or("")),
+        line: found.line,
+        column: found.column,
+        start_line: found.start_line,
     }
 }
 
@@ -412,25 +471,25 @@ fn find_module(modules: &[Module], addr: u64) -> Option<usize> {
 /// Opens the file behind a module: through `/proc/self/map_files` when the path no longer
 /// names the mapped file (deleted, or replaced so that the inode differs), else the path.
 fn open_module_file(module: &Module) -> Result<DebugInfo, String> {
+    let path = std::path::Path::new(&module.path);
+    let build_id = module.build_id.as_deref();
     let replaced = || {
         use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(&module.path).is_ok_and(|m| m.ino() != module.inode)
+        std::fs::metadata(path).is_ok_and(|m| m.ino() != module.inode)
     };
     if module.deleted || replaced() {
         let mapped = format!("/proc/self/map_files/{:x}-{:x}", module.start, module.limit);
-        if let Ok(info) = DebugInfo::open(mapped.as_ref(), module.build_id.as_deref()) {
-            return Ok(info);
-        }
-        if module.deleted {
-            return Err(format!(
-                "{}: deleted since it was loaded, and /proc/self/map_files is not readable",
-                module.path
-            ));
+        match DebugInfo::open(mapped.as_ref(), path, build_id) {
+            Ok(info) => return Ok(info),
+            Err(e) if module.deleted => {
+                return Err(format!("{}: deleted since it was loaded; {e}", module.path));
+            }
+            Err(_) => {}
         }
     }
     // Overlay filesystems report other inodes than the maps file: the build id check in
     // `DebugInfo::open` is what catches a replaced file.
-    DebugInfo::open(module.path.as_ref(), module.build_id.as_deref())
+    DebugInfo::open(path, path, build_id)
 }
 
 fn build_id_from_file(module: &Module) -> Option<String> {

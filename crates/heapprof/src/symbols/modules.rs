@@ -35,6 +35,10 @@ impl Module {
         self.path.starts_with('[')
     }
 
+    pub(crate) fn has_file_key(&self, key: &FileKey) -> bool {
+        self.dev == key.dev && self.inode == key.inode && self.path == key.path
+    }
+
     /// The identity of the file behind the mapping, shared by its several mappings.
     pub(crate) fn file_key(&self) -> FileKey {
         FileKey {

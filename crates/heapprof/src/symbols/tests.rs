@@ -9,6 +9,10 @@ use super::*;
 
 const UNLIMITED: usize = usize::MAX;
 
+pub(super) fn open_file(path: &Path, build_id: Option<&str>) -> Result<DebugInfo, String> {
+    DebugInfo::open(path, path, build_id)
+}
+
 /// Call addresses (return address - 1) of the current stack, innermost first, via glibc.
 #[inline(never)]
 fn call_addresses() -> Vec<u64> {
@@ -292,7 +296,7 @@ fn the_bias_computed_from_the_file_matches_the_loader() {
     for addr in [marker, malloc] {
         let index = symbolizer.module_of(addr).unwrap();
         let module = symbolizer.modules()[index].clone();
-        let info = DebugInfo::open(module.path.as_ref(), module.build_id.as_deref()).unwrap();
+        let info = open_file(module.path.as_ref(), module.build_id.as_deref()).unwrap();
         assert_eq!(
             info.bias_for(module.start, module.file_offset),
             module.bias,
@@ -322,6 +326,33 @@ fn a_second_resolve_is_a_cache_hit() {
     assert_eq!(first, second);
     assert_eq!(after.cache_hits - before.cache_hits, addrs.len() as u64);
     assert_eq!(after.contexts_built, before.contexts_built);
+}
+
+#[test]
+fn prefetch_builds_each_context_once_under_a_budget_for_one() {
+    let marker = function_address(marker_function);
+    let malloc = libc_function(c"malloc");
+    let (inlined, _, _) = inlining_caller();
+    let (call, _) = not_inlined_caller();
+    // Stacks alternate between the test binary and libc.
+    let stacks = [marker, malloc + 4, inlined, malloc + 8, call, malloc + 12];
+    let mut symbolizer = Symbolizer::new(UNLIMITED);
+    symbolizer.resolve(marker);
+    let one_context = symbolizer.memory_bytes();
+    let mut symbolizer = Symbolizer::new(one_context + one_context / 2);
+    symbolizer.prefetch(stacks);
+    assert_eq!(
+        symbolizer.stats().contexts_built,
+        2,
+        "{:?}",
+        symbolizer.stats()
+    );
+    let hits = symbolizer.stats().cache_hits;
+    for addr in stacks {
+        assert!(!symbolizer.resolve(addr).is_empty());
+    }
+    assert_eq!(symbolizer.stats().cache_hits - hits, stacks.len() as u64);
+    assert_eq!(symbolizer.stats().contexts_built, 2);
 }
 
 #[test]
@@ -416,17 +447,17 @@ fn corrupt_truncated_and_missing_files_are_errors_not_panics() {
     for (name, bytes) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, &bytes).unwrap();
-        if let Ok(mut info) = DebugInfo::open(&path, None) {
+        if let Ok(mut info) = open_file(&path, None) {
             // Parsing may succeed on a prefix; lookups must still not panic.
             for svma in [0, 0x1000, 0x10_0000, u64::MAX] {
                 let _ = info.frames(svma);
             }
         }
     }
-    assert!(DebugInfo::open(&dir.path().join("missing"), None).is_err());
-    assert!(DebugInfo::open(dir.path(), None).is_err());
+    assert!(open_file(&dir.path().join("missing"), None).is_err());
+    assert!(open_file(dir.path(), None).is_err());
     // A build id that does not match the file is refused.
-    let mismatch = DebugInfo::open(&std::env::current_exe().unwrap(), Some("00")).unwrap_err();
+    let mismatch = open_file(&std::env::current_exe().unwrap(), Some("00")).unwrap_err();
     assert!(mismatch.contains("build id"), "{mismatch}");
 }
 
@@ -515,24 +546,87 @@ fn run(command: &mut Command) {
     assert!(status.success(), "{command:?}");
 }
 
+/// Compiles a shared library `name` in `dir` from `DEMO_C`, with DWARF; `None` without gcc.
+fn compile_demo_library(dir: &Path, name: &str, extra: &[&str]) -> Option<PathBuf> {
+    if !have("gcc") {
+        eprintln!("skipped: gcc unavailable");
+        return None;
+    }
+    let source = dir.join("demo.c");
+    std::fs::write(&source, DEMO_C).unwrap();
+    let library = dir.join(name);
+    run(Command::new("gcc")
+        .args(["-g", "-O0", "-shared", "-fPIC"])
+        .args(extra)
+        .arg("-o")
+        .arg(&library)
+        .arg(&source));
+    Some(library)
+}
+
+const DEMO_C: &str =
+    "int helper(int x) {\n  return x * 3;\n}\nint entry(void) {\n  return helper(2);\n}\n";
+
+#[test]
+fn a_deleted_library_resolves_through_map_files_and_is_forgotten_when_unloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(library) = compile_demo_library(dir.path(), "libgone.so", &[]) else {
+        return;
+    };
+    let path = std::ffi::CString::new(library.to_str().unwrap()).unwrap();
+    // SAFETY: loading a library built above, whose constructors do nothing.
+    let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    assert!(!handle.is_null());
+    // SAFETY: `handle` is live; the name is NUL-terminated.
+    let helper = unsafe { libc::dlsym(handle, c"helper".as_ptr()) } as u64;
+    assert_ne!(helper, 0);
+    std::fs::remove_file(&library).unwrap();
+
+    let mut symbolizer = Symbolizer::new(UNLIMITED);
+    let index = symbolizer.module_of(helper).unwrap();
+    assert!(
+        symbolizer.modules()[index].deleted,
+        "{:?}",
+        symbolizer.modules()[index]
+    );
+    let frames = symbolizer.resolve(helper + 4).to_vec();
+    if frames.is_empty() {
+        // /proc/self/map_files needs privileges on some kernels: one warning, no frames.
+        symbolizer.resolve(helper + 8);
+        assert_eq!(
+            symbolizer.warnings().len(),
+            1,
+            "{:?}",
+            symbolizer.warnings()
+        );
+        assert!(symbolizer.warnings()[0].contains("libgone.so"));
+    } else {
+        assert_eq!(&*frames[0].name, "helper");
+        assert!(frames[0].file.ends_with("demo.c"), "{frames:?}");
+    }
+
+    // SAFETY: nothing refers to the library's code any more.
+    unsafe { libc::dlclose(handle) };
+    symbolizer.refresh_modules();
+    if symbolizer.module_of(helper).is_none() {
+        assert!(
+            symbolizer.resolve(helper + 4).is_empty(),
+            "results for an unloaded module are dropped"
+        );
+    }
+}
+
 #[test]
 fn dwarf_in_the_file_through_gnu_debuglink_or_only_dynsym() {
-    if !have("gcc") || !have("objcopy") {
-        eprintln!("skipped: gcc or objcopy unavailable");
+    if !have("objcopy") {
+        eprintln!("skipped: objcopy unavailable");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("demo.c");
-    std::fs::write(
-        &source,
-        "int helper(int x) {\n  return x * 3;\n}\nint entry(void) {\n  return helper(2);\n}\n",
-    )
-    .unwrap();
-    let full = dir.path().join("libfull.so");
-    run(Command::new("gcc")
-        .args(["-g", "-O0", "-shared", "-fPIC", "-Wl,--build-id=none", "-o"])
-        .arg(&full)
-        .arg(&source));
+    let Some(full) = compile_demo_library(dir.path(), "libfull.so", &["-Wl,--build-id=none"])
+    else {
+        return;
+    };
     let debug = dir.path().join("libdemo.debug");
     let linked = dir.path().join("liblinked.so");
     let stripped = dir.path().join("libstripped.so");
@@ -561,7 +655,7 @@ fn dwarf_in_the_file_through_gnu_debuglink_or_only_dynsym() {
         .address();
 
     for path in [&full, &linked] {
-        let mut info = DebugInfo::open(path, None).unwrap();
+        let mut info = open_file(path, None).unwrap();
         assert!(info.has_dwarf());
         let frames = info.frames(helper + 4);
         assert_eq!(frames.len(), 1, "{frames:?}");
@@ -574,14 +668,11 @@ fn dwarf_in_the_file_through_gnu_debuglink_or_only_dynsym() {
         assert_eq!(frames[0].start_line, 1);
     }
     assert_eq!(
-        DebugInfo::open(&linked, None)
-            .unwrap()
-            .debug_path
-            .as_deref(),
+        open_file(&linked, None).unwrap().debug_path.as_deref(),
         Some(debug.as_path())
     );
 
-    let mut info = DebugInfo::open(&stripped, None).unwrap();
+    let mut info = open_file(&stripped, None).unwrap();
     assert!(!info.has_dwarf());
     let frames = info.frames(helper + 4);
     assert_eq!(frames.len(), 1, "{frames:?}");

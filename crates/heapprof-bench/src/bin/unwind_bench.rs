@@ -1,0 +1,137 @@
+//! Nanoseconds per stack capture at several depths: heapprof's DWARF unwinder (warm
+//! rule cache), its frame-pointer unwinder, and libgcc's `_Unwind_Backtrace` (through
+//! `backtrace::trace_unsynchronized`) as the reference.
+//!
+//! Run with `cargo run --release -p heapprof-bench --bin unwind_bench [-- iterations]`.
+//! The stack is a chain of distinct functions (distinct return addresses, like a real
+//! program's), so the rule cache holds one entry per frame.
+
+use std::hint::black_box;
+use std::marker::PhantomData;
+use std::time::Instant;
+
+use heapprof::stack::{Capture, StackEnd, Unwinder, capture_with};
+
+/// A call chain whose every level is a distinct function: `Up<T>::run` calls `T::run`.
+trait Level {
+    fn run(levels: usize, work: &mut dyn FnMut());
+}
+
+struct Bottom;
+struct Up<T>(PhantomData<T>);
+
+impl Level for Bottom {
+    #[inline(never)]
+    fn run(_: usize, work: &mut dyn FnMut()) {
+        work();
+        black_box(());
+    }
+}
+
+impl<T: Level> Level for Up<T> {
+    #[inline(never)]
+    fn run(levels: usize, work: &mut dyn FnMut()) {
+        if levels == 0 {
+            work();
+        } else {
+            T::run(black_box(levels - 1), work);
+        }
+        black_box(());
+    }
+}
+
+type Up8<T> = Up<Up<Up<Up<Up<Up<Up<Up<T>>>>>>>>;
+/// 64 distinct levels.
+type Chain = Up8<Up8<Up8<Up8<Up8<Up8<Up8<Up8<Bottom>>>>>>>>;
+
+#[derive(Clone, Copy, Debug)]
+enum Method {
+    Dwarf,
+    FramePointer,
+    Libgcc,
+}
+
+/// Captures `iterations` times at the bottom of a chain of `levels` extra functions;
+/// returns (ns per capture, frames captured, how the stack ended).
+fn measure(method: Method, levels: usize, iterations: u32) -> (f64, usize, Option<StackEnd>) {
+    let mut result = (0.0, 0, None);
+    Chain::run(levels, &mut || {
+        let mut out = [0usize; 512];
+        let mut once = || -> (usize, Option<StackEnd>) {
+            match method {
+                Method::Dwarf => end(capture_with(Unwinder::Dwarf, &mut out)),
+                Method::FramePointer => end(capture_with(Unwinder::FramePointer, &mut out)),
+                Method::Libgcc => {
+                    let mut n = 0;
+                    // SAFETY: no other thread of this benchmark uses backtrace.
+                    unsafe {
+                        backtrace::trace_unsynchronized(|frame| {
+                            if let Some(slot) = out.get_mut(n) {
+                                *slot = frame.ip() as usize;
+                                n += 1;
+                            }
+                            n < out.len()
+                        });
+                    }
+                    (n, None)
+                }
+            }
+        };
+        // Warm-up: module list, thread cache, rule cache, libgcc's caches.
+        let mut seen = (0, None);
+        for _ in 0..1000 {
+            seen = once();
+        }
+        let start = Instant::now();
+        for _ in 0..iterations {
+            black_box(once());
+        }
+        let ns = start.elapsed().as_nanos() as f64 / f64::from(iterations);
+        result = (ns, seen.0, seen.1);
+    });
+    result
+}
+
+fn end(c: Capture) -> (usize, Option<StackEnd>) {
+    (c.len, Some(c.end))
+}
+
+fn main() {
+    let iterations: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200_000);
+    // Depths are total frames, counted by the DWARF unwinder: the chain adds to the
+    // frames of main, std's runtime start and libc below it.
+    let base = measure(Method::Dwarf, 0, 10).1;
+    println!("unwind_bench: {iterations} captures per row; {base} frames below the chain");
+    println!(
+        "{:>6} {:>14} {:>10} {:>16} {:>10} {:>12} {:>10} {:>14}",
+        "depth",
+        "dwarf ns",
+        "ns/frame",
+        "frame-ptr ns",
+        "fp frames",
+        "libgcc ns",
+        "ns/frame",
+        "libgcc/dwarf"
+    );
+    for target in [10usize, 30, 60] {
+        let levels = target.saturating_sub(base);
+        let (dwarf_ns, depth, dwarf_end) = measure(Method::Dwarf, levels, iterations);
+        let (fp_ns, fp_frames, _) = measure(Method::FramePointer, levels, iterations);
+        let (gcc_ns, gcc_frames, _) = measure(Method::Libgcc, levels, iterations / 4);
+        assert_eq!(dwarf_end, Some(StackEnd::Root));
+        println!(
+            "{:>6} {:>14.1} {:>10.2} {:>16.1} {:>10} {:>12.1} {:>10.2} {:>13.1}x",
+            depth,
+            dwarf_ns,
+            dwarf_ns / depth as f64,
+            fp_ns,
+            fp_frames,
+            gcc_ns,
+            gcc_ns / gcc_frames.max(1) as f64,
+            gcc_ns / dwarf_ns
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! Argument parsing and dispatch; every error ends as one line on stderr.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+use crate::error::{exit_code, one_line};
+
+/// Reports on pprof heap profiles, as `go tool pprof` prints them, or as JSON.
+#[derive(Debug, Parser)]
+#[command(
+    name = "heapprof",
+    version,
+    about,
+    after_help = "Examples:\n  heapprof top heap.pb.gz\n  heapprof top --sample-index alloc_space http://localhost:6060/debug/pprof/heap\n  heapprof diff before.pb.gz after.pb.gz\n\nExit status: 0 on success, 2 for bad input or usage, 1 for other failures."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Top(cmd::top::Args),
+    List(cmd::list::Args),
+    Peek(cmd::peek::Args),
+    Traces(cmd::traces::Args),
+    Tags(cmd::tags::Args),
+    Diff(cmd::diff::Args),
+    Merge(cmd::merge::Args),
+    Convert(cmd::convert::Args),
+}
+
+pub fn main() -> ExitCode {
+    // A panic is a bug; it still ends as one line, without a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_string());
+        eprintln!("heapprof: internal error: {}", msg.split_whitespace().collect::<Vec<_>>().join(" "));
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let result = match cli.command {
+        Command::Top(a) => cmd::top::run(&a),
+        Command::List(a) => cmd::list::run(&a),
+        Command::Peek(a) => cmd::peek::run(&a),
+        Command::Traces(a) => cmd::traces::run(&a),
+        Command::Tags(a) => cmd::tags::run(&a),
+        Command::Diff(a) => cmd::diff::run(&a),
+        Command::Merge(a) => cmd::merge::run(&a),
+        Command::Convert(a) => cmd::convert::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("heapprof: {}", one_line(&e));
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// `--help` and `--version` print normally; a usage error is one line, status 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("bad usage")
+                .trim_start_matches("error: ")
+                .trim();
+            eprintln!("heapprof: {first} (see heapprof --help)");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,39 @@
+#!/bin/sh
+# Regenerates the reference outputs in this folder with `go tool pprof` (Go 1.19,
+# Debian's golang-go), from the shared corpus. Each file is named
+# <case>.txt and its first line is not part of pprof's output: it is the heapprof
+# command line (after `heapprof`) that must print the same thing. Paths in
+# commands are relative to the corpus's go-heap/ folder.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+corpus=${CORPUS:-$here/../../../../../shared/corpus}
+cd "$corpus/go-heap"
+
+gen() { # gen NAME "heapprof args" pprof args...
+    name=$1; ours=$2; shift 2
+    { echo "$ours"; go tool pprof "$@" 2>/dev/null; } > "$here/$name.txt"
+}
+
+gen top-default            "top rate1/full.pb.gz"                                   -top rate1/full.pb.gz
+gen top-cum                "top --cum rate1/full.pb.gz"                             -top -cum rate1/full.pb.gz
+gen top-nodecount          "top --nodecount 5 --sample-index alloc_space rate1/full.pb.gz" -top -nodecount=5 -sample_index=alloc_space rate1/full.pb.gz
+gen top-lines              "top --lines --sample-index alloc_space rate1/full.pb.gz" -top -lines -sample_index=alloc_space rate1/full.pb.gz
+gen top-files              "top --files --sample-index alloc_space rate1/full.pb.gz" -top -files -sample_index=alloc_space rate1/full.pb.gz
+gen top-addresses          "top --addresses --nodefraction 0.001 rate1/full.pb.gz"  -top -addresses -nodefraction=0.001 rate1/full.pb.gz
+gen top-focus              "top --focus json --sample-index alloc_space rate1/full.pb.gz" -top -focus=json -sample_index=alloc_space rate1/full.pb.gz
+gen top-ignore             "top --ignore json|flate --sample-index alloc_space rate1/full.pb.gz" -top '-ignore=json|flate' -sample_index=alloc_space rate1/full.pb.gz
+gen top-hide               "top --hide ^main\\. --sample-index alloc_space rate1/full.pb.gz" '-top' '-hide=^main\.' -sample_index=alloc_space rate1/full.pb.gz
+gen top-show               "top --show encoding --sample-index alloc_space rate1/full.pb.gz" -top -show=encoding -sample_index=alloc_space rate1/full.pb.gz
+gen top-diff-base          "top --diff-base rate1/cache.pb.gz --sample-index alloc_space rate1/full.pb.gz" -top -diff_base=rate1/cache.pb.gz -sample_index=alloc_space rate1/full.pb.gz
+gen top-normalize          "top --base default/full.pb.gz --normalize rate1/full.pb.gz" -top -base=default/full.pb.gz -normalize rate1/full.pb.gz
+gen top-merged             "top default/full.pb.gz rate1/full.pb.gz"               -top default/full.pb.gz rate1/full.pb.gz
+gen peek                   "peek json.Marshal|main.main rate1/full.pb.gz"          -peek 'json.Marshal|main.main' rate1/full.pb.gz
+gen peek-alloc             "peek --sample-index alloc_space flate rate1/full.pb.gz" -peek flate -sample_index=alloc_space rate1/full.pb.gz
+gen tags                   "tags rate1/full.pb.gz"                                  -tags rate1/full.pb.gz
+gen tags-objects           "tags --sample-index alloc_objects default/full.pb.gz"   -tags -sample_index=alloc_objects default/full.pb.gz
+gen traces-lines           "traces --lines default/full.pb.gz"                      -traces -lines default/full.pb.gz
+# {src} stands for a folder holding heapcorpus/main.go (the corpus's main.go).
+src=$(mktemp -d); mkdir -p "$src/heapcorpus"; cp main.go "$src/heapcorpus/"
+gen list                   "list --source-path {src} main.fillCache|encodeAll rate1/full.pb.gz" -list 'main.fillCache|encodeAll' -source_path="$src" rate1/full.pb.gz
+gen list-alloc             "list --source-path {src} --sample-index alloc_space main. default/full.pb.gz" -list 'main.' -sample_index=alloc_space -source_path="$src" default/full.pb.gz
+rm -r "$src"

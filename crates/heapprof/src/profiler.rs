@@ -3,6 +3,7 @@
 //! sample interval, a stack is captured and recorded.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::mem::MaybeUninit;
 
 use crate::records::{self, MAX_DEPTH_LIMIT};
 use crate::thread_state::{self, ThreadState};
@@ -178,8 +179,10 @@ fn sample(st: &ThreadState, p: *mut u8, size: usize) {
     }
     let rate = sampler::sample_rate();
     let want = records::max_stack_depth() + OWN_FRAMES_SLACK;
-    let mut frames = [0usize; MAX_DEPTH_LIMIT + OWN_FRAMES_SLACK];
-    let captured = stack::capture(&mut frames[..want]);
+    // Only the part in use is initialised: zeroing all 2 KiB cost more than the unwinding.
+    let mut storage = [MaybeUninit::<usize>::uninit(); MAX_DEPTH_LIMIT + OWN_FRAMES_SLACK];
+    let frames = zeroed_prefix(&mut storage, want);
+    let captured = stack::capture(frames);
     if captured.len == 0 {
         records::count_drop();
         return;
@@ -191,4 +194,14 @@ fn sample(st: &ThreadState, p: *mut u8, size: usize) {
         &frames[..captured.len],
         captured.truncated(),
     );
+}
+
+/// The first `n` elements of `storage` (at most its length), set to zero.
+fn zeroed_prefix(storage: &mut [MaybeUninit<usize>], n: usize) -> &mut [usize] {
+    let n = n.min(storage.len());
+    let prefix = &mut storage[..n];
+    prefix.fill(MaybeUninit::new(0));
+    // SAFETY: every element of `prefix` was just initialised, and MaybeUninit<usize>
+    // has the layout of usize.
+    unsafe { &mut *(std::ptr::from_mut(prefix) as *mut [usize]) }
 }

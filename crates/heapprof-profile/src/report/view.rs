@@ -472,6 +472,14 @@ impl ViewBuilder {
         s: &dyn Fn(i64) -> u32,
     ) -> Result<(), ReportError> {
         let n = self.view.sample_types.len();
+        // Exact sizes up front: these arenas are most of the view's memory.
+        let frames: usize = p.sample.iter().map(|s| s.location_id.len()).sum();
+        self.view.stacks.reserve_exact(frames);
+        self.view.values.reserve_exact(p.sample.len() * n);
+        self.view.samples.reserve_exact(p.sample.len());
+        let (hasher, stacks, samples) = (&self.hasher, &self.view.stacks, &self.view.samples);
+        self.sample_table
+            .reserve(p.sample.len(), |&i| sample_hash(hasher, stacks, &samples[i as usize]));
         let scaled = ratios.iter().any(|&r| r != 1.0);
         let mut values = vec![0i64; n];
         let mut labels = LabelSet::default();
@@ -509,9 +517,7 @@ impl ViewBuilder {
     /// to an earlier sample with the same stack and labels.
     fn insert_sample(&mut self, start: usize, label_set: u32, values: &[i64]) {
         let view = &mut self.view;
-        let hash = self
-            .hasher
-            .hash_one((label_set, &view.stacks[start..]));
+        let hash = self.hasher.hash_one((label_set, &view.stacks[start..]));
         let stacks = &view.stacks;
         let samples = &view.samples;
         let found = self.sample_table.find(hash, |&idx| {
@@ -536,15 +542,9 @@ impl ViewBuilder {
             labels: label_set,
         });
         view.values.extend_from_slice(values);
-        let hasher = &self.hasher;
-        let (stacks, samples) = (&view.stacks, &view.samples);
-        self.sample_table.insert_unique(hash, idx, |&i| {
-            let s = &samples[i as usize];
-            hasher.hash_one((
-                s.labels,
-                &stacks[s.stack_start as usize..(s.stack_start + s.stack_len) as usize],
-            ))
-        });
+        let (hasher, stacks, samples) = (&self.hasher, &view.stacks, &view.samples);
+        self.sample_table
+            .insert_unique(hash, idx, |&i| sample_hash(hasher, stacks, &samples[i as usize]));
     }
 
     fn intern_labels(
@@ -626,6 +626,12 @@ impl ViewBuilder {
         v.stacks.shrink_to_fit();
         self.view
     }
+}
+
+/// The hash of a sample's identity: its label set and stack.
+fn sample_hash(hasher: &DefaultHashBuilder, stacks: &[u32], s: &SampleInfo) -> u64 {
+    let stack = &stacks[s.stack_start as usize..(s.stack_start + s.stack_len) as usize];
+    hasher.hash_one((s.labels, stack))
 }
 
 /// Location id to dense index: a vector when ids are small (as Go writes them),

@@ -1,13 +1,11 @@
-//! The DWARF unwinder: framehop evaluating `.eh_frame` rules, cached per thread.
+//! The DWARF unwinder: each frame's rule comes from the shared rule cache, or on a miss
+//! from the module's `.eh_frame` (see `cfi`), and is applied to rip/rsp/rbp.
 
-use core::num::NonZeroU64;
-
-use framehop::x86_64::UnwindRegsX86_64;
-use framehop::{FrameAddress, Unwinder as _};
-
+use super::cfi::{self, Found};
+use super::rules::{self, Regs, StackRange, Step};
 use super::snapshot::{self, Snapshot};
-use super::thread::{self, RuleCache};
-use super::{Capture, Registers, StackEnd, read_stack_word};
+use super::thread;
+use super::{Capture, Registers, StackEnd};
 
 /// Unwinds from `regs` (read in the frame of `capture`), writing return addresses,
 /// the return address of that frame first.
@@ -16,55 +14,66 @@ pub(super) fn walk(regs: Registers, out: &mut [usize]) -> Capture {
     let Some(snapshot) = snapshot::current() else {
         return Capture::UNAVAILABLE;
     };
-    thread::with_thread(|t| {
-        let Some((lo, hi)) = t.bounds() else {
-            return Capture::UNAVAILABLE;
-        };
-        if regs.sp < lo || regs.sp >= hi {
-            return Capture::UNAVAILABLE;
-        }
-        t.with_cache(|cache| unwind(snapshot, regs, hi, cache, out))
-            .unwrap_or(Capture::UNAVAILABLE)
-    })
-    .unwrap_or(Capture::UNAVAILABLE)
+    let Some(Some((lo, hi))) = thread::with_thread(|t| t.bounds()) else {
+        return Capture::UNAVAILABLE;
+    };
+    if regs.sp < lo || regs.sp >= hi {
+        return Capture::UNAVAILABLE;
+    }
+    // Stack reads are confined to [sp of capture, top of stack - 8].
+    let stack = StackRange {
+        lo: regs.sp,
+        last: hi.saturating_sub(8),
+    };
+    let regs = Regs {
+        pc: regs.pc,
+        sp: regs.sp,
+        bp: regs.bp,
+    };
+    unwind(snapshot, regs, &stack, out)
 }
 
 fn unwind(
     mut snapshot: &'static Snapshot,
-    regs: Registers,
-    stack_hi: usize,
-    cache: &mut RuleCache,
+    mut regs: Regs,
+    stack: &StackRange,
     out: &mut [usize],
 ) -> Capture {
-    // Stack reads are confined to [sp of capture, top of stack - 8].
-    let lo = regs.sp;
-    let last = stack_hi.saturating_sub(8);
-    let mut read_stack = |addr: u64| -> Result<u64, ()> {
-        let word = read_stack_word(usize::try_from(addr).map_err(|_| ())?, lo, last).ok_or(())?;
-        Ok(word as u64)
-    };
-    let mut unwind_regs = UnwindRegsX86_64::new(regs.pc as u64, regs.sp as u64, regs.bp as u64);
-    let mut address = FrameAddress::from_instruction_pointer(regs.pc as u64);
+    // The first frame is looked up at its pc; callers at their return address minus
+    // one (inside the call instruction: a call may be the last instruction of a function).
+    let mut lookup = regs.pc;
     let mut len = 0;
     let end = loop {
-        let return_address =
-            match snapshot
-                .unwinder
-                .unwind_frame(address, &mut unwind_regs, cache, &mut read_stack)
-            {
-                Ok(Some(ra)) => ra,
-                Ok(None) => break StackEnd::Root,
-                Err(_) => break StackEnd::Lost,
-            };
-        let (Ok(ra), Some(nonzero)) = (
-            usize::try_from(return_address),
-            NonZeroU64::new(return_address),
-        ) else {
-            break StackEnd::Root;
+        let mut signal_frame = false;
+        let step = match rules::cached(lookup) {
+            Some(rule) => rule.step(&mut regs, stack),
+            None => {
+                let module = snapshot.module_for(lookup);
+                let found = thread::with_thread(|t| {
+                    t.with_scratch(|ctx| cfi::find(module, lookup, ctx, &mut regs, stack))
+                });
+                match found.flatten() {
+                    Some(Found::Rule(rule)) => {
+                        rules::remember(lookup, rule);
+                        rule.step(&mut regs, stack)
+                    }
+                    Some(Found::Applied { step, signal_frame: signal }) => {
+                        signal_frame = signal;
+                        step
+                    }
+                    // Re-entered from a signal handler while this thread was evaluating.
+                    None => Step::Invalid,
+                }
+            }
         };
-        // framehop falls back to frame pointers for an address it knows no module for;
-        // never let it: check every return address first, refreshing the module list
-        // once if it is new (a module loaded since the snapshot).
+        match step {
+            Step::Caller => {}
+            Step::Root => break StackEnd::Root,
+            Step::Invalid => break StackEnd::Lost,
+        }
+        let ra = regs.pc;
+        // Accept only addresses in known code, refreshing the module list once if the
+        // address is new (a module loaded since the snapshot).
         if !snapshot.is_return_address(ra) {
             match snapshot::refresh_for(ra) {
                 Some(fresh) if fresh.is_return_address(ra) => snapshot = fresh,
@@ -76,11 +85,11 @@ fn unwind(
         };
         *slot = ra;
         len += 1;
-        address = FrameAddress::ReturnAddress(nonzero);
+        lookup = if signal_frame { ra } else { ra - 1 };
     };
     if snapshot::stale() {
         // Rules may have been read from an unloaded module's bytes (they read as empty,
-        // and framehop fell back to frame pointers): distrust this stack, replace the list.
+        // and the frame-pointer rule was used): distrust this stack, replace the list.
         let _ = snapshot::refresh_if_changed();
         return Capture {
             len,

@@ -4,17 +4,19 @@
 //! never panics, never blocks on a lock, reads only the current thread's stack between
 //! its own stack pointer and the top of the stack, and accepts only return addresses
 //! that fall in an executable segment of a loaded module. It allocates on its first
-//! call in a thread (a ~40 KiB unwind cache), on its first call in the process (the
-//! module list) and after a `dlopen` (a new module list); in the steady state it
+//! call in the process (the module list), after a `dlopen` (a new module list), and on
+//! the first rule-cache miss in a thread (~5 KiB of scratch space for evaluating unwind
+//! tables, handed to the next thread when this one exits); in the steady state it
 //! allocates nothing. The caller must route allocations made from inside it past the
 //! profiler (the allocator's re-entrancy guard does that).
 //!
 //! Two unwinders are available:
-//! - [`Unwinder::Dwarf`] (the default) evaluates the `.eh_frame` call-frame information
-//!   of every loaded module (found through `PT_GNU_EH_FRAME`, read in memory, no file
-//!   access) with [`framehop`], keeping a per-thread cache of unwind rules. It gives
-//!   complete stacks in ordinary builds, where the standard library and the C library
-//!   have no frame pointers.
+//! - [`Unwinder::Dwarf`] (the default) follows the `.eh_frame` call-frame information
+//!   of every loaded module, found through `PT_GNU_EH_FRAME` and read in memory (no file
+//!   access). It gives complete stacks in ordinary builds, where the standard library
+//!   and the C library have no frame pointers. Each frame's rule is decoded once (with
+//!   gimli) into a 32-bit form kept in a process-wide lock-free cache; after that a
+//!   frame costs a table load and one or two stack reads.
 //! - [`Unwinder::FramePointer`] walks the `rbp` chain. It is complete only when every
 //!   function on the stack keeps a frame pointer (`-C force-frame-pointers=yes` for
 //!   the program, and a standard library and C library built the same way).
@@ -24,11 +26,15 @@
 use core::sync::atomic::{AtomicU8, Ordering};
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod cfi;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod dwarf;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod frame_pointer;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod modules;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod rules;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod snapshot;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -149,15 +155,15 @@ pub fn capture_with(unwinder: Unwinder, out: &mut [usize]) -> Capture {
     }
 }
 
-/// Builds the module list (if not built yet) and the calling thread's unwind cache and
-/// stack bounds, so that the next [`capture`] on this thread does not allocate.
+/// Builds the module list (if not built yet) and the calling thread's scratch space and
+/// stack bounds, so that later captures on this thread allocate nothing.
 /// Returns false if stacks cannot be captured here (unsupported platform, unknown stack
 /// bounds).
 pub fn prepare() -> bool {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
         snapshot::current().is_some()
-            && thread::with_thread(|t| t.bounds().is_some() && t.with_cache(|_| ()).is_some())
+            && thread::with_thread(|t| t.bounds().is_some() && t.with_scratch(|_| ()).is_some())
                 .unwrap_or(false)
     }
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]

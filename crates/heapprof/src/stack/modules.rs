@@ -156,12 +156,11 @@ fn eh_frame_address(hdr: &Range<usize>) -> Option<usize> {
     }
 }
 
-/// Section bytes of a loaded module, as handed to framehop, which reads them when it
-/// has no cached rule for an address.
+/// Section bytes of a loaded module, read when the rule cache misses.
 ///
 /// If the module may be unloaded (`dlclose`), each access first asks the loader whether
 /// the module is still there (`_dl_find_object`, lock-free); if not, the bytes read as
-/// empty (framehop then finds no rule) and `STALE` asks for a new module list.
+/// empty (no rule is found) and `STALE` asks for a new module list.
 pub(super) struct SectionBytes {
     start: usize,
     len: usize,

@@ -1,30 +1,25 @@
 //! The process-wide, immutable view of the loaded modules that every capture reads:
-//! their executable ranges and a framehop unwinder over their `.eh_frame` data.
+//! their executable ranges and their call-frame information.
 //!
 //! Readers load one atomic pointer. A new snapshot is built (after a `dlopen`) by one
 //! thread at a time under a try-lock and published by swapping the pointer; the old one
 //! is leaked, since another thread may still be walking with it. Rebuilds happen only
 //! when the loader's load/unload counters moved, so the leak is bounded by the number
-//! of `dlopen`/`dlclose` calls (a few KiB each).
+//! of `dlopen`/`dlclose` calls (a few hundred bytes per module each).
 
 use core::ops::Range;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
-use framehop::x86_64::UnwinderX86_64;
-use framehop::{ExplicitModuleSectionInfo, Module, MustNotAllocateDuringUnwind, Unwinder as _};
-
-use super::modules::{self, Lookup, SectionBytes};
-use super::thread;
-
-/// framehop's unwinder over in-memory section bytes, allocation-free while unwinding.
-pub(super) type DwarfUnwinder = UnwinderX86_64<SectionBytes, MustNotAllocateDuringUnwind>;
+use super::cfi::ModuleCfi;
+use super::modules::{self, Lookup};
+use super::{rules, thread};
 
 /// One immutable view of the loaded modules.
 pub(super) struct Snapshot {
     /// Executable ranges of all modules, sorted, disjoint.
     texts: Vec<Range<usize>>,
-    /// Unwinder with one framehop module per loaded module.
-    pub(super) unwinder: DwarfUnwinder,
+    /// Call-frame information of the modules that have it, sorted by text address.
+    modules: Vec<ModuleCfi>,
     /// The loader's (loads, unloads) counters when this was built.
     generation: (u64, u64),
 }
@@ -43,51 +38,34 @@ impl Snapshot {
         }
     }
 
+    /// The call-frame information of the module whose code holds `address`.
+    pub(super) fn module_for(&self, address: usize) -> Option<&ModuleCfi> {
+        let after = self.modules.partition_point(|m| m.text.start <= address);
+        let module = self.modules.get(after.checked_sub(1)?)?;
+        module.text.contains(&address).then_some(module)
+    }
+
     fn build(listing: modules::Enumeration) -> Snapshot {
         let mut texts = Vec::new();
-        let mut unwinder = DwarfUnwinder::new();
+        let mut cfi = Vec::new();
         for module in &listing.modules {
             texts.extend(module.texts.iter().cloned());
-            if let Some(fh_module) = framehop_module(module) {
-                unwinder.add_module(fh_module);
+            let first = module.texts.iter().map(|r| r.start).min();
+            let last = module.texts.iter().map(|r| r.end).max();
+            if let (Some(first), Some(last), Some(hdr), Some(frame)) =
+                (first, last, &module.eh_frame_hdr, &module.eh_frame)
+            {
+                cfi.push(ModuleCfi::new(first..last, hdr.clone(), frame.clone()));
             }
         }
         texts.sort_by_key(|r| r.start);
+        cfi.sort_by_key(|m| m.text.start);
         Snapshot {
             texts,
-            unwinder,
+            modules: cfi,
             generation: listing.generation,
         }
     }
-}
-
-/// Describes a loaded module to framehop. Its stated addresses (SVMAs) are the ELF
-/// file's virtual addresses, i.e. actual address minus load bias, with base SVMA 0.
-fn framehop_module(module: &modules::LoadedModule) -> Option<Module<SectionBytes>> {
-    let first = module.texts.iter().map(|r| r.start).min()?;
-    let last = module.texts.iter().map(|r| r.end).max()?;
-    // framehop keys rules by offsets from the bias that must fit in 32 bits.
-    u32::try_from(last.checked_sub(module.bias)?).ok()?;
-    let stated = |r: &Range<usize>| -> Option<Range<u64>> {
-        Some(r.start.checked_sub(module.bias)? as u64..r.end.checked_sub(module.bias)? as u64)
-    };
-    let mut info = ExplicitModuleSectionInfo::<SectionBytes> {
-        base_svma: 0,
-        text_svma: stated(&(first..last)),
-        ..Default::default()
-    };
-    if let (Some(hdr), Some(frame)) = (&module.eh_frame_hdr, &module.eh_frame) {
-        info.eh_frame_hdr_svma = stated(hdr);
-        info.eh_frame_hdr = Some(SectionBytes::new(hdr.clone(), first, hdr.start));
-        info.eh_frame_svma = stated(frame);
-        info.eh_frame = Some(SectionBytes::new(frame.clone(), first, hdr.start));
-    }
-    Some(Module::new(
-        String::new(),
-        first as u64..last as u64,
-        module.bias as u64,
-        info,
-    ))
 }
 
 static CURRENT: AtomicPtr<Snapshot> = AtomicPtr::new(core::ptr::null_mut());
@@ -181,7 +159,12 @@ pub(super) fn refresh_if_changed() -> Option<&'static Snapshot> {
     if modules::load_generation() == current.generation {
         return None;
     }
-    Some(publish(Snapshot::build(modules::enumerate())))
+    let fresh = Snapshot::build(modules::enumerate());
+    if fresh.generation.1 != current.generation.1 {
+        // A module was unloaded: its addresses may now hold other code.
+        rules::forget_all();
+    }
+    Some(publish(fresh))
 }
 
 /// Whether module bytes were found unloaded during a walk (then the walk's result may be

@@ -1,8 +1,9 @@
-//! Per-thread state of stack capture: the thread's stack bounds and its unwind cache.
+//! Per-thread state of stack capture: the thread's stack bounds and its scratch space
+//! for evaluating unwind tables (used only when the shared rule cache misses).
 //!
 //! Everything here is reachable from a `const`-initialised thread-local without `Drop`,
 //! so it works in threads not created by Rust, while thread-local destructors run, and
-//! in forked children. A thread's cache is handed back to a pool by a pthread key
+//! in forked children. A thread's scratch space is handed back to a pool by a pthread key
 //! destructor when the thread exits, and the next new thread takes it from there.
 
 use core::cell::Cell;
@@ -10,22 +11,19 @@ use core::ffi::c_void;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 
-use framehop::MustNotAllocateDuringUnwind;
-use framehop::x86_64::CacheX86_64;
+use super::cfi::CfiContext;
 
-/// framehop's per-thread rule cache, in its allocation-free flavour.
-pub(super) type RuleCache = CacheX86_64<MustNotAllocateDuringUnwind>;
-
-/// A rule cache, and the link that chains it in the pool while no thread owns it.
-pub(super) struct CacheSlot {
-    cache: RuleCache,
-    next: AtomicPtr<CacheSlot>,
+/// Scratch space for evaluating unwind tables, and the link that chains it in the pool
+/// while no thread owns it.
+pub(super) struct ScratchSlot {
+    context: CfiContext,
+    next: AtomicPtr<ScratchSlot>,
 }
 
 /// `ThreadStack::slot` while the slot is in use: a re-entrant call finds it and gives up.
-const BUSY: *mut CacheSlot = ptr::without_provenance_mut(1);
+const BUSY: *mut ScratchSlot = ptr::without_provenance_mut(1);
 /// `ThreadStack::slot` after the thread gave its slot back (thread teardown).
-const RETIRED: *mut CacheSlot = ptr::without_provenance_mut(2);
+const RETIRED: *mut ScratchSlot = ptr::without_provenance_mut(2);
 
 /// `ThreadStack::hi` when the stack bounds could not be read.
 const BOUNDS_UNKNOWN: usize = 1;
@@ -37,8 +35,8 @@ pub(super) struct ThreadStack {
     /// One past the highest address of the thread's stack; 0 until read, `BOUNDS_UNKNOWN`
     /// if it could not be read.
     hi: Cell<usize>,
-    /// Null (none yet), `BUSY`, `RETIRED`, or the thread's own cache slot.
-    slot: Cell<*mut CacheSlot>,
+    /// Null (none yet), `BUSY`, `RETIRED`, or the thread's own scratch slot.
+    slot: Cell<*mut ScratchSlot>,
 }
 
 thread_local! {
@@ -79,12 +77,12 @@ impl ThreadStack {
         }
     }
 
-    /// Runs `f` with exclusive use of an unwind cache: the thread's own (made on first
-    /// use), or during thread teardown one borrowed from the pool. `None` on re-entry
-    /// (a capture interrupted by a signal handler that captures) or when no cache could
+    /// Runs `f` with exclusive use of unwind-table scratch space: the thread's own (made
+    /// on first use), or during thread teardown one borrowed from the pool. `None` on re-entry
+    /// (a capture interrupted by a signal handler that captures) or when no scratch space could
     /// be had.
     #[inline(always)]
-    pub(super) fn with_cache<R>(&self, f: impl FnOnce(&mut RuleCache) -> R) -> Option<R> {
+    pub(super) fn with_scratch<R>(&self, f: impl FnOnce(&mut CfiContext) -> R) -> Option<R> {
         let current = self.slot.get();
         if current == BUSY {
             return None;
@@ -95,10 +93,10 @@ impl ThreadStack {
             (current, false)
         };
         self.slot.set(BUSY);
-        // SAFETY: `slot` points to a live `CacheSlot` (slots are never freed) that nobody
+        // SAFETY: `slot` points to a live `ScratchSlot` (slots are never freed) that nobody
         // else uses: either this thread owns it (and `BUSY` keeps re-entrant calls away
         // from it until it is restored below), or it was just taken out of the pool.
-        let result = f(unsafe { &mut (*slot).cache });
+        let result = f(unsafe { &mut (*slot).context });
         if borrowed {
             self.slot.set(RETIRED);
             pool_push(slot);
@@ -109,7 +107,7 @@ impl ThreadStack {
     }
 
     #[cold]
-    fn take_slot(&self, retired: bool) -> Option<(*mut CacheSlot, bool)> {
+    fn take_slot(&self, retired: bool) -> Option<(*mut ScratchSlot, bool)> {
         let slot = match pool_pop() {
             Some(slot) => slot,
             None => new_slot(),
@@ -128,11 +126,11 @@ impl ThreadStack {
     }
 }
 
-/// Allocates a new cache slot (through the global allocator: the caller's re-entrancy
+/// Allocates a new scratch slot (through the global allocator: the caller's re-entrancy
 /// guard sends it to the system allocator).
-fn new_slot() -> *mut CacheSlot {
-    Box::into_raw(Box::new(CacheSlot {
-        cache: RuleCache::new_in(),
+fn new_slot() -> *mut ScratchSlot {
+    Box::into_raw(Box::new(ScratchSlot {
+        context: CfiContext::new_in(),
         next: AtomicPtr::new(ptr::null_mut()),
     }))
 }
@@ -160,17 +158,17 @@ fn thread_stack_bounds() -> Option<(usize, usize)> {
     }
 }
 
-// The pool of cache slots given back by exited threads: a Treiber stack with lock-free
+// The pool of scratch slots given back by exited threads: a Treiber stack with lock-free
 // pushes and pops serialised by a try-lock (which makes it safe from ABA: only one
 // thread at a time reads a node's `next` and unlinks it, and nodes are never freed).
 
-static POOL: AtomicPtr<CacheSlot> = AtomicPtr::new(ptr::null_mut());
+static POOL: AtomicPtr<ScratchSlot> = AtomicPtr::new(ptr::null_mut());
 static POOL_POP_LOCK: AtomicBool = AtomicBool::new(false);
 
-fn pool_push(slot: *mut CacheSlot) {
+fn pool_push(slot: *mut ScratchSlot) {
     let mut head = POOL.load(Ordering::Relaxed);
     loop {
-        // SAFETY: the caller owns `slot`, a live `CacheSlot`.
+        // SAFETY: the caller owns `slot`, a live `ScratchSlot`.
         unsafe { (*slot).next.store(head, Ordering::Relaxed) };
         match POOL.compare_exchange_weak(head, slot, Ordering::Release, Ordering::Relaxed) {
             Ok(_) => return,
@@ -179,7 +177,7 @@ fn pool_push(slot: *mut CacheSlot) {
     }
 }
 
-fn pool_pop() -> Option<*mut CacheSlot> {
+fn pool_pop() -> Option<*mut ScratchSlot> {
     if POOL_POP_LOCK.swap(true, Ordering::Acquire) {
         return None;
     }
@@ -209,7 +207,7 @@ fn slot_key() -> Option<libc::pthread_key_t> {
 }
 
 /// Creates the pthread key and the fork handler; the first call does it, later ones
-/// return at once (a thread racing the first may start without the key: its cache then
+/// return at once (a thread racing the first may start without the key: its scratch space then
 /// leaks when it exits).
 pub(super) fn init_process_hooks() {
     static DONE: AtomicBool = AtomicBool::new(false);
@@ -230,7 +228,7 @@ pub(super) fn init_process_hooks() {
 /// Thread-exit destructor of `SLOT_KEY`: gives the slot back to the pool and marks the
 /// thread retired, so that captures later in its teardown borrow a slot instead.
 unsafe extern "C" fn release_slot(slot: *mut c_void) {
-    let slot = slot.cast::<CacheSlot>();
+    let slot = slot.cast::<ScratchSlot>();
     let _ = with_thread(|t| t.slot.set(RETIRED));
     if !slot.is_null() {
         pool_push(slot);

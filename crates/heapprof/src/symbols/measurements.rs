@@ -108,19 +108,28 @@ fn addresses_in_file(object: &object::File<'_>, n: usize) -> Vec<u64> {
 fn memory_estimate_tracks_the_heap() {
     use super::tests::open_file;
     // One file at a time: the test binary, then C libraries (their debug files, if installed).
+    // More files to check: `HEAPPROF_MEASURE_FILES=/path/a:/path/b`.
     let exe = std::env::current_exe().unwrap();
-    let files = [
-        exe.to_str().unwrap(),
-        "/usr/lib/x86_64-linux-gnu/libc.so.6",
-        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+    let mut files = vec![
+        exe.to_str().unwrap().to_owned(),
+        "/usr/lib/x86_64-linux-gnu/libc.so.6".to_owned(),
+        "/usr/lib/x86_64-linux-gnu/libm.so.6".to_owned(),
     ];
-    for path in files {
+    let more = std::env::var("HEAPPROF_MEASURE_FILES").unwrap_or_default();
+    files.extend(more.split(':').filter(|p| !p.is_empty()).map(str::to_owned));
+    for path in &files {
+        let path = path.as_str();
         let Ok(bytes) = std::fs::read(path) else {
             continue;
         };
         let object = object::File::parse(&*bytes).unwrap();
-        for n in [100, 1_000, 10_000] {
-            let svmas = addresses_in_file(&object, n);
+        for n in [0, 100, 1_000, 10_000] {
+            // 0: the cost of opening the file and indexing its DWARF alone.
+            let svmas = if n == 0 {
+                Vec::new()
+            } else {
+                addresses_in_file(&object, n)
+            };
             let before = heap_in_use();
             let mut info = open_file(path.as_ref(), None).unwrap();
             for &svma in &svmas {

@@ -149,27 +149,21 @@ pub fn build_report(sources: &Sources, base: &BaseArgs, select: &Selection) -> R
         diff,
         normalize: base.normalize,
     };
-    let view = merge_view(&profiles, &bases, mode, &subject)?;
-    // The decoded profiles are no longer needed: free them before reporting.
-    drop((profiles, bases));
+    // The view takes the decoded profiles and frees them as it reads them.
+    let view = View::from_owned(profiles, bases, mode).map_err(|e| bad(&subject, e))?;
     let report = Report::new(view, &opts).map_err(|e| report_error(&subject, e))?;
     warn_unmatched(&report, select);
     Ok(report)
 }
 
 /// One profile's report without bases.
-pub fn report_of(spec: &str, profile: &Profile, select: &Selection) -> Result<Report> {
+pub fn report_of(spec: &str, profile: Profile, select: &Selection) -> Result<Report> {
     let opts = select.report_options()?;
-    let view = merge_view(std::slice::from_ref(profile), &[], BaseMode::default(), spec)?;
+    let view = View::from_owned(vec![profile], Vec::new(), BaseMode::default())
+        .map_err(|e| bad(spec, e))?;
     let report = Report::new(view, &opts).map_err(|e| report_error(spec, e))?;
     warn_unmatched(&report, select);
     Ok(report)
-}
-
-fn merge_view(profiles: &[Profile], bases: &[Profile], mode: BaseMode, subject: &str) -> Result<View> {
-    let sources: Vec<&Profile> = profiles.iter().collect();
-    let bases: Vec<&Profile> = bases.iter().collect();
-    View::with_base(&sources, &bases, mode).map_err(|e| bad(subject, e))
 }
 
 /// Warns, as pprof does, about filters that matched no frame.

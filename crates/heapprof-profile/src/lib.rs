@@ -24,12 +24,12 @@ pub mod report;
 mod validate;
 
 pub use builder::ProfileBuilder;
-pub use legacy::{parse_legacy, write_legacy_heap};
-pub use merge::{merge, scale, subtract};
 pub use codec::{
     DEFAULT_MAX_DECOMPRESSED, DecodeOptions, decode, decode_with, encode_gzip, encode_raw,
     gunzip_bounded, is_gzip,
 };
+pub use legacy::{parse_legacy, write_legacy_heap};
+pub use merge::{merge, scale, subtract};
 pub use model::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
 pub use validate::validate;
 

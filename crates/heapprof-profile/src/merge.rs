@@ -57,7 +57,11 @@ fn merge_refs(srcs: &[&Profile]) -> Result<Profile, Error> {
         compatible(first, p, i)?;
     }
     let merged = merge_validated(srcs);
-    if merged.sample.iter().any(|s| s.value.iter().all(|&v| v == 0)) {
+    if merged
+        .sample
+        .iter()
+        .any(|s| s.value.iter().all(|&v| v == 0))
+    {
         // Sums that cancelled out: merge again to drop them and what only they used.
         return Ok(merge_validated(&[&merged]));
     }
@@ -353,7 +357,11 @@ impl Merger {
         let existing = (!build_id.is_empty())
             .then(|| self.mappings.get(&build_key))
             .flatten()
-            .or_else(|| (!file.is_empty()).then(|| self.mappings.get(&file_key)).flatten())
+            .or_else(|| {
+                (!file.is_empty())
+                    .then(|| self.mappings.get(&file_key))
+                    .flatten()
+            })
             .copied();
         let found = match existing {
             Some(new) => {

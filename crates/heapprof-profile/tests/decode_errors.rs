@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use heapprof_profile::{
-    DecodeOptions, Error, Label, Profile, ProfileBuilder, Sample, decode, decode_with,
-    encode_gzip, encode_raw,
+    DecodeOptions, Error, Profile, ProfileBuilder, Sample, decode, decode_with, encode_gzip,
+    encode_raw,
 };
 
 fn corpus(rel: &str) -> Vec<u8> {
@@ -36,11 +36,19 @@ fn small() -> DecodeOptions {
 fn profile(time_nanos: i64) -> Profile {
     let mut b = ProfileBuilder::new(&[("inuse_space", "bytes")]);
     let f = b.function("main", "main", "main.rs", 1);
-    let loc = b.add_location(0, 0x1000, vec![heapprof_profile::Line { function_id: f, line: 3, column: 0 }]);
+    let loc = b.add_location(
+        0,
+        0x1000,
+        vec![heapprof_profile::Line {
+            function_id: f,
+            line: 3,
+            column: 0,
+        }],
+    );
     b.profile_mut().sample.push(Sample {
         location_id: vec![loc],
         value: vec![4096],
-        label: vec![Label::default(); 0],
+        label: Vec::new(),
     });
     b.profile_mut().time_nanos = time_nanos;
     b.finish()
@@ -116,7 +124,10 @@ fn text_that_is_not_a_profile() {
         DecodeOptions::default(),
     );
     let text = e.to_string();
-    assert!(text.contains("neither protobuf nor a legacy heap profile"), "{text}");
+    assert!(
+        text.contains("neither protobuf nor a legacy heap profile"),
+        "{text}"
+    );
     assert!(text.contains("Hello, this is a README."), "{text}");
     // Legacy text with a broken record names the line.
     let e = one_line_error(
@@ -205,7 +216,10 @@ fn gzip_bomb_stops_at_the_bound() {
     let bomb = gzip_bomb((2u64 << 30) / 258);
     assert!(bomb.len() < 20 << 20);
     let e = one_line_error(&bomb, small());
-    assert!(matches!(e, Error::TooLarge { limit } if limit == 1 << 20), "{e}");
+    assert!(
+        matches!(e, Error::TooLarge { limit } if limit == 1 << 20),
+        "{e}"
+    );
     assert!(e.to_string().contains("gzip bomb"), "{e}");
     // The bomb is well formed up to the bound: a bound above its size reads zeros.
     let e = one_line_error(&gzip_bomb(1000), small());
@@ -219,6 +233,9 @@ fn gzip_bomb_stops_at_the_default_bound() {
     let bomb = gzip_bomb((11u64 << 30) / 10 / 258);
     let start = Instant::now();
     let e = one_line_error(&bomb, DecodeOptions::default());
-    assert!(matches!(e, Error::TooLarge { limit } if limit == 1 << 30), "{e}");
+    assert!(
+        matches!(e, Error::TooLarge { limit } if limit == 1 << 30),
+        "{e}"
+    );
     eprintln!("default-bound bomb rejected in {:?}", start.elapsed());
 }

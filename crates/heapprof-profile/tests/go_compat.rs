@@ -8,7 +8,12 @@ use heapprof_profile::report::{
 };
 use heapprof_profile::{Profile, decode};
 
-const SAMPLE_INDEXES: [&str; 4] = ["alloc_objects", "alloc_space", "inuse_objects", "inuse_space"];
+const SAMPLE_INDEXES: [&str; 4] = [
+    "alloc_objects",
+    "alloc_space",
+    "inuse_objects",
+    "inuse_space",
+];
 
 /// `<workspace root>/../shared/corpus`, where the corpus sits beside the repository.
 fn corpus() -> PathBuf {
@@ -63,11 +68,20 @@ fn compare(what: &str, expected: &[&str], got: &[&str]) -> Option<String> {
     if expected == got {
         return None;
     }
-    let mut msg = format!("{what}: {} expected lines, {} got\n", expected.len(), got.len());
+    let mut msg = format!(
+        "{what}: {} expected lines, {} got\n",
+        expected.len(),
+        got.len()
+    );
     for i in 0..expected.len().max(got.len()) {
         let (e, g) = (expected.get(i), got.get(i));
         if e != g {
-            msg += &format!("  line {}:\n    pprof:    {:?}\n    heapprof: {:?}\n", i + 1, e, g);
+            msg += &format!(
+                "  line {}:\n    pprof:    {:?}\n    heapprof: {:?}\n",
+                i + 1,
+                e,
+                g
+            );
         }
     }
     Some(msg)
@@ -107,8 +121,8 @@ fn base_subtraction_matches_pprof() {
         let dir = corpus.join("go-heap").join(rate);
         let full = load(&dir.join("full.pb.gz"));
         let cache = load(&dir.join("cache.pb.gz"));
-        let expected =
-            std::fs::read_to_string(dir.join("full-minus-cache.top.inuse_space.txt")).expect("reference");
+        let expected = std::fs::read_to_string(dir.join("full-minus-cache.top.inuse_space.txt"))
+            .expect("reference");
         let got = top_text(&report(&[&full], &[&cache], "inuse_space"));
         let (e, g): (Vec<_>, Vec<_>) = (expected.lines().collect(), got.lines().collect());
         failures.extend(compare(&format!("{rate}/full-minus-cache"), &e, &g));
@@ -129,7 +143,9 @@ fn traces_match_pprof() {
             let view = View::from_profiles(&[&profile]).expect("view");
             let r = Report::new(view, &ReportOptions::default()).expect("report");
             let mut got = String::new();
-            r.traces(Granularity::Functions).write_text(&mut got).expect("write");
+            r.traces(Granularity::Functions)
+                .write_text(&mut got)
+                .expect("write");
             let (e, g): (Vec<_>, Vec<_>) = (expected.lines().collect(), got.lines().collect());
             failures.extend(compare(&format!("{rate}/{name} traces"), &e, &g));
         }

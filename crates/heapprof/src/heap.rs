@@ -75,7 +75,8 @@ pub fn snapshot() -> HeapSnapshot {
             truncated: b.truncated,
         });
     });
-    records.sort_by(|a, b| (&a.frames, a.size_class, a.rate).cmp(&(&b.frames, b.size_class, b.rate)));
+    records
+        .sort_by(|a, b| (&a.frames, a.size_class, a.rate).cmp(&(&b.frames, b.size_class, b.rate)));
     HeapSnapshot {
         records,
         unix_nanos: clock::unix_nanos(),
@@ -138,62 +139,115 @@ impl HeapSnapshot {
     /// Symbolizes and encodes the snapshot. The same snapshot always gives the
     /// same profile (and so the same bytes).
     pub fn to_profile(&self) -> Profile {
-        let mut builder = ProfileBuilder::new(&[
-            ("alloc_objects", "count"),
-            ("alloc_space", "bytes"),
-            ("inuse_objects", "count"),
-            ("inuse_space", "bytes"),
-        ]);
-        let period_type: ValueType = builder.value_type("space", "bytes");
-        let bytes_key = builder.intern("bytes");
-        let mut resolver = Resolver::new(&mut builder);
-        // (locations, size class) → scaled values and the raw sampled bytes and
-        // blocks, for the `bytes` label (the average block size, as Go sets it).
-        let mut samples: Vec<(Vec<u64>, u64, [i64; 4], u64, u64)> = Vec::with_capacity(self.records.len());
-        for r in &self.records {
-            let locations = resolver.stack(&r.frames, r.truncated);
+        let rows = self.records.iter().map(|r| {
             let (alloc_objects, alloc_space) = scale_pair(r.allocs, r.alloc_bytes, r.rate);
-            let (inuse_objects, inuse_space) = scale_pair(r.allocs - r.frees, r.alloc_bytes - r.free_bytes, r.rate);
-            let values = [alloc_objects, alloc_space, inuse_objects, inuse_space];
-            samples.push((locations, r.size_class, values, r.alloc_bytes, r.allocs));
-        }
-        let mappings = resolver.finish();
-        // Records of one stack sampled at several rates, or whose stacks differ only
-        // in frames of the profiler, become one sample.
-        samples.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-        let mut merged: Vec<(Sample, u64, u64)> = Vec::with_capacity(samples.len());
-        let mut last: Option<(Vec<u64>, u64)> = None;
-        for (locations, class, values, bytes, blocks) in samples {
-            if last.as_ref().is_some_and(|(l, c)| *l == locations && *c == class) {
-                if let Some((prev, b, n)) = merged.last_mut() {
-                    for (p, v) in prev.value.iter_mut().zip(values) {
-                        *p += v;
-                    }
-                    *b += bytes;
-                    *n += blocks;
-                }
-                continue;
-            }
-            last = Some((locations.clone(), class));
-            let sample = Sample { location_id: locations, value: values.to_vec(), label: vec![] };
-            merged.push((sample, bytes, blocks));
-        }
-        let merged: Vec<Sample> = merged
-            .into_iter()
-            .map(|(mut s, bytes, blocks)| {
-                let average = bytes / blocks.max(1);
-                s.label.push(Label { key: bytes_key, str: 0, num: average as i64, num_unit: 0 });
-                s
-            })
-            .collect();
-        let p = builder.profile_mut();
-        p.mapping = mappings;
-        p.sample = merged;
-        p.period_type = Some(period_type);
-        p.period = self.rate as i64;
-        p.time_nanos = self.unix_nanos as i64;
-        builder.finish()
+            let (inuse_objects, inuse_space) =
+                scale_pair(r.allocs - r.frees, r.alloc_bytes - r.free_bytes, r.rate);
+            (r, [alloc_objects, alloc_space, inuse_objects, inuse_space])
+        });
+        build_profile(rows, self.rate, self.unix_nanos, 0)
     }
+
+    /// What happened between `earlier` and this snapshot, as a profile: `alloc_*`
+    /// values are the allocations made in between, `inuse_*` values are this
+    /// snapshot's (Go subtracts in-use values too, which makes them meaningless;
+    /// tools built on it call that a corruption). `duration_nanos` spans the two.
+    pub fn delta_since(&self, earlier: &HeapSnapshot) -> Profile {
+        let key = |r: &StackRecord| (r.frames.clone(), r.size_class, r.rate);
+        let before: HashMap<_, &StackRecord> =
+            earlier.records.iter().map(|r| (key(r), r)).collect();
+        let rows = self.records.iter().filter_map(|r| {
+            let (allocs, bytes) = match before.get(&key(r)) {
+                Some(e) => (
+                    r.allocs.saturating_sub(e.allocs),
+                    r.alloc_bytes.saturating_sub(e.alloc_bytes),
+                ),
+                None => (r.allocs, r.alloc_bytes),
+            };
+            let (alloc_objects, alloc_space) = scale_pair(allocs, bytes, r.rate);
+            let (inuse_objects, inuse_space) =
+                scale_pair(r.allocs - r.frees, r.alloc_bytes - r.free_bytes, r.rate);
+            let values = [alloc_objects, alloc_space, inuse_objects, inuse_space];
+            (values != [0; 4]).then_some((r, values))
+        });
+        let duration = self.unix_nanos.saturating_sub(earlier.unix_nanos);
+        build_profile(rows, self.rate, self.unix_nanos, duration)
+    }
+}
+
+/// Symbolizes and encodes records with their values (scaled `[alloc_objects,
+/// alloc_space, inuse_objects, inuse_space]`).
+fn build_profile<'r>(
+    rows: impl Iterator<Item = (&'r StackRecord, [i64; 4])>,
+    rate: u64,
+    unix_nanos: u64,
+    duration_nanos: u64,
+) -> Profile {
+    let mut builder = ProfileBuilder::new(&[
+        ("alloc_objects", "count"),
+        ("alloc_space", "bytes"),
+        ("inuse_objects", "count"),
+        ("inuse_space", "bytes"),
+    ]);
+    let period_type: ValueType = builder.value_type("space", "bytes");
+    let bytes_key = builder.intern("bytes");
+    let mut resolver = Resolver::new(&mut builder);
+    // (locations, size class) → scaled values and the raw sampled bytes and
+    // blocks, for the `bytes` label (the average block size, as Go sets it).
+    let mut samples: Vec<(Vec<u64>, u64, [i64; 4], u64, u64)> = Vec::new();
+    for (r, values) in rows {
+        let locations = resolver.stack(&r.frames, r.truncated);
+        samples.push((locations, r.size_class, values, r.alloc_bytes, r.allocs));
+    }
+    let mappings = resolver.finish();
+    // Records of one stack sampled at several rates, or whose stacks differ only
+    // in frames of the profiler, become one sample.
+    samples.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let mut merged: Vec<(Sample, u64, u64)> = Vec::with_capacity(samples.len());
+    let mut last: Option<(Vec<u64>, u64)> = None;
+    for (locations, class, values, bytes, blocks) in samples {
+        if last
+            .as_ref()
+            .is_some_and(|(l, c)| *l == locations && *c == class)
+        {
+            if let Some((prev, b, n)) = merged.last_mut() {
+                for (p, v) in prev.value.iter_mut().zip(values) {
+                    *p += v;
+                }
+                *b += bytes;
+                *n += blocks;
+            }
+            continue;
+        }
+        last = Some((locations.clone(), class));
+        let sample = Sample {
+            location_id: locations,
+            value: values.to_vec(),
+            label: vec![],
+        };
+        merged.push((sample, bytes, blocks));
+    }
+    let merged: Vec<Sample> = merged
+        .into_iter()
+        .map(|(mut s, bytes, blocks)| {
+            let average = bytes / blocks.max(1);
+            s.label.push(Label {
+                key: bytes_key,
+                str: 0,
+                num: average as i64,
+                num_unit: 0,
+            });
+            s
+        })
+        .collect();
+    let p = builder.profile_mut();
+    p.mapping = mappings;
+    p.sample = merged;
+    p.period_type = Some(period_type);
+    p.period = rate as i64;
+    p.time_nanos = unix_nanos as i64;
+    p.duration_nanos = duration_nanos as i64;
+    builder.finish()
 }
 
 /// Turns return addresses into locations, sharing one location per address.
@@ -329,7 +383,10 @@ fn scale_pair(blocks: u64, bytes: u64, rate: u64) -> (i64, i64) {
         return (0, 0);
     }
     let scale = sampler::scale(bytes / blocks, rate);
-    ((blocks as f64 * scale) as i64, (bytes as f64 * scale) as i64)
+    (
+        (blocks as f64 * scale) as i64,
+        (bytes as f64 * scale) as i64,
+    )
 }
 
 /// How many inlined-or-not frames at the leaf end may belong to the profiler and

@@ -48,6 +48,8 @@ mod clock;
 mod config;
 mod fork;
 mod heap;
+#[cfg(feature = "http")]
+pub mod http;
 mod procfs;
 mod profiler;
 mod rawmem;

@@ -168,7 +168,13 @@ fn live_shard(addr: usize) -> &'static SpinLock<LiveShard> {
 
 /// Records a sampled allocation. Returns false (and counts a drop) when the sample
 /// could not be recorded: no memory for metadata, or a lock held too long.
-pub(crate) fn record_sample(addr: usize, size: usize, rate: u64, frames: &[usize], truncated: bool) -> bool {
+pub(crate) fn record_sample(
+    addr: usize,
+    size: usize,
+    rate: u64,
+    frames: &[usize],
+    truncated: bool,
+) -> bool {
     let class = size_class(size as u64);
     let Some(bucket) = find_or_insert_bucket(frames, class, rate, truncated, size as u64) else {
         DROPPED.fetch_add(1, Relaxed);
@@ -215,14 +221,22 @@ pub(crate) fn forget(addr: usize, size: usize) -> Option<Forgotten> {
     let bucket = unsafe { &*entry.bucket };
     bucket.free_count.fetch_add(1, Relaxed);
     bucket.free_bytes.fetch_add(size as u64, Relaxed);
-    Some(Forgotten { bucket: entry.bucket, time: entry.time, size })
+    Some(Forgotten {
+        bucket: entry.bucket,
+        time: entry.time,
+        size,
+    })
 }
 
 /// Puts back a block that [`forget`] removed (a `realloc` that failed).
 pub(crate) fn restore(addr: usize, f: Forgotten) {
     // SAFETY: buckets are never freed.
     let bucket = unsafe { &*f.bucket };
-    if live_shard(addr).lock().insert(LiveEntry { addr, bucket: f.bucket, time: f.time }) {
+    if live_shard(addr).lock().insert(LiveEntry {
+        addr,
+        bucket: f.bucket,
+        time: f.time,
+    }) {
         bucket.free_count.fetch_sub(1, Relaxed);
         bucket.free_bytes.fetch_sub(f.size as u64, Relaxed);
     } else {
@@ -242,7 +256,11 @@ fn insert_live(addr: usize, bucket: &'static Bucket) -> bool {
         b.free_count.fetch_add(1, Relaxed);
         b.free_bytes.fetch_add(b.size, Relaxed);
     }
-    shard.insert(LiveEntry { addr, bucket, time: crate::clock::coarse_nanos() })
+    shard.insert(LiveEntry {
+        addr,
+        bucket,
+        time: crate::clock::coarse_nanos(),
+    })
 }
 
 fn stack_hash(frames: &[usize], size: u64, rate: u64) -> u64 {
@@ -277,7 +295,9 @@ fn find_or_insert_bucket(
     if shard.len >= shard.capacity && !shard.grow() && shard.capacity == 0 {
         return None;
     }
-    let bucket = shard.arena.make_bucket(hash, frames, size, rate, truncated)?;
+    let bucket = shard
+        .arena
+        .make_bucket(hash, frames, size, rate, truncated)?;
     let index = (hash as usize >> 8) & (shard.capacity - 1);
     // SAFETY: `index` < capacity; heads has `capacity` entries; bucket is fresh.
     unsafe {

@@ -52,7 +52,10 @@ fn profile_has_go_heap_shape() {
         assert!(s.label[0].num > 0);
         // At rate 1 the label is the record's average block size, rounded down.
         let (objects, space, average) = (s.value[0], s.value[1], s.label[0].num);
-        assert!(objects * average <= space && space < objects * (average + 1), "{objects} {space} {average}");
+        assert!(
+            objects * average <= space && space < objects * (average + 1),
+            "{objects} {space} {average}"
+        );
     }
     let exe = std::env::current_exe().unwrap();
     let main_mapping = p

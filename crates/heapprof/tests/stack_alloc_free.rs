@@ -1,6 +1,6 @@
 //! After warm-up, capturing a stack allocates nothing: a counting global allocator
-//! sees no allocation from 10,000 captures with either unwinder, and a new thread's
-//! first capture reuses the unwind cache an exited thread gave back.
+//! sees no allocation from 10,000 captures with either unwinder nor from rule-cache
+//! misses, and a new thread reuses the scratch space an exited thread gave back.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -49,12 +49,26 @@ fn deep(n: u32, unwinder: Unwinder, out: &mut [usize]) -> heapprof::stack::Captu
     }
 }
 
-// One test only: the check on the thread-cache pool needs no other thread to take
-// the cache in between.
+/// Call sites never seen before: their rules are not cached yet, so capturing from
+/// here decodes unwind tables (a rule-cache miss).
+macro_rules! fresh_call_site {
+    ($name:ident) => {
+        #[inline(never)]
+        fn $name(out: &mut [usize]) -> heapprof::stack::Capture {
+            black_box(deep(black_box(3), Unwinder::Dwarf, out))
+        }
+    };
+}
+fresh_call_site!(fresh_in_warm_thread);
+fresh_call_site!(fresh_in_first_thread);
+fresh_call_site!(fresh_in_second_thread);
+
+// One test only: the check on the scratch-space pool needs no other thread to take
+// it in between.
 #[test]
 fn capture_allocates_nothing_after_warm_up() {
     let mut out = [0usize; 256];
-    // Warm-up: builds the module list and this thread's unwind cache.
+    // Warm-up: builds the module list and this thread's scratch space.
     assert_eq!(deep(20, Unwinder::Dwarf, &mut out).end, StackEnd::Root);
     let _ = deep(20, Unwinder::FramePointer, &mut out);
 
@@ -64,27 +78,32 @@ fn capture_allocates_nothing_after_warm_up() {
         assert_eq!(c.end, StackEnd::Root);
         let _ = deep(i % 40, Unwinder::FramePointer, &mut out);
     }
+    // Rule-cache misses reuse the thread's scratch space.
+    assert_eq!(fresh_in_warm_thread(&mut out).end, StackEnd::Root);
     let during = allocations() - before;
     assert_eq!(during, 0, "10,000 captures allocated {during} times");
 
-    // A thread's first capture allocates its cache; when it exits, it gives the
-    // cache back, and the next thread's first capture allocates nothing.
+    // A thread's first rule-cache miss allocates its scratch space; when the thread
+    // exits it hands the space back, and the next thread's misses allocate nothing.
     let first = std::thread::spawn(|| {
         let before = allocations();
         let mut out = [0usize; 256];
-        assert_eq!(deep(5, Unwinder::Dwarf, &mut out).end, StackEnd::Root);
+        assert_eq!(fresh_in_first_thread(&mut out).end, StackEnd::Root);
         allocations() - before
     })
     .join()
     .unwrap();
-    assert!(first > 0, "the first thread allocated its cache");
+    assert!(first > 0, "the first thread allocated its scratch space");
     let second = std::thread::spawn(|| {
         let before = allocations();
         let mut out = [0usize; 256];
-        assert_eq!(deep(5, Unwinder::Dwarf, &mut out).end, StackEnd::Root);
+        assert_eq!(fresh_in_second_thread(&mut out).end, StackEnd::Root);
         allocations() - before
     })
     .join()
     .unwrap();
-    assert_eq!(second, 0, "the second thread reused the cache of the first");
+    assert_eq!(
+        second, 0,
+        "the second thread reused the scratch space of the first"
+    );
 }

@@ -81,7 +81,9 @@ fn inside_a_closure_run_by_thread_spawn() {
         .position(|n| n.contains("thread_start"))
         .expect("std's thread start");
     assert!(
-        seen.frames[thread_start + 1..].iter().all(|&ra| module_of(ra).contains("libc.so")),
+        seen.frames[thread_start + 1..]
+            .iter()
+            .all(|&ra| module_of(ra).contains("libc.so")),
         "only libc after std's thread start: {names:#?}"
     );
 }
@@ -100,7 +102,10 @@ fn inside_an_iterator_adapter() {
     assert_eq!(seen.len(), 1);
     let names = check_chain(&seen[0], &["chain_three", "chain_two", "chain_one"]);
     // In release builds the adapters and the closure are inlined into the test function.
-    assert_in_order(&names, &["capture_in_adapter", "inside_an_iterator_adapter"]);
+    assert_in_order(
+        &names,
+        &["capture_in_adapter", "inside_an_iterator_adapter"],
+    );
 }
 
 #[test]
@@ -127,7 +132,10 @@ fn truncation_is_reported() {
     assert_eq!(none.len, 0);
     assert!(none.truncated());
     let (exact, _) = shallow(whole.len);
-    assert_eq!(exact, whole, "a buffer of exactly the stack's depth is not truncated");
+    assert_eq!(
+        exact, whole,
+        "a buffer of exactly the stack's depth is not truncated"
+    );
 }
 
 #[test]

@@ -28,7 +28,10 @@ fn descend(n: u32, unwinder: Unwinder, out: &mut [usize]) -> Capture {
 fn both(n: u32) -> (Vec<usize>, Capture, Vec<usize>, Capture) {
     let mut out = [[0usize; DEPTH]; 2];
     let mut captures = [None; 2];
-    for (i, unwinder) in [Unwinder::Dwarf, Unwinder::FramePointer].into_iter().enumerate() {
+    for (i, unwinder) in [Unwinder::Dwarf, Unwinder::FramePointer]
+        .into_iter()
+        .enumerate()
+    {
         captures[i] = Some(descend(n, unwinder, &mut out[i]));
     }
     let (d, f) = (captures[0].unwrap(), captures[1].unwrap());
@@ -43,7 +46,10 @@ fn frame_pointer_stacks_are_valid_and_measured() {
         assert_eq!(d.end, StackEnd::Root);
         // Whatever it found is code: each address resolves to a function.
         for &ra in &fp {
-            assert!(!names_at(ra).is_empty() || module_of(ra) != "<none>", "{ra:#x}");
+            assert!(
+                !names_at(ra).is_empty() || module_of(ra) != "<none>",
+                "{ra:#x}"
+            );
         }
         let found = dwarf.iter().filter(|ra| fp.contains(ra)).count();
         let leading = dwarf.iter().zip(&fp).take_while(|(a, b)| a == b).count();
@@ -59,7 +65,12 @@ fn frame_pointer_stacks_are_valid_and_measured() {
             // Our frames: `descend` depth + 1 times (the frame after them, the return
             // address into `both`, depends on how its loop was compiled).
             let ours = depth as usize + 1;
-            assert!(leading >= ours, "dwarf {:#?}\nfp {:#?}", describe(&dwarf), describe(&fp));
+            assert!(
+                leading >= ours,
+                "dwarf {:#?}\nfp {:#?}",
+                describe(&dwarf),
+                describe(&fp)
+            );
         }
     }
 }
@@ -71,16 +82,21 @@ fn garbage_frame_pointers_are_harmless() {
     #[inline(never)]
     fn scribble(n: u32) -> u64 {
         let mut junk = [0usize; 64];
+        let base = &raw const junk as usize;
         for (i, w) in junk.iter_mut().enumerate() {
             *w = match i % 4 {
-                0 => &raw const junk as usize + i * 8,
+                0 => base + i * 8,
                 1 => usize::MAX - i,
-                2 => both as usize + i,
+                2 => both as *const () as usize + i,
                 _ => 8 * i,
             };
         }
         black_box(&mut junk);
-        if n == 0 { 0 } else { black_box(scribble(n - 1)) + 1 }
+        if n == 0 {
+            0
+        } else {
+            black_box(scribble(n - 1)) + 1
+        }
     }
     for round in 0..200u32 {
         black_box(scribble(round % 16));

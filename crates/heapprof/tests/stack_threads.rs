@@ -66,7 +66,10 @@ fn eight_threads_capture_concurrently() {
             &names,
             &["level_c", "level_b", "level_a", "capture_repeatedly"],
         );
-        assert!(module_of(*frames.last().unwrap()).contains("libc.so"), "{names:#?}");
+        assert!(
+            module_of(*frames.last().unwrap()).contains("libc.so"),
+            "{names:#?}"
+        );
     }
 }
 
@@ -88,7 +91,10 @@ static IN_TEARDOWN: Mutex<Vec<(String, Capture, Vec<usize>)>> = Mutex::new(Vec::
 fn record(what: &str) {
     let mut out = [0usize; DEPTH];
     let c = level_a(&mut out);
-    IN_TEARDOWN.lock().unwrap().push((what.to_string(), c, out[..c.len].to_vec()));
+    IN_TEARDOWN
+        .lock()
+        .unwrap()
+        .push((what.to_string(), c, out[..c.len].to_vec()));
 }
 
 struct CaptureOnDrop;
@@ -117,14 +123,17 @@ fn capture_during_thread_teardown() {
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: plain libc calls; the destructor matches the expected signature.
     unsafe {
-        assert_eq!(libc::pthread_key_create(&mut key, Some(capture_in_key_destructor)), 0);
+        assert_eq!(
+            libc::pthread_key_create(&mut key, Some(capture_in_key_destructor)),
+            0
+        );
     }
     std::thread::spawn(move || {
         let mut out = [0usize; DEPTH];
         let _ = level_a(&mut out);
         GUARD.with(|g| g.set(Some(CaptureOnDrop)));
         // SAFETY: any non-null value makes the destructor run at thread exit.
-        unsafe { libc::pthread_setspecific(key, 1 as *const std::ffi::c_void) };
+        unsafe { libc::pthread_setspecific(key, std::ptr::dangling::<std::ffi::c_void>()) };
     })
     .join()
     .unwrap();
@@ -134,6 +143,9 @@ fn capture_during_thread_teardown() {
         let names = describe(&frames);
         assert_eq!(capture.end, StackEnd::Root, "{what}: {names:#?}");
         assert_starts_with_chain(&names, &["level_c", "level_b", "level_a", "record"]);
-        assert!(module_of(*frames.last().unwrap()).contains("libc.so"), "{what}: {names:#?}");
+        assert!(
+            module_of(*frames.last().unwrap()).contains("libc.so"),
+            "{what}: {names:#?}"
+        );
     }
 }

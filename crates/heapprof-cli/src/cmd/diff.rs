@@ -33,8 +33,8 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let base = report_of(&args.base, &source::load(&args.base, args.seconds)?, &args.select)?;
-    let new = report_of(&args.new, &source::load(&args.new, args.seconds)?, &args.select)?;
+    let base = report_of(&args.base, source::load(&args.base, args.seconds)?, &args.select)?;
+    let new = report_of(&args.new, source::load(&args.new, args.seconds)?, &args.select)?;
     let opts = DiffOptions {
         granularity: args.granularity.granularity(),
         node_count: args.nodecount.unwrap_or(0),

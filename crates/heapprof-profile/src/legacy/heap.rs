@@ -77,28 +77,36 @@ fn header_counts(c: &mut Cursor<'_>) -> Option<()> {
 fn parse_header(line: &str) -> Result<Option<Header>, Error> {
     let starts = |b: u8| b == b'h';
     // pprof's heapHeaderRE: `heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@ *(heap[_a-z0-9]*)/?(\d*)`
-    let heap = find(line, starts, |_| false, |mut c| {
-        c.lit("heap profile:").then_some(())?;
-        let counts_at = c.pos;
-        header_counts(&mut c)?;
-        let counts = &line[counts_at..c.pos];
-        c.spaces();
-        c.lit("@").then_some(())?;
-        c.spaces();
-        let scheme_at = c.pos;
-        c.lit("heap").then_some(())?;
-        c.take_while(|b| b == b'_' || b.is_ascii_lowercase() || b.is_ascii_digit());
-        let scheme = &line[scheme_at..c.pos];
-        c.lit("/");
-        let period = c.take_while(|b| b.is_ascii_digit());
-        Some((counts, scheme, period))
-    });
+    let heap = find(
+        line,
+        starts,
+        |_| false,
+        |mut c| {
+            c.lit("heap profile:").then_some(())?;
+            let counts_at = c.pos;
+            header_counts(&mut c)?;
+            let counts = &line[counts_at..c.pos];
+            c.spaces();
+            c.lit("@").then_some(())?;
+            c.spaces();
+            let scheme_at = c.pos;
+            c.lit("heap").then_some(())?;
+            c.take_while(|b| b == b'_' || b.is_ascii_lowercase() || b.is_ascii_digit());
+            let scheme = &line[scheme_at..c.pos];
+            c.lit("/");
+            let period = c.take_while(|b| b.is_ascii_digit());
+            Some((counts, scheme, period))
+        },
+    );
     if let Some((counts, scheme, period)) = heap {
         let period = if period.is_empty() {
             0
         } else {
             parse_i64(period).ok_or_else(|| {
-                legacy_error(1, format!("heap profile period {period} does not fit in 64 bits"))
+                legacy_error(
+                    1,
+                    format!("heap profile period {period} does not fit in 64 bits"),
+                )
             })?
         };
         let has_alloc = header_has_alloc(counts);
@@ -125,11 +133,16 @@ fn parse_header(line: &str) -> Result<Option<Header>, Error> {
     }
     // pprof's growthHeaderRE and fragmentationHeaderRE: the same counts, then
     // `\] @ growthz?` or `\] @ fragmentationz?`; every allocation is recorded.
-    let other = find(line, starts, |_| false, |mut c| {
-        c.lit("heap profile:").then_some(())?;
-        header_counts(&mut c)?;
-        (c.lit(" @ growth") || c.lit(" @ fragmentation")).then_some(())
-    });
+    let other = find(
+        line,
+        starts,
+        |_| false,
+        |mut c| {
+            c.lit("heap profile:").then_some(())?;
+            header_counts(&mut c)?;
+            (c.lit(" @ growth") || c.lit(" @ fragmentation")).then_some(())
+        },
+    );
     if other.is_some() {
         return Ok(Some(Header {
             sampling: Sampling::Exact,
@@ -139,7 +152,10 @@ fn parse_header(line: &str) -> Result<Option<Header>, Error> {
     }
     if let Some(period) = jemalloc_period(line) {
         let period = parse_i64(period).ok_or_else(|| {
-            legacy_error(1, format!("jemalloc heap period {period} does not fit in 64 bits"))
+            legacy_error(
+                1,
+                format!("jemalloc heap period {period} does not fit in 64 bits"),
+            )
         })?;
         return Ok(Some(Header {
             sampling: Sampling::Jemalloc,
@@ -291,9 +307,21 @@ impl HeapParser {
         let mut values = Vec::with_capacity(4);
         let mut block_size = 0;
         if self.header.has_alloc {
-            self.add_values(n, [alloc_n, alloc_b], "allocation", &mut values, &mut block_size)?;
+            self.add_values(
+                n,
+                [alloc_n, alloc_b],
+                "allocation",
+                &mut values,
+                &mut block_size,
+            )?;
         }
-        self.add_values(n, [inuse_n, inuse_b], "in-use", &mut values, &mut block_size)?;
+        self.add_values(
+            n,
+            [inuse_n, inuse_b],
+            "in-use",
+            &mut values,
+            &mut block_size,
+        )?;
         let locations = self.stack_locations(n, stack)?;
         self.raw.samples.push(RawSample {
             locations,
@@ -468,7 +496,10 @@ impl Symbols {
 
 /// `#\t0xPC\tname+0xOFF\tfile:line` (tabs may repeat) → (pc, name, file, line).
 fn parse_symbol(line: &str) -> Option<(u64, &str, &str, i64)> {
-    let mut fields = line.strip_prefix('#')?.split('\t').filter(|f| !f.is_empty());
+    let mut fields = line
+        .strip_prefix('#')?
+        .split('\t')
+        .filter(|f| !f.is_empty());
     let pc = fields.next()?.trim().strip_prefix("0x")?;
     let pc = u64::from_str_radix(pc, 16).ok()?;
     let name = fields.next()?.trim();

@@ -139,14 +139,20 @@ fn sample(
     let locations = addrs.into_iter().map(|a| locs.get(raw, a)).collect();
     let num = |s: &str| {
         parse_i64_base0(s).ok_or_else(|| {
-            legacy_error(n, format!("Java heap record value {s} is not a 64-bit integer"))
+            legacy_error(
+                n,
+                format!("Java heap record value {s} is not a 64-bit integer"),
+            )
         })
     };
     let (count, bytes) = (num(count)?, num(bytes)?);
     if count == 0 {
         return Err(legacy_error(
             n,
-            format!("Java heap record {} has an object count of 0", snippet(line)),
+            format!(
+                "Java heap record {} has an object count of 0",
+                snippet(line)
+            ),
         ));
     }
     let block_size = bytes.checked_div(count).unwrap_or(0);
@@ -174,13 +180,19 @@ fn name_location(
     };
     let hex_len = rest.bytes().take_while(u8::is_ascii_hexdigit).count();
     let (id, desc) = rest.split_at(hex_len);
-    let desc_start = desc.len() - desc.trim_start_matches(|c: char| c.is_ascii() && is_go_space(c as u8)).len();
+    let desc_start = desc.len()
+        - desc
+            .trim_start_matches(|c: char| c.is_ascii() && is_go_space(c as u8))
+            .len();
     if hex_len == 0 || desc_start == 0 {
         return Ok(());
     }
     let desc = &desc[desc_start..];
     let id = u64::from_str_radix(id, 16).map_err(|_| {
-        legacy_error(line.n, format!("location id 0x{id} does not fit in 64 bits"))
+        legacy_error(
+            line.n,
+            format!("location id 0x{id} does not fit in 64 bits"),
+        )
     })?;
     let Some(&loc) = locs.by_address.get(&id) else {
         return Ok(());
@@ -244,15 +256,21 @@ mod tests {
     #[test]
     fn attributes() {
         assert_eq!(attribute("format = java"), Some(("format", "java")));
-        assert_eq!(attribute("x: sampling period = 100"), Some(("sampling period", "100")));
+        assert_eq!(
+            attribute("x: sampling period = 100"),
+            Some(("sampling period", "100"))
+        );
         assert_eq!(attribute("1 2 @ 0x1"), None);
     }
 
     #[test]
     fn records() {
-        assert_eq!(record("7048     1 @ 0x00000003 0x0000000a"), Some(["7048", "1", " 0x00000003 0x0000000a"]));
+        assert_eq!(
+            record("7048     1 @ 0x00000003 0x0000000a"),
+            Some(["7048", "1", "0x00000003 0x0000000a"])
+        );
         // A later pair of numbers matches when the first does not.
-        assert_eq!(record("1 2 3 @ 0x1"), Some(["2", "3", " 0x1"]));
+        assert_eq!(record("1 2 3 @ 0x1"), Some(["2", "3", "0x1"]));
         assert_eq!(record("format = java"), None);
     }
 
@@ -264,7 +282,10 @@ mod tests {
         );
         assert_eq!(function_file_line("f (a (b:1)"), Some(("f (a", "b", "1")));
         assert_eq!(function_file_line("GC"), None);
-        assert_eq!(function_path("Java_f (/usr/lib/libx.so)"), Some(("Java_f", "/usr/lib/libx.so")));
+        assert_eq!(
+            function_path("Java_f (/usr/lib/libx.so)"),
+            Some(("Java_f", "/usr/lib/libx.so"))
+        );
         assert_eq!(function_path("f ()"), Some(("f", "")));
     }
 }

@@ -146,7 +146,7 @@ fn optional_token<'a>(c: &mut Cursor<'a>, pred: impl Fn(u8) -> bool) -> &'a str 
 /// The rest of a `/proc/self/maps` line:
 /// `:?(?:\s+([-rwxp]+))?(?:\s+([[:xdigit:]]+))?\s+[[:xdigit:]]+:[[:xdigit:]]+\s+[[:digit:]]+(?:\s+(\S+))?`
 /// → (perm, offset, file).
-fn proc_rest<'a>(line: &'a str, pos: usize) -> Option<(&'a str, &'a str, &'a str)> {
+fn proc_rest(line: &str, pos: usize) -> Option<(&str, &str, &str)> {
     let mut c = Cursor::new(line, pos);
     c.lit(":");
     let perm = optional_token(&mut c, is_perm);
@@ -208,7 +208,11 @@ fn parse_entry(line: &str) -> Entry {
     let (Some(start), Some(limit)) = (hex(start), hex(limit)) else {
         return Entry::Unrecognized;
     };
-    let offset = if offset.is_empty() { Some(0) } else { hex(offset) };
+    let offset = if offset.is_empty() {
+        Some(0)
+    } else {
+        hex(offset)
+    };
     let Some(offset) = offset else {
         return Entry::Unrecognized;
     };
@@ -258,7 +262,8 @@ fn is_shared_library(file: &str) -> bool {
     file.ends_with(".so")
         || file.match_indices(".so").any(|(i, _)| {
             let b = file.as_bytes();
-            matches!(b.get(i + 3), Some(b'.' | b'_')) && b.get(i + 4).is_some_and(u8::is_ascii_digit)
+            matches!(b.get(i + 3), Some(b'.' | b'_'))
+                && b.get(i + 4).is_some_and(u8::is_ascii_digit)
         })
 }
 
@@ -286,7 +291,9 @@ fn adjacent(m1: &RawMapping, m2: &RawMapping) -> bool {
 /// fall in none (Go's legacy profiles have no memory map at all).
 pub(super) fn assign(raw: &mut Raw) {
     let maps = &mut raw.mappings;
-    if maps.len() > 1 && maps[0].file.starts_with("/anon_hugepage") && maps[0].limit == maps[1].start
+    if maps.len() > 1
+        && maps[0].file.starts_with("/anon_hugepage")
+        && maps[0].limit == maps[1].start
     {
         maps.remove(0);
     }
@@ -361,7 +368,13 @@ mod tests {
     fn proc_maps_lines() {
         assert_eq!(
             parse_entry("7f5578cd6000-7f5578e21000 r-xp 00025000 00:11 9915   /usr/lib/libc.so"),
-            mapping(0x7f5578cd6000, 0x7f5578e21000, 0x25000, "/usr/lib/libc.so", "")
+            mapping(
+                0x7f5578cd6000,
+                0x7f5578e21000,
+                0x25000,
+                "/usr/lib/libc.so",
+                ""
+            )
         );
         assert_eq!(
             parse_entry("7f5578cb1000-7f5578cd6000 r--p 00000000 00:11 9915 /usr/lib/libc.so"),
@@ -403,9 +416,24 @@ mod tests {
     #[test]
     fn main_binary_moves_first_and_pieces_join() {
         let mut m = vec![
-            RawMapping { start: 0, limit: 10, file: "/lib/libc.so.6".into(), ..Default::default() },
-            RawMapping { start: 10, limit: 20, file: "/lib/libc.so.6".into(), ..Default::default() },
-            RawMapping { start: 30, limit: 40, file: "/bin/app".into(), ..Default::default() },
+            RawMapping {
+                start: 0,
+                limit: 10,
+                file: "/lib/libc.so.6".into(),
+                ..Default::default()
+            },
+            RawMapping {
+                start: 10,
+                limit: 20,
+                file: "/lib/libc.so.6".into(),
+                ..Default::default()
+            },
+            RawMapping {
+                start: 30,
+                limit: 40,
+                file: "/bin/app".into(),
+                ..Default::default()
+            },
         ];
         massage(&mut m);
         assert_eq!(m.len(), 2);

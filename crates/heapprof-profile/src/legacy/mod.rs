@@ -186,7 +186,11 @@ const ALLOC_DROP_FRAMES: &[&str] = &[
 ];
 
 /// Go runtime frames kept although they match [`ALLOC_DROP_FRAMES`].
-const ALLOC_KEEP_FRAMES: &[&str] = &["runtime\\.panic", "runtime\\.reflectcall", "runtime\\.call[0-9]*"];
+const ALLOC_KEEP_FRAMES: &[&str] = &[
+    "runtime\\.panic",
+    "runtime\\.reflectcall",
+    "runtime\\.call[0-9]*",
+];
 
 /// A profile as the legacy parsers build it: objects referenced by index, in the
 /// order pprof creates them, renumbered by [`Raw::finish`] as pprof's remap steps do.
@@ -300,7 +304,11 @@ impl Raw {
             r#type: strings.intern(t),
             unit: strings.intern(u),
         };
-        p.sample_type = self.sample_types.iter().map(|t| vt(&mut strings, t)).collect();
+        p.sample_type = self
+            .sample_types
+            .iter()
+            .map(|t| vt(&mut strings, t))
+            .collect();
         for s in &self.samples {
             let mut label: Vec<Label> = s
                 .labels

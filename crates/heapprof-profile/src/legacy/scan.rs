@@ -129,8 +129,7 @@ pub(super) fn hex_addresses(s: &str) -> Result<Vec<u64>, String> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'0' && b.get(i + 1) == Some(&b'x') && b.get(i + 2).is_some_and(|&c| is_hex(c))
-        {
+        if b[i] == b'0' && b.get(i + 1) == Some(&b'x') && b.get(i + 2).is_some_and(|&c| is_hex(c)) {
             let start = i + 2;
             let mut end = start;
             while end < b.len() && is_hex(b[end]) {
@@ -178,7 +177,10 @@ mod tests {
 
     #[test]
     fn hex_addresses_like_pprof() {
-        assert_eq!(hex_addresses(" 0x12 0x34x0x5 0x 0xg").unwrap(), vec![0x12, 0x34, 0x5]);
+        assert_eq!(
+            hex_addresses(" 0x12 0x34x0x5 0x 0xg").unwrap(),
+            vec![0x12, 0x34, 0x5]
+        );
         assert_eq!(hex_addresses("").unwrap(), Vec::<u64>::new());
         assert!(hex_addresses(" 0x10000000000000000").is_err());
         assert_eq!(hex_addresses("0x00000000000000000001").unwrap(), vec![1]);

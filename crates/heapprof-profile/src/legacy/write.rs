@@ -27,7 +27,7 @@ use crate::{Error, Function, Location, Profile, Sample};
 pub fn write_legacy_heap(p: &Profile, out: &mut impl Write) -> Result<(), Error> {
     let columns = Columns::find(p)?;
     let rate = p.period;
-    let mut rows = Vec::with_capacity(p.sample.len());
+    let mut rows: Vec<Row<'_>> = Vec::with_capacity(p.sample.len());
     for (i, s) in p.sample.iter().enumerate() {
         let (inuse, alloc) = columns.values(s);
         if alloc.0 < 0 || alloc.1 < 0 {
@@ -39,9 +39,7 @@ pub fn write_legacy_heap(p: &Profile, out: &mut impl Write) -> Result<(), Error>
     }
     // Go writes the records with the most in-use bytes first.
     rows.sort_by_key(|r| std::cmp::Reverse(r.0.1));
-    let total = |f: fn(&((i64, i64), (i64, i64), &Sample)) -> i64| {
-        rows.iter().map(f).fold(0i64, i64::saturating_add)
-    };
+    let total = |f: fn(&Row<'_>) -> i64| rows.iter().map(f).fold(0i64, i64::saturating_add);
     let totals = [
         total(|r| r.0.0),
         total(|r| r.0.1),
@@ -102,6 +100,9 @@ pub fn write_legacy_heap(p: &Profile, out: &mut impl Write) -> Result<(), Error>
     Ok(())
 }
 
+/// A sample's sampled (in-use, alloc) (count, bytes), and the sample.
+type Row<'a> = ((i64, i64), (i64, i64), &'a Sample);
+
 /// Keeps a name inside one tab-separated field of one line.
 fn one_field(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains(['\t', '\n', '\r']) {
@@ -121,11 +122,7 @@ struct Columns {
 
 impl Columns {
     fn find(p: &Profile) -> Result<Self, Error> {
-        let index = |name: &str| {
-            p.sample_type
-                .iter()
-                .position(|t| p.str(t.r#type) == name)
-        };
+        let index = |name: &str| p.sample_type.iter().position(|t| p.str(t.r#type) == name);
         let inuse_space = index("inuse_space").or_else(|| index("space"));
         let inuse_objects = index("inuse_objects").or_else(|| index("objects"));
         let alloc_space = index("alloc_space");
@@ -304,7 +301,14 @@ mod tests {
     #[test]
     fn unscale_inverts_go_scaling() {
         let rate = 524_288;
-        for (c, z) in [(56, 58_720_256), (1, 1_253_376), (1, 16), (3, 1_572_864), (642, 6_574_080), (25, 76_800)] {
+        for (c, z) in [
+            (56, 58_720_256),
+            (1, 1_253_376),
+            (1, 16),
+            (3, 1_572_864),
+            (642, 6_574_080),
+            (25, 76_800),
+        ] {
             let scaled = scale_heap_sample(c, z, rate);
             let back = unscale(scaled, rate);
             assert_eq!(scale_heap_sample(back.0, back.1, rate), scaled, "{c} {z}");

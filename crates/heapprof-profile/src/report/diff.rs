@@ -6,7 +6,7 @@ use std::fmt;
 use hashbrown::HashMap;
 use serde::Serialize;
 
-use super::graph::{Graph, NodeOptions, NodeTable};
+use super::graph::{Edges, Graph, NodeOptions, NodeTable};
 use super::units::{percentage, scaled_label, select_output_unit};
 use super::{Granularity, Header, Report, ReportError};
 
@@ -87,7 +87,7 @@ pub fn diff(base: &Report, new: &Report, opts: &DiffOptions) -> Result<Diff, Rep
                 ..NodeOptions::default()
             },
         );
-        let g = Graph::build(&report.view, &table, report.index, None);
+        let g = Graph::build(&report.view, &table, report.index, None, Edges::None);
         for n in g.present() {
             let v = values.entry(table.printable_name(n)).or_default();
             v[slot] += g.flat[n as usize];
@@ -133,7 +133,14 @@ pub fn diff(base: &Report, new: &Report, opts: &DiffOptions) -> Result<Diff, Rep
     }
     let min = rows
         .iter()
-        .map(|r| if r.flat_change != 0 { r.flat_change } else { r.cum_change }.abs())
+        .map(|r| {
+            if r.flat_change != 0 {
+                r.flat_change
+            } else {
+                r.cum_change
+            }
+            .abs()
+        })
         .filter(|&v| v > 0)
         .min()
         .unwrap_or(0);
@@ -190,7 +197,11 @@ impl Diff {
             0 => String::new(),
             t => format!(" ({} of base)", signed_percentage(self.change, t)),
         };
-        writeln!(w, "Change:     {}{of_base}", signed(self.change, from, unit))?;
+        writeln!(
+            w,
+            "Change:     {}{of_base}",
+            signed(self.change, from, unit)
+        )?;
         writeln!(
             w,
             "Grew: {} node{} ({}), shrank: {} node{} ({})",

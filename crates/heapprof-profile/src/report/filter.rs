@@ -4,6 +4,7 @@
 use regex::Regex;
 
 use super::ReportError;
+use super::stack_arena::StackArena;
 use super::view::{LineInfo, LocationInfo, View};
 
 /// Regular expressions matched against each frame's function name, its source
@@ -79,7 +80,10 @@ impl Matcher {
     }
 
     fn mapping(&self, loc: &LocationInfo) -> bool {
-        self.mappings.get(loc.mapping as usize).copied().unwrap_or(false)
+        self.mappings
+            .get(loc.mapping as usize)
+            .copied()
+            .unwrap_or(false)
     }
 
     fn location(&self, view: &View, loc: &LocationInfo) -> bool {
@@ -120,7 +124,8 @@ impl View {
         let mut prune = vec![false; self.locations.len()];
         let mut prune_beneath = vec![false; self.locations.len()];
         for (i, loc) in self.locations.iter_mut().enumerate() {
-            let lines = &self.lines[loc.lines_start as usize..(loc.lines_start + loc.lines_len) as usize];
+            let lines =
+                &self.lines[loc.lines_start as usize..(loc.lines_start + loc.lines_len) as usize];
             if let Some(at) = lines.iter().rposition(|l| dropped[l.function as usize]) {
                 prune_beneath[i] = true;
                 if at + 1 == lines.len() {
@@ -132,7 +137,7 @@ impl View {
             }
         }
         for s in &mut self.samples {
-            let stack = &self.stacks[s.stack_start as usize..(s.stack_start + s.stack_len) as usize];
+            let stack = self.stacks.get(&s.stack);
             let mut found_user = false;
             for i in (0..stack.len()).rev() {
                 let id = stack[i] as usize;
@@ -144,8 +149,7 @@ impl View {
                     continue;
                 }
                 let cut = if prune[id] { i + 1 } else { i };
-                s.stack_start += cut as u32;
-                s.stack_len -= cut as u32;
+                s.stack.skip(cut as u32);
                 break;
             }
         }
@@ -210,7 +214,7 @@ impl View {
 
         let simple = ignore.is_none() && focus.is_none();
         let n = self.sample_types.len();
-        let mut new_stacks = Vec::new();
+        let mut new_stacks = StackArena::default();
         let mut kept = 0;
         for i in 0..self.samples.len() {
             let mut s = self.samples[i];
@@ -236,13 +240,15 @@ impl View {
                 continue;
             }
             if any_hidden {
-                let start = new_stacks.len();
-                new_stacks.extend(stack.iter().copied().filter(|&l| !hidden[l as usize]));
-                if new_stacks.len() == start {
+                let visible: Vec<u32> = stack
+                    .iter()
+                    .copied()
+                    .filter(|&l| !hidden[l as usize])
+                    .collect();
+                if visible.is_empty() {
                     continue;
                 }
-                s.stack_start = start as u32;
-                s.stack_len = (new_stacks.len() - start) as u32;
+                s.stack = new_stacks.add(visible.into_iter());
             }
             self.samples[kept] = s;
             self.values.copy_within(i * n..(i + 1) * n, kept * n);
@@ -286,7 +292,10 @@ mod tests {
     fn simplify_keeps_reserved_names() {
         assert_eq!(s("foo(int)"), "foo");
         assert_eq!(s(".foo"), "foo");
-        assert_eq!(s("(anonymous namespace)::f(int)"), "(anonymous namespace)::f");
+        assert_eq!(
+            s("(anonymous namespace)::f(int)"),
+            "(anonymous namespace)::f"
+        );
         assert_eq!(s("A::operator()(int)"), "A::operator()");
         assert_eq!(s("plain"), "plain");
     }

@@ -138,6 +138,18 @@ impl NodeTable {
         &self.loc_nodes[self.loc_start[i] as usize..self.loc_start[i + 1] as usize]
     }
 
+    /// Per node, whether it is an inlined frame (not the last line) somewhere.
+    pub(crate) fn inlined_nodes(&self) -> Vec<bool> {
+        let mut inlined = vec![false; self.len()];
+        for loc in 0..self.loc_start.len().saturating_sub(1) {
+            let nodes = self.nodes_of(loc as u32);
+            for &n in &nodes[..nodes.len().saturating_sub(1)] {
+                inlined[n as usize] = true;
+            }
+        }
+        inlined
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.infos.len()
     }
@@ -193,6 +205,18 @@ impl NodeTable {
     }
 }
 
+/// Which edges a [`Graph`] records (edges cost a hash lookup per frame).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Edges<'a> {
+    /// Every caller→callee edge (peek).
+    All,
+    /// None (flat and cum only).
+    None,
+    /// Only edges into the marked nodes (top: the nodes that are inlined
+    /// somewhere, whose in-edges decide their `(inline)` mark).
+    Into(&'a [bool]),
+}
+
 /// A caller→callee edge.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Edge {
@@ -219,7 +243,13 @@ pub(crate) struct Graph {
 impl Graph {
     /// Builds the graph of sample value `index`, keeping only nodes marked in
     /// `kept` (when given): edges then jump over the nodes left out.
-    pub(crate) fn build(view: &View, table: &NodeTable, index: usize, kept: Option<&[bool]>) -> Graph {
+    pub(crate) fn build(
+        view: &View,
+        table: &NodeTable,
+        index: usize,
+        kept: Option<&[bool]>,
+        edges: Edges<'_>,
+    ) -> Graph {
         let n = table.len();
         let mut g = Graph {
             flat: vec![0; n],
@@ -249,8 +279,21 @@ impl Graph {
                         node_stamp[slot] = stamp;
                         g.cum[slot] += w;
                     }
-                    if parent != NONE && node != parent {
-                        g.add_edge(&mut edge_index, parent, node, w, residual, ni != last, stamp);
+                    let track = match edges {
+                        Edges::All => true,
+                        Edges::None => false,
+                        Edges::Into(into) => into[slot],
+                    };
+                    if track && parent != NONE && node != parent {
+                        g.add_edge(
+                            &mut edge_index,
+                            parent,
+                            node,
+                            w,
+                            residual,
+                            ni != last,
+                            stamp,
+                        );
                     }
                     parent = node;
                     residual = false;

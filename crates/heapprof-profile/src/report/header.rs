@@ -37,7 +37,11 @@ impl Header {
         Header {
             file: text(first.map(|m| m.file)).map(|f| super::paths::base_name(&f).to_string()),
             build_id: text(first.map(|m| m.build_id)),
-            comments: view.comments.iter().map(|&c| view.str(c).to_string()).collect(),
+            comments: view
+                .comments
+                .iter()
+                .map(|&c| view.str(c).to_string())
+                .collect(),
             sample_type: view.str(t).to_string(),
             sample_unit: view.str(u).to_string(),
             time_nanos: Some(view.time_nanos).filter(|&t| t != 0),
@@ -55,7 +59,12 @@ impl Header {
         if let Some(b) = &self.build_id {
             out.push(format!("Build ID: {b}"));
         }
-        out.extend(self.comments.iter().filter(|c| !c.starts_with('#')).cloned());
+        out.extend(
+            self.comments
+                .iter()
+                .filter(|c| !c.starts_with('#'))
+                .cloned(),
+        );
         if !self.sample_type.is_empty() {
             out.push(format!("Type: {}", self.sample_type));
         }

@@ -9,7 +9,7 @@ use hashbrown::HashMap;
 use regex::Regex;
 use serde::Serialize;
 
-use super::graph::{Graph, NodeOptions, NodeTable};
+use super::graph::{Edges, Graph, NodeOptions, NodeTable};
 use super::trim::{sort_by_file, sort_by_name};
 use super::units::{percentage, scaled_label};
 use super::{Granularity, Report, ReportError};
@@ -98,7 +98,7 @@ impl Report {
                 search,
             },
         );
-        let g = Graph::build(&self.view, &table, self.index, None);
+        let g = Graph::build(&self.view, &table, self.index, None, Edges::None);
         let mut by_name: HashMap<&str, Vec<u32>> = HashMap::new();
         let mut firsts = Vec::new();
         for n in g.present() {

@@ -34,6 +34,7 @@ mod header;
 mod list;
 mod paths;
 mod peek;
+mod stack_arena;
 mod tabwriter;
 mod tags;
 mod top;
@@ -41,6 +42,7 @@ mod traces;
 mod trim;
 pub mod units;
 mod view;
+mod view_builder;
 
 pub use diff::{Diff, DiffOptions, DiffRow, diff};
 pub use filter::{FilterMatches, Filters};
@@ -169,7 +171,11 @@ impl Report {
 /// The index of the sample type named (or numbered) `name`; `None` picks the
 /// profile's default sample type, else the last one (pprof's `SampleIndexByName`,
 /// which also accepts `inuse_`-less names).
-pub fn sample_index_by_name(types: &[&str], default: &str, name: Option<&str>) -> Result<usize, ReportError> {
+pub fn sample_index_by_name(
+    types: &[&str],
+    default: &str,
+    name: Option<&str>,
+) -> Result<usize, ReportError> {
     if types.is_empty() {
         return Err(ReportError::NoSampleTypes);
     }
@@ -260,7 +266,9 @@ pub(crate) fn legend_lines(
             ));
         }
         if shown_count > 0 && shown_count < orig_count {
-            out.push(format!("Showing top {shown_count} nodes out of {orig_count}"));
+            out.push(format!(
+                "Showing top {shown_count} nodes out of {orig_count}"
+            ));
         }
     }
     out

@@ -6,14 +6,13 @@ use std::fmt;
 use regex::Regex;
 use serde::Serialize;
 
-use super::graph::{NodeOptions, NodeTable};
+use super::graph::{Edges, NodeOptions, NodeTable};
 use super::trim::{TrimOptions, node_edges, trimmed_graph};
 use super::units::{percentage, scaled_label};
 use super::{Granularity, Header, Report, ReportError, legend_lines};
 
 const SEPARATOR: &str = "----------------------------------------------------------+-------------";
-const LEGEND: &str =
-    "      flat  flat%   sum%        cum   cum%   calls calls% + context \t \t ";
+const LEGEND: &str = "      flat  flat%   sum%        cum   cum%   calls calls% + context \t \t ";
 
 /// A caller or callee of a peeked node.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -82,7 +81,7 @@ impl Report {
             cum_sort,
             ..TrimOptions::untrimmed()
         };
-        let tg = trimmed_graph(&self.view, &table, self.index, &trim);
+        let tg = trimmed_graph(&self.view, &table, self.index, &trim, Edges::All);
         let unit = self.output_unit(&tg);
         let pct = |v: i64, of: i64| {
             if of == 0 {

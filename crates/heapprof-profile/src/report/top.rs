@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::graph::{Granularity, NodeOptions, NodeTable};
+use super::graph::{Edges, Granularity, NodeOptions, NodeTable};
 use super::trim::{TrimOptions, TrimmedGraph, trimmed_graph};
 use super::units::{percentage, select_output_unit};
 use super::{Header, Report, legend_lines};
@@ -96,7 +96,8 @@ impl Report {
                 ..NodeOptions::default()
             },
         );
-        let tg = trimmed_graph(&self.view, &table, self.index, &opts.trim);
+        let inlined = table.inlined_nodes();
+        let tg = trimmed_graph(&self.view, &table, self.index, &opts.trim, Edges::Into(&inlined));
         let unit = self.output_unit(&tg);
         let marks = inline_marks(&tg, table.len());
         let total = self.total;
@@ -199,7 +200,11 @@ impl Top {
         for line in &self.legend {
             writeln!(w, "{line}")?;
         }
-        writeln!(w, "{:>10} {:>5}% {:>5}% {:>10} {:>5}%", "flat", "flat", "sum", "cum", "cum")?;
+        writeln!(
+            w,
+            "{:>10} {:>5}% {:>5}% {:>10} {:>5}%",
+            "flat", "flat", "sum", "cum", "cum"
+        )?;
         let mut sum = 0i64;
         for r in &self.rows {
             sum += r.flat;

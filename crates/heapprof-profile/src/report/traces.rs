@@ -106,7 +106,9 @@ impl Report {
         Traces {
             header: self.header(),
             total: self.total,
-            names: (0..table.len() as u32).map(|n| table.printable_name(n)).collect(),
+            names: (0..table.len() as u32)
+                .map(|n| table.printable_name(n))
+                .collect(),
             label_sets,
             traces,
         }

@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 
-use super::graph::{Graph, NodeTable};
+use super::graph::{Edges, Graph, NodeTable};
 use super::view::View;
 
 /// Trimming and ordering options (pprof's `-nodefraction`, `-edgefraction`,
@@ -73,8 +73,9 @@ pub(crate) fn trimmed_graph(
     table: &NodeTable,
     index: usize,
     opts: &TrimOptions,
+    edges: Edges<'_>,
 ) -> TrimmedGraph {
-    let mut graph = Graph::build(view, table, index, None);
+    let mut graph = Graph::build(view, table, index, None, edges);
     let total_value: i64 = graph.flat.iter().sum();
     let node_cutoff = ((total_value as f64 * opts.node_fraction) as i64).abs();
     let edge_cutoff = ((total_value as f64 * opts.edge_fraction) as i64).abs();
@@ -88,7 +89,7 @@ pub(crate) fn trimmed_graph(
             .collect();
         if kept.len() != nodes.len() {
             dropped_nodes = nodes.len() - kept.len();
-            graph = Graph::build(view, table, index, Some(&mask(table.len(), &kept)));
+            graph = restrict(graph, view, table, index, &kept, edges);
             nodes = graph.present();
         }
     }
@@ -100,7 +101,7 @@ pub(crate) fn trimmed_graph(
     sort_nodes(&mut nodes, &graph, &names, table, opts.cum_sort);
     if opts.node_count > 0 && opts.node_count < nodes.len() {
         nodes.truncate(opts.node_count);
-        graph = Graph::build(view, table, index, Some(&mask(table.len(), &nodes)));
+        graph = restrict(graph, view, table, index, &nodes, edges);
         nodes = graph.present();
         sort_nodes(&mut nodes, &graph, &names, table, opts.cum_sort);
     }
@@ -112,6 +113,35 @@ pub(crate) fn trimmed_graph(
         orig_count,
         dropped_nodes,
     }
+}
+
+/// The graph with only `kept` nodes. Their flat and cum values do not change
+/// (pprof rebuilds the graph only for the edges, which then skip the nodes left
+/// out), so without edges to follow the values are just cleared.
+fn restrict(
+    mut graph: Graph,
+    view: &View,
+    table: &NodeTable,
+    index: usize,
+    kept: &[u32],
+    edges: Edges<'_>,
+) -> Graph {
+    let keep = mask(table.len(), kept);
+    let no_edges = match edges {
+        Edges::None => true,
+        Edges::Into(into) => !into.iter().any(|&b| b),
+        Edges::All => false,
+    };
+    if !no_edges {
+        return Graph::build(view, table, index, Some(&keep), edges);
+    }
+    for (n, k) in keep.iter().enumerate() {
+        if !k {
+            graph.flat[n] = 0;
+            graph.cum[n] = 0;
+        }
+    }
+    graph
 }
 
 fn mask(len: usize, nodes: &[u32]) -> Vec<bool> {
@@ -189,7 +219,14 @@ pub(crate) fn node_edges(
         .edges
         .iter()
         .enumerate()
-        .filter(|(_, e)| !e.dropped && if incoming { e.dst == node } else { e.src == node })
+        .filter(|(_, e)| {
+            !e.dropped
+                && if incoming {
+                    e.dst == node
+                } else {
+                    e.src == node
+                }
+        })
         .map(|(i, _)| i)
         .collect();
     let name = |n: u32| tg.name(table, n);

@@ -286,7 +286,11 @@ pub fn format_g(value: f64, prec: usize) -> String {
         let esign = if x < 0 { '-' } else { '+' };
         return format!("{sign}{first}{dot}{rest}e{esign}{:02}", x.abs());
     }
-    let decimals = if prec as i32 > dp { (nd - dp).max(0) } else { 0 } as usize;
+    let decimals = if prec as i32 > dp {
+        (nd - dp).max(0)
+    } else {
+        0
+    } as usize;
     let mut out = String::from(sign);
     if dp <= 0 {
         out.push('0');
@@ -335,7 +339,7 @@ mod tests {
         assert_eq!(percentage(94, 1_000_000), "0.0094%");
         assert_eq!(percentage(97, 100_000_000), "9.7e-05%");
         assert_eq!(percentage(78, 100_000), "0.078%");
-        assert_eq!(percentage(2, 1000), " 0.2%");
+        assert_eq!(percentage(2, 1000), "  0.2%");
         assert_eq!(percentage(5, 0), "    0%");
     }
 

@@ -88,8 +88,8 @@ pub(super) fn find(
     let Some(module) = module else {
         return Found::Rule(Rule::FRAME_POINTER);
     };
-    let hdr_bytes: &[u8] = &module.eh_frame_hdr;
-    let frame_bytes: &[u8] = &module.eh_frame;
+    let hdr_bytes = module.eh_frame_hdr.bytes(lookup);
+    let frame_bytes = module.eh_frame.bytes(lookup);
     let Ok(hdr) = EhFrameHdr::new(hdr_bytes, LittleEndian).parse(&module.bases, 8) else {
         return Found::Rule(Rule::FRAME_POINTER);
     };
@@ -99,7 +99,8 @@ pub(super) fn find(
     let mut eh_frame = EhFrame::new(frame_bytes, LittleEndian);
     eh_frame.set_address_size(8);
     let address = lookup as u64;
-    let Ok(fde) = table.fde_for_address(&eh_frame, &module.bases, address, EhFrame::cie_from_offset)
+    let Ok(fde) =
+        table.fde_for_address(&eh_frame, &module.bases, address, EhFrame::cie_from_offset)
     else {
         return Found::Rule(Rule::FRAME_POINTER);
     };
@@ -167,7 +168,9 @@ fn apply(
     let recover = |rule: RegisterRule<usize>, unchanged: Option<usize>| -> Option<usize> {
         match rule {
             RegisterRule::Undefined | RegisterRule::SameValue => unchanged,
-            RegisterRule::Offset(off) => stack.read(cfa.checked_add_signed(isize::try_from(off).ok()?)?),
+            RegisterRule::Offset(off) => {
+                stack.read(cfa.checked_add_signed(isize::try_from(off).ok()?)?)
+            }
             RegisterRule::ValOffset(off) => cfa.checked_add_signed(isize::try_from(off).ok()?),
             RegisterRule::Register(r) => register_value(r, regs),
             RegisterRule::Expression(expr) => {
@@ -193,7 +196,11 @@ fn apply(
     if ra == 0 {
         return Some(Step::Root);
     }
-    *regs = Regs { pc: ra, sp: cfa, bp };
+    *regs = Regs {
+        pc: ra,
+        sp: cfa,
+        bp,
+    };
     Some(Step::Caller)
 }
 
@@ -234,7 +241,9 @@ fn evaluate(
                 let value = register_value(register, regs)? as u64;
                 eval.resume_with_register(Value::Generic(value)).ok()?
             }
-            EvaluationResult::RequiresMemory { address, size, .. } if size == 8 => {
+            EvaluationResult::RequiresMemory {
+                address, size: 8, ..
+            } => {
                 let value = stack.read(usize::try_from(address).ok()?)? as u64;
                 eval.resume_with_memory(Value::Generic(value)).ok()?
             }

@@ -42,10 +42,11 @@ fn unwind(
     // The first frame is looked up at its pc; callers at their return address minus
     // one (inside the call instruction: a call may be the last instruction of a function).
     let mut lookup = regs.pc;
+    let mut rule = rules::cached(lookup);
     let mut len = 0;
     let end = loop {
         let mut signal_frame = false;
-        let step = match rules::cached(lookup) {
+        let step = match rule {
             Some(rule) => rule.step(&mut regs, stack),
             None => {
                 let module = snapshot.module_for(lookup);
@@ -57,7 +58,10 @@ fn unwind(
                         rules::remember(lookup, rule);
                         rule.step(&mut regs, stack)
                     }
-                    Some(Found::Applied { step, signal_frame: signal }) => {
+                    Some(Found::Applied {
+                        step,
+                        signal_frame: signal,
+                    }) => {
                         signal_frame = signal;
                         step
                     }
@@ -72,9 +76,17 @@ fn unwind(
             Step::Invalid => break StackEnd::Lost,
         }
         let ra = regs.pc;
-        // Accept only addresses in known code, refreshing the module list once if the
+        lookup = if signal_frame {
+            ra
+        } else {
+            ra.saturating_sub(1)
+        };
+        rule = rules::cached(lookup);
+        // Accept only addresses in known code. A cached rule vouches for that: rules are
+        // only stored for addresses that passed this check, and all are forgotten when a
+        // module is unloaded. Otherwise check, refreshing the module list once if the
         // address is new (a module loaded since the snapshot).
-        if !snapshot.is_return_address(ra) {
+        if rule.is_none() && !snapshot.is_return_address(ra) {
             match snapshot::refresh_for(ra) {
                 Some(fresh) if fresh.is_return_address(ra) => snapshot = fresh,
                 _ => break StackEnd::Lost,
@@ -85,7 +97,6 @@ fn unwind(
         };
         *slot = ra;
         len += 1;
-        lookup = if signal_frame { ra } else { ra - 1 };
     };
     if snapshot::stale() {
         // Rules may have been read from an unloaded module's bytes (they read as empty,

@@ -3,7 +3,7 @@
 //! as mapped, found through `PT_GNU_EH_FRAME` without reading any file.
 
 use core::ffi::{c_int, c_void};
-use core::ops::{Deref, Range};
+use core::ops::Range;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 const PT_LOAD: u32 = 1;
@@ -13,8 +13,6 @@ const PF_X: u32 = 1;
 /// One loaded module (the executable, a shared library, the vDSO).
 #[derive(Debug)]
 pub(super) struct LoadedModule {
-    /// Load bias: actual address minus the address stated in the ELF file.
-    pub(super) bias: usize,
     /// Executable segments, actual addresses.
     pub(super) texts: Vec<Range<usize>>,
     /// The `PT_GNU_EH_FRAME` segment (`.eh_frame_hdr`), actual addresses.
@@ -134,7 +132,6 @@ fn describe_module(bias: usize, phdrs: &[libc::Elf64_Phdr]) -> Option<LoadedModu
         Some(start..segment.end)
     });
     Some(LoadedModule {
-        bias,
         texts,
         eh_frame_hdr,
         eh_frame,
@@ -159,21 +156,15 @@ fn eh_frame_address(hdr: &Range<usize>) -> Option<usize> {
 /// Section bytes of a loaded module, read when the rule cache misses.
 ///
 /// If the module may be unloaded (`dlclose`), each access first asks the loader whether
-/// the module is still there (`_dl_find_object`, lock-free); if not, the bytes read as
-/// empty (no rule is found) and `STALE` asks for a new module list.
+/// the address being unwound still belongs to this module (`_dl_find_object`,
+/// lock-free); if not, the bytes read as empty (no rule is found) and `STALE` asks for
+/// a new module list.
 pub(super) struct SectionBytes {
     start: usize,
     len: usize,
-    owner: Option<Owner>,
-}
-
-/// How to check that the module owning some bytes is still loaded.
-#[derive(Clone, Copy, Debug)]
-struct Owner {
-    /// An address in the module's code.
-    probe: usize,
-    /// Its `PT_GNU_EH_FRAME` address, as the loader reports it.
-    eh_frame_hdr: usize,
+    /// The module's `PT_GNU_EH_FRAME` address as the loader reports it, if the loader
+    /// can vouch for the module (glibc 2.35+; not the vDSO).
+    eh_frame_hdr: Option<usize>,
 }
 
 /// Set when module bytes were found unloaded: the current module list is stale.
@@ -183,36 +174,19 @@ impl SectionBytes {
     /// Bytes of the module whose code contains `probe` and whose `PT_GNU_EH_FRAME`
     /// segment starts at `eh_frame_hdr`.
     pub(super) fn new(range: Range<usize>, probe: usize, eh_frame_hdr: usize) -> SectionBytes {
-        // Guard only what the loader can vouch for now (some loaders do not list the
-        // vDSO); the main program and its dependencies are never unloaded anyway.
-        let owner = (find_object(probe) == Lookup::Found(eh_frame_hdr)).then_some(Owner {
-            probe,
-            eh_frame_hdr,
-        });
+        let vouched = find_object(probe) == Lookup::Found(eh_frame_hdr);
         SectionBytes {
             start: range.start,
             len: range.len(),
-            owner,
+            eh_frame_hdr: vouched.then_some(eh_frame_hdr),
         }
     }
-}
 
-impl Default for SectionBytes {
-    fn default() -> Self {
-        SectionBytes {
-            start: 0,
-            len: 0,
-            owner: None,
-        }
-    }
-}
-
-impl Deref for SectionBytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        if let Some(owner) = self.owner {
-            if find_object(owner.probe) != Lookup::Found(owner.eh_frame_hdr) {
+    /// The bytes, to unwind `address`; none if the module at `address` is not this one
+    /// any more.
+    pub(super) fn bytes(&self, address: usize) -> &[u8] {
+        if let Some(hdr) = self.eh_frame_hdr {
+            if find_object(address) != Lookup::Found(hdr) {
                 STALE.store(true, Ordering::Relaxed);
                 return &[];
             }
@@ -220,17 +194,12 @@ impl Deref for SectionBytes {
         if self.len == 0 {
             return &[];
         }
-        // SAFETY: `start..start + len` lies in a loaded, readable segment of a module
-        // (checked just above for modules that can be unloaded), and stays so while
-        // code of that module is on the stack being unwound.
+        // SAFETY: `start..start + len` lies in a loaded, readable segment of the module
+        // that holds `address` (checked just above where the loader can tell), and
+        // stays so while code of that module is on the stack being unwound.
         unsafe { core::slice::from_raw_parts(self.start as *const u8, self.len) }
     }
 }
-
-// SAFETY: `SectionBytes` is an immutable view of read-only mapped memory.
-unsafe impl Send for SectionBytes {}
-// SAFETY: as above; `deref` only reads it and sets an atomic flag.
-unsafe impl Sync for SectionBytes {}
 
 /// glibc's `struct dl_find_object` (x86_64 layout: no `dlfo_eh_dbase`, no
 /// `dlfo_eh_count`), with room to spare after the reserved words.

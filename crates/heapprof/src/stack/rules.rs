@@ -157,7 +157,10 @@ impl Rule {
         };
         let bp = match bp_offset {
             None => regs.bp,
-            Some(off) => match cfa.checked_add_signed(off as isize).and_then(|a| stack.read(a)) {
+            Some(off) => match cfa
+                .checked_add_signed(off as isize)
+                .and_then(|a| stack.read(a))
+            {
                 Some(bp) => bp,
                 None => return Step::Invalid,
             },
@@ -165,7 +168,11 @@ impl Rule {
         if ra == 0 {
             return Step::Root;
         }
-        *regs = Regs { pc: ra, sp: cfa, bp };
+        *regs = Regs {
+            pc: ra,
+            sp: cfa,
+            bp,
+        };
         Step::Caller
     }
 }
@@ -180,8 +187,11 @@ static TABLE: [AtomicU64; 1 << TABLE_BITS] = [const { AtomicU64::new(0) }; 1 << 
 /// The cached rule for `lookup_address`, if any.
 #[inline(always)]
 pub(super) fn cached(lookup_address: usize) -> Option<Rule> {
-    let entry = TABLE.get(lookup_address & TABLE_MASK)?.load(Ordering::Relaxed);
-    if entry >> 32 != (lookup_address >> TABLE_BITS) as u64 || lookup_address >= MAX_CACHED_ADDRESS {
+    let entry = TABLE
+        .get(lookup_address & TABLE_MASK)?
+        .load(Ordering::Relaxed);
+    if entry >> 32 != (lookup_address >> TABLE_BITS) as u64 || lookup_address >= MAX_CACHED_ADDRESS
+    {
         return None;
     }
     Rule::decode(entry as u32)
@@ -215,19 +225,47 @@ mod tests {
         let rules = [
             Rule::EndOfStack,
             Rule::FRAME_POINTER,
-            Rule::Cfa { base: Base::Rsp, cfa_offset: 8, bp_offset: None },
-            Rule::Cfa { base: Base::Rsp, cfa_offset: 8 * 32767, bp_offset: Some(-8 * 8192) },
-            Rule::Cfa { base: Base::Rsp, cfa_offset: 4096, bp_offset: Some(8 * 8191) },
+            Rule::Cfa {
+                base: Base::Rsp,
+                cfa_offset: 8,
+                bp_offset: None,
+            },
+            Rule::Cfa {
+                base: Base::Rsp,
+                cfa_offset: 8 * 32767,
+                bp_offset: Some(-8 * 8192),
+            },
+            Rule::Cfa {
+                base: Base::Rsp,
+                cfa_offset: 4096,
+                bp_offset: Some(8 * 8191),
+            },
         ];
         for rule in rules {
             let bits = rule.encode().unwrap();
             assert_eq!(Rule::decode(bits), Some(rule));
         }
         let unfit = [
-            Rule::Cfa { base: Base::Rsp, cfa_offset: 12, bp_offset: None },
-            Rule::Cfa { base: Base::Rsp, cfa_offset: 8 << 15, bp_offset: None },
-            Rule::Cfa { base: Base::Rbp, cfa_offset: 16, bp_offset: Some(-8 * 8193) },
-            Rule::Cfa { base: Base::Rbp, cfa_offset: 16, bp_offset: Some(-12) },
+            Rule::Cfa {
+                base: Base::Rsp,
+                cfa_offset: 12,
+                bp_offset: None,
+            },
+            Rule::Cfa {
+                base: Base::Rsp,
+                cfa_offset: 8 << 15,
+                bp_offset: None,
+            },
+            Rule::Cfa {
+                base: Base::Rbp,
+                cfa_offset: 16,
+                bp_offset: Some(-8 * 8193),
+            },
+            Rule::Cfa {
+                base: Base::Rbp,
+                cfa_offset: 16,
+                bp_offset: Some(-12),
+            },
         ];
         for rule in unfit {
             assert_eq!(rule.encode(), None, "{rule:?}");

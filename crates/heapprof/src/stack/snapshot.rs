@@ -151,10 +151,12 @@ pub(super) fn refresh_for(return_address: usize) -> Option<&'static Snapshot> {
 /// Re-reads the module list if the loader's counters moved since the current snapshot;
 /// returns the new snapshot if one was installed.
 pub(super) fn refresh_if_changed() -> Option<&'static Snapshot> {
-    let Some(current) = load_current() else {
+    if load_current().is_none() {
         return build_first();
-    };
+    }
     let _lock = BuildLock::try_acquire()?;
+    // Read under the lock: the snapshot this thread saw may have been replaced since.
+    let current = load_current()?;
     modules::STALE.store(false, Ordering::Relaxed);
     if modules::load_generation() == current.generation {
         return None;

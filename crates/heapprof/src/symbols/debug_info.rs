@@ -26,10 +26,10 @@ type Reader = gimli::EndianSlice<'static, gimli::RunTimeEndian>;
 const DEBUG_ROOT: &str = "/usr/lib/debug";
 
 /// Estimated heap bytes per unit of input, for [`DebugInfo::memory_bytes`]: fitted to
-/// glibc's count of bytes in use (`mallinfo2`) over a Rust release binary
-/// (line-tables-only), libc and libm (distribution debug files, GCC), 100 to 10,000
-/// addresses each; the estimates came within 0.8-1.2x of the measured heap. See
-/// `measurements.rs` for the check that keeps them honest.
+/// glibc's count of bytes in use (`mallinfo2`) over Rust binaries (release with
+/// line-tables-only, and debug), libc and libm (distribution debug files, GCC), 0 to
+/// 10,000 addresses each; the estimates came within 0.84-1.17x of the measured heap.
+/// `measurements.rs` holds the check (run it on other files with `HEAPPROF_MEASURE_FILES`).
 mod cost {
     /// `Context::from_dwarf` parses every unit's header, abbreviations (per unit in GCC's
     /// output, about 19 heap bytes per encoded byte) and line-program header (directory
@@ -37,7 +37,8 @@ mod cost {
     pub(super) const PER_UNIT: usize = 1_000;
     pub(super) const PER_ABBREV_BYTE: usize = 19;
     pub(super) const PER_LINE_HEADER_BYTE: usize = 8;
-    /// A unit's line table and function list, parsed on its first lookup.
+    /// A unit's line table, parsed on the unit's first lookup (or up front, see
+    /// `eager_line_bytes`), and its function list, parsed on its first lookup.
     pub(super) const PER_LINE_PROGRAM_BYTE: usize = 4;
     pub(super) const INFO_BYTES_PER_HEAP_BYTE: usize = 13;
     /// A function's inlined-call tree, parsed on its first lookup: 3.5 heap bytes per byte
@@ -167,16 +168,72 @@ fn load_dwarf(
     (!dwarf.debug_info.reader().is_empty()).then_some(dwarf)
 }
 
-/// The estimated cost of `Context::from_dwarf` on `dwarf`.
-fn context_cost(dwarf: &gimli::Dwarf<Reader>) -> usize {
-    let mut units = 0usize;
-    let mut headers = dwarf.units();
-    while let Ok(Some(_)) = headers.next() {
-        units += 1;
+/// The estimated cost of `Context::from_dwarf` on `dwarf`, and the units whose line
+/// tables it parses up front.
+fn context_cost(dwarf: &gimli::Dwarf<Reader>) -> (usize, HashSet<usize>) {
+    let mut aranged = HashSet::new();
+    let mut aranges = dwarf.debug_aranges.headers();
+    while let Ok(Some(header)) = aranges.next() {
+        let mut entries = header.entries();
+        while let Ok(Some(entry)) = entries.next() {
+            if entry.length() != 0 {
+                aranged.insert(header.debug_info_offset().0);
+                break;
+            }
+        }
     }
-    units * cost::PER_UNIT
+    let mut units = 0usize;
+    let mut eager = HashSet::new();
+    let mut eager_bytes = 0;
+    let mut headers = dwarf.units();
+    while let Ok(Some(header)) = headers.next() {
+        units += 1;
+        if let Some((offset, bytes)) = eager_line_bytes(dwarf, header, &aranged) {
+            eager.insert(offset);
+            eager_bytes += bytes;
+        }
+    }
+    let cost = units * cost::PER_UNIT
         + dwarf.debug_abbrev.reader().len() * cost::PER_ABBREV_BYTE
         + line_header_bytes(dwarf.debug_line.reader()) * cost::PER_LINE_HEADER_BYTE
+        + eager_bytes * cost::PER_LINE_PROGRAM_BYTE;
+    (cost, eager)
+}
+
+/// The unit's offset and the size of its line program when addr2line parses its line table
+/// up front to learn the unit's address ranges, as it does for a compilation unit without
+/// a non-empty range (`DW_AT_ranges`, else `.debug_aranges`, else low and high pc). rustc
+/// and the linker leave many of those: units whose code was all garbage-collected keep
+/// their line tables, with every range emptied.
+fn eager_line_bytes(
+    dwarf: &gimli::Dwarf<Reader>,
+    header: gimli::UnitHeader<Reader>,
+    aranged: &HashSet<usize>,
+) -> Option<(usize, usize)> {
+    if !matches!(
+        header.type_(),
+        gimli::UnitType::Compilation | gimli::UnitType::Skeleton(_)
+    ) {
+        return None;
+    }
+    let offset = header.offset().as_debug_info_offset()?.0;
+    let unit = dwarf.unit(header).ok()?;
+    let program = unit.line_program.as_ref()?.header().raw_program_buf().len();
+    let root_ranges = {
+        let mut entries = unit.entries();
+        let (_, root) = entries.next_dfs().ok()??;
+        root.attr_value(gimli::DW_AT_ranges).ok()?.is_some()
+    };
+    if !root_ranges && aranged.contains(&offset) {
+        return None;
+    }
+    let mut ranges = dwarf.unit_ranges(&unit).ok()?;
+    while let Ok(Some(range)) = ranges.next() {
+        if range.begin < range.end {
+            return None;
+        }
+    }
+    Some((offset, program))
 }
 
 /// The symbolization data of one file.
@@ -189,6 +246,8 @@ pub(super) struct DebugInfo {
     /// Units whose line tables and functions have been parsed (by `.debug_info` offset and
     /// `Dwarf` address, as split units have offsets of their own).
     parsed_units: HashSet<(usize, usize)>,
+    /// Units whose line tables `Context::from_dwarf` parsed (counted in `base_bytes`).
+    eager_line_units: HashSet<usize>,
     parsed_bytes: usize,
     base_bytes: usize,
     /// Functions whose inlined calls have been parsed (by `.debug_info` offset and `Dwarf`).
@@ -262,14 +321,14 @@ impl DebugInfo {
             let dwarf_path = debug_path.as_deref().unwrap_or(original);
             load_supplementary(&mut dwarf, dwarf_object, dwarf_path, &mut store);
             dwarf.populate_abbreviations_cache(gimli::AbbreviationsCacheStrategy::Duplicates);
-            let base = context_cost(&dwarf);
+            let (base, eager) = context_cost(&dwarf);
             Context::from_dwarf(dwarf)
                 .ok()
-                .map(|context| (context, base))
+                .map(|context| (context, base, eager))
         });
-        let (context, base_bytes) = match context {
-            Some((context, base)) => (Some(context), base),
-            None => (None, 0),
+        let (context, base_bytes, eager_line_units) = match context {
+            Some((context, base, eager)) => (Some(context), base, eager),
+            None => (None, 0, HashSet::new()),
         };
         Ok(DebugInfo {
             context,
@@ -277,6 +336,7 @@ impl DebugInfo {
             object,
             debug_object,
             parsed_units: HashSet::new(),
+            eager_line_units,
             parsed_bytes: 0,
             base_bytes,
             parsed_functions: HashSet::new(),
@@ -319,6 +379,7 @@ impl DebugInfo {
             + self.base_bytes
             + self.parsed_bytes
             + (self.parsed_units.capacity() + self.parsed_functions.capacity()) * 24
+            + self.eager_line_units.capacity() * 16
             + self.store.decompressed_bytes()
             + self.symbols.as_ref().map_or(0, SymbolTable::memory_bytes)
     }
@@ -350,10 +411,13 @@ impl DebugInfo {
             });
             if let (Some(unit), Some(key)) = (unit, unit_key) {
                 if self.parsed_units.insert(key) {
-                    let line_program = unit
-                        .line_program
-                        .as_ref()
-                        .map_or(0, |p| p.header().raw_program_buf().len());
+                    let line_program = match self.eager_line_units.contains(&key.0) {
+                        true => 0,
+                        false => unit
+                            .line_program
+                            .as_ref()
+                            .map_or(0, |p| p.header().raw_program_buf().len()),
+                    };
                     self.parsed_bytes += line_program * cost::PER_LINE_PROGRAM_BYTE
                         + unit.header.length_including_self() / cost::INFO_BYTES_PER_HEAP_BYTE;
                 }
@@ -494,7 +558,7 @@ fn line_header_bytes(debug_line: &Reader) -> usize {
         let Ok((length, format)) = rest.read_initial_length() else {
             break;
         };
-        let Ok(mut unit) = rest.split(length as usize) else {
+        let Ok(mut unit) = rest.split(length) else {
             break;
         };
         let header_length = (|| -> gimli::Result<u64> {

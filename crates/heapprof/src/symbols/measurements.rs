@@ -131,17 +131,20 @@ fn memory_estimate_tracks_the_heap() {
                 addresses_in_file(&object, n)
             };
             let before = heap_in_use();
+            let start = Instant::now();
             let mut info = open_file(path.as_ref(), None).unwrap();
             for &svma in &svmas {
                 std::hint::black_box(info.frames(svma));
             }
+            let time = start.elapsed();
             let held = heap_in_use().saturating_sub(before);
             let estimate = info.memory_bytes();
             let ratio = estimate as f64 / held as f64;
             println!(
-                "{path} ({}), {} addresses: estimate {} for {} held (ratio {ratio:.2})",
+                "{path} ({}), {} addresses in {:.1} ms: estimate {} for {} held (ratio {ratio:.2})",
                 if info.has_dwarf() { "DWARF" } else { "symbols" },
                 svmas.len(),
+                time.as_secs_f64() * 1e3,
                 mib(estimate),
                 mib(held)
             );

@@ -133,7 +133,10 @@ impl Symbolizer {
     }
 
     /// Changes the budget; takes effect at the next `resolve` or `trim_to_budget`.
-    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
+    #[allow(
+        dead_code,
+        reason = "for heap.rs to wire: see the module documentation"
+    )]
     pub(crate) fn set_memory_budget(&mut self, memory_budget: usize) {
         self.budget = memory_budget;
     }
@@ -243,7 +246,10 @@ impl Symbolizer {
     /// (resolving stack by stack alternates between the executable and libc). Call it with
     /// every call address of a profile before resolving the stacks: `resolve` then answers
     /// from the cache.
-    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
+    #[allow(
+        dead_code,
+        reason = "for heap.rs to wire: see the module documentation"
+    )]
     pub(crate) fn prefetch(&mut self, addrs: impl IntoIterator<Item = u64>) {
         let mut pending: Vec<u64> = addrs
             .into_iter()
@@ -258,7 +264,10 @@ impl Symbolizer {
 
     /// Evicts caches until `memory_bytes()` is within the budget, the most recently used
     /// context included. Call after writing a profile.
-    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
+    #[allow(
+        dead_code,
+        reason = "for heap.rs to wire: see the module documentation"
+    )]
     pub(crate) fn trim_to_budget(&mut self) {
         self.enforce_budget(true);
     }
@@ -300,19 +309,28 @@ impl Symbolizer {
     }
 
     /// One line per module that could not be symbolized (and why), at most one per file.
-    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
+    #[allow(
+        dead_code,
+        reason = "for heap.rs to wire: see the module documentation"
+    )]
     pub(crate) fn warnings(&self) -> &[String] {
         &self.warnings
     }
 
-    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
+    #[allow(
+        dead_code,
+        reason = "for heap.rs to wire: see the module documentation"
+    )]
     pub(crate) fn stats(&self) -> Stats {
         self.stats
     }
 
     /// Where a module's DWARF comes from: `None` for no DWARF (or not yet opened), the file
     /// itself or a separate debug file.
-    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
+    #[allow(
+        dead_code,
+        reason = "for heap.rs to wire: see the module documentation"
+    )]
     pub(crate) fn debug_file(&self, module: usize) -> Option<PathBuf> {
         let module = self.modules.get(module)?;
         match self.files.get(&module.file_key())? {

@@ -55,10 +55,14 @@ pub fn dynamic_symbol(return_address: usize) -> String {
     // SAFETY: as in `module_of`.
     unsafe {
         let mut info: libc::Dl_info = std::mem::zeroed();
-        if libc::dladdr((return_address - 1) as *const c_void, &mut info) == 0 || info.dli_sname.is_null() {
+        if libc::dladdr((return_address - 1) as *const c_void, &mut info) == 0
+            || info.dli_sname.is_null()
+        {
             return String::from("?");
         }
-        CStr::from_ptr(info.dli_sname).to_string_lossy().into_owned()
+        CStr::from_ptr(info.dli_sname)
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
@@ -73,7 +77,7 @@ pub fn libgcc_trace() -> Vec<usize> {
     });
     // Drop the frames inside backtrace and this function: keep what follows the
     // return address into this function's caller.
-    let here = libgcc_trace as usize;
+    let here = libgcc_trace as *const () as usize;
     let Some(pos) = ips
         .iter()
         .position(|&ip| names_at(ip).iter().any(|n| n.ends_with("libgcc_trace")) || ip == here)

@@ -1,0 +1,259 @@
+//! The routes of `/debug/pprof`, as a pure function from a request to a response,
+//! shared by the built-in server and the axum router.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::Stats;
+
+/// An HTTP response, ready to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// Extra headers (name, value).
+    pub headers: Vec<(&'static str, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    fn text(status: u16, body: impl Into<String>) -> Self {
+        let mut body = body.into();
+        if !body.ends_with('\n') {
+            body.push('\n');
+        }
+        Response {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            headers: vec![],
+            body: body.into_bytes(),
+        }
+    }
+}
+
+/// The profiles served, with Go's descriptions where Go has them.
+const PROFILES: &[(&str, &str)] = &[
+    (
+        "allocs",
+        "A sampling of all past memory allocations (the heap profile, viewed as alloc_space).",
+    ),
+    (
+        "heap",
+        "A sampling of memory allocations of live objects (in-use and allocated since start).",
+    ),
+    (
+        "stats",
+        "heapprof's exact allocation statistics, as JSON (never sampled).",
+    ),
+];
+
+/// Answers `GET path?query`. `max_seconds` bounds `?seconds=N`; `wait` sleeps
+/// (a parameter so that callers on an async runtime can block elsewhere).
+pub fn respond(path: &str, query: &str, max_seconds: u64, wait: &dyn Fn(Duration)) -> Response {
+    let Some(name) = path.strip_prefix("/debug/pprof/") else {
+        return not_found(path);
+    };
+    let params = match Params::parse(query) {
+        Ok(p) => p,
+        Err(e) => return Response::text(400, e),
+    };
+    match name {
+        "" => index(),
+        "heap" | "allocs" => heap_route(name, &params, max_seconds, wait),
+        "stats" => stats_route(),
+        _ => not_found(path),
+    }
+}
+
+fn not_found(path: &str) -> Response {
+    let names: Vec<&str> = PROFILES.iter().map(|(n, _)| *n).collect();
+    Response::text(
+        404,
+        format!(
+            "unknown profile {path}: known profiles are {}",
+            names.join(", ")
+        ),
+    )
+}
+
+/// The query parameters the routes know; anything else is ignored, as Go does.
+#[derive(Debug, Default)]
+struct Params {
+    debug: u32,
+    seconds: Option<u64>,
+    gc: bool,
+}
+
+impl Params {
+    fn parse(query: &str) -> Result<Self, String> {
+        let mut p = Params::default();
+        for pair in query.split('&').filter(|s| !s.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "debug" => {
+                    p.debug = value
+                        .parse()
+                        .map_err(|_| format!("bad debug value {value:?}: want an integer"))?;
+                }
+                "seconds" => {
+                    let s: i64 = value
+                        .parse()
+                        .map_err(|_| format!("bad seconds value {value:?}: want an integer"))?;
+                    if s <= 0 {
+                        return Err(format!("bad seconds value {s}: must be positive"));
+                    }
+                    p.seconds = Some(s as u64);
+                }
+                "gc" => {
+                    p.gc = value
+                        .parse::<i64>()
+                        .map_err(|_| format!("bad gc value {value:?}"))?
+                        > 0
+                }
+                _ => {}
+            }
+        }
+        Ok(p)
+    }
+}
+
+fn heap_route(name: &str, params: &Params, max_seconds: u64, wait: &dyn Fn(Duration)) -> Response {
+    // `gc` is accepted for compatibility: Rust has no collector to run.
+    let _ = params.gc;
+    let (mut profile, filename) = match params.seconds {
+        Some(_) if params.debug > 0 => {
+            return Response::text(
+                400,
+                "seconds and debug cannot be combined: a delta profile is binary only",
+            );
+        }
+        Some(s) if s > max_seconds => {
+            return Response::text(
+                400,
+                format!("seconds={s} is longer than the server's maximum of {max_seconds}"),
+            );
+        }
+        Some(s) => {
+            let before = crate::snapshot();
+            wait(Duration::from_secs(s));
+            (
+                crate::snapshot().delta_since(&before),
+                format!("{name}-delta"),
+            )
+        }
+        None => (crate::heap_profile(), name.to_owned()),
+    };
+    if params.debug > 0 {
+        let mut text = Vec::new();
+        if let Err(e) = heapprof_profile::write_legacy_heap(&profile, &mut text) {
+            return Response::text(500, format!("cannot render the profile as text: {e}"));
+        }
+        text.extend_from_slice(stats_comment(&crate::stats()).as_bytes());
+        return Response {
+            status: 200,
+            content_type: "text/plain; charset=utf-8",
+            headers: vec![],
+            body: text,
+        };
+    }
+    if name == "allocs" {
+        // "alloc_space" is in the string table already, as a sample type.
+        if let Some(i) = profile.string_table.iter().position(|s| s == "alloc_space") {
+            profile.default_sample_type = i as i64;
+        }
+    }
+    Response {
+        status: 200,
+        content_type: "application/octet-stream",
+        headers: vec![(
+            "Content-Disposition",
+            format!("attachment; filename=\"{filename}\""),
+        )],
+        body: heapprof_profile::encode_gzip(&profile),
+    }
+}
+
+fn stats_route() -> Response {
+    Response {
+        status: 200,
+        content_type: "application/json",
+        headers: vec![],
+        body: stats_json(&crate::stats()).into_bytes(),
+    }
+}
+
+/// The statistics as `name value` pairs, in a fixed order (JSON and text share it).
+fn stats_fields(s: &Stats) -> [(&'static str, u64); 17] {
+    [
+        ("allocated_objects", s.allocated_objects),
+        ("allocated_bytes", s.allocated_bytes),
+        ("freed_objects", s.freed_objects),
+        ("freed_bytes", s.freed_bytes),
+        ("reallocations", s.reallocations),
+        ("live_objects", s.live_objects),
+        ("live_bytes", s.live_bytes),
+        ("peak_live_bytes", s.peak_live_bytes),
+        ("peak_unix_nanos", s.peak_unix_nanos),
+        ("threads", s.threads),
+        ("rss_bytes", s.rss_bytes),
+        ("virtual_bytes", s.virtual_bytes),
+        ("sample_rate", s.sample_rate),
+        ("live_samples", s.live_samples),
+        ("stack_records", s.stack_records),
+        ("dropped_samples", s.dropped_samples),
+        ("profiler_bytes", s.profiler_bytes),
+    ]
+}
+
+/// `Stats` as a flat JSON object with the field names of [`Stats`].
+pub fn stats_json(s: &Stats) -> String {
+    let mut out = String::from("{");
+    for (i, (name, value)) in stats_fields(s).iter().enumerate() {
+        let _ = write!(out, "{}\"{name}\":{value}", if i > 0 { "," } else { "" });
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// The `# heapprof.Stats` block that follows the legacy text, like Go's
+/// `# runtime.MemStats`.
+fn stats_comment(s: &Stats) -> String {
+    let mut out = String::from("\n# heapprof.Stats\n");
+    for (name, value) in stats_fields(s) {
+        let _ = writeln!(out, "# {name} = {value}");
+    }
+    out
+}
+
+fn index() -> Response {
+    let mut html = String::from(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>/debug/pprof/</title></head>\n<body>\n\
+         <h1>/debug/pprof/</h1>\n<p>Profiles of this process, by heapprof. Binary profiles are gzipped pprof: \
+         <code>go tool pprof URL</code> or <code>heapprof top URL</code> read them.</p>\n<table>\n\
+         <tr><th>profile</th><th></th><th>description</th></tr>\n",
+    );
+    for (name, description) in PROFILES {
+        let text = if *name == "stats" {
+            String::new()
+        } else {
+            format!("<a href=\"{name}?debug=1\">text</a>")
+        };
+        let _ = writeln!(
+            html,
+            "<tr><td><a href=\"{name}\">{name}</a></td><td>{text}</td><td>{description}</td></tr>"
+        );
+    }
+    html.push_str(
+        "</table>\n<p><code>?seconds=N</code> on heap and allocs: what was allocated during the next N seconds \
+         (alloc_* values are the difference, inuse_* values are those at the end).</p>\n</body></html>\n",
+    );
+    Response {
+        status: 200,
+        content_type: "text/html; charset=utf-8",
+        headers: vec![],
+        body: html.into_bytes(),
+    }
+}

@@ -1,0 +1,264 @@
+//! A small HTTP/1.1 server for the profile routes, on std's TCP sockets. Written
+//! here rather than taken from a crate because what matters is how it fails: every
+//! connection has read and write timeouts and a bounded request size, requests are
+//! served by a fixed number of workers, and when they are all busy a new
+//! connection is turned away at once with 503, so a slow or stuck client can delay
+//! neither the application nor other requests for long. It answers one request per
+//! connection (`Connection: close`), enough for `curl` and `go tool pprof`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::Options;
+use super::routes::{Response, respond};
+
+/// A running server; dropping it stops it (see [`Server::stop`]).
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    stopping: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// The address it listens on (useful after binding port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets requests in progress finish, and joins the threads.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if self.stopping.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Wake the accept loop with a connection of our own.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+pub(super) fn start(listener: TcpListener, options: Options) -> std::io::Result<Server> {
+    let addr = listener.local_addr()?;
+    let stopping = Arc::new(AtomicBool::new(false));
+    let options = Arc::new(options);
+    let (queue, jobs) = std::sync::mpsc::sync_channel::<TcpStream>(options.workers);
+    let jobs = Arc::new(Mutex::new(jobs));
+    let mut threads = Vec::with_capacity(options.workers + 1);
+    for i in 0..options.workers {
+        let (jobs, options) = (Arc::clone(&jobs), Arc::clone(&options));
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("heapprof-http-{i}"))
+                .spawn(move || work(&jobs, &options))?,
+        );
+    }
+    let accept_stopping = Arc::clone(&stopping);
+    let accept_options = Arc::clone(&options);
+    threads.push(
+        std::thread::Builder::new()
+            .name("heapprof-http-accept".into())
+            .spawn(move || accept(&listener, &queue, &accept_stopping, &accept_options))?,
+    );
+    Ok(Server {
+        addr,
+        stopping,
+        threads,
+    })
+}
+
+fn accept(
+    listener: &TcpListener,
+    queue: &SyncSender<TcpStream>,
+    stopping: &AtomicBool,
+    options: &Options,
+) {
+    for conn in listener.incoming() {
+        if stopping.load(Ordering::SeqCst) {
+            return; // dropping `queue` ends the workers
+        }
+        let Ok(stream) = conn else { continue };
+        match queue.try_send(stream) {
+            Ok(()) => {}
+            Err(TrySendError::Full(mut stream)) => {
+                let _ = stream.set_write_timeout(Some(options.write_timeout));
+                let busy = Response {
+                    status: 503,
+                    content_type: "text/plain; charset=utf-8",
+                    headers: vec![("Retry-After", "1".into())],
+                    body: b"all profile workers are busy; try again\n".to_vec(),
+                };
+                let _ = write_response(&mut stream, &busy);
+            }
+            Err(TrySendError::Disconnected(_)) => return,
+        }
+    }
+}
+
+fn work(jobs: &Mutex<Receiver<TcpStream>>, options: &Options) {
+    loop {
+        let next = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let Ok(mut stream) = next else { return };
+        let _ = serve_connection(&mut stream, options);
+    }
+}
+
+fn serve_connection(stream: &mut TcpStream, options: &Options) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(options.read_timeout))?;
+    stream.set_write_timeout(Some(options.write_timeout))?;
+    let response = match read_head(stream, options.max_request_bytes) {
+        Ok(head) => route(&head, options),
+        Err(HeadError::Io(e)) => return Err(e),
+        Err(HeadError::Bad(status, reason)) => Response {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            headers: vec![],
+            body: format!("{reason}\n").into_bytes(),
+        },
+    };
+    write_response(stream, &response)?;
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    Ok(())
+}
+
+fn route(head: &str, options: &Options) -> Response {
+    let plain = |status, body: &str| Response {
+        status,
+        content_type: "text/plain; charset=utf-8",
+        headers: vec![],
+        body: format!("{body}\n").into_bytes(),
+    };
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or("");
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return plain(400, "malformed request line");
+    };
+    if !version.starts_with("HTTP/1.") {
+        return plain(505, "only HTTP/1.x is served");
+    }
+    if method != "GET" && method != "HEAD" {
+        let mut r = plain(405, "only GET is served");
+        r.headers.push(("Allow", "GET, HEAD".into()));
+        return r;
+    }
+    if let Some(token) = &options.token {
+        let authorized = lines.any(|l| {
+            l.split_once(':').is_some_and(|(name, value)| {
+                name.eq_ignore_ascii_case("authorization")
+                    && value.trim().strip_prefix("Bearer ") == Some(token)
+            })
+        });
+        if !authorized {
+            let mut r = plain(
+                401,
+                "a bearer token is required (Authorization: Bearer ...)",
+            );
+            r.headers.push(("WWW-Authenticate", "Bearer".into()));
+            return r;
+        }
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut response = respond(path, query, options.max_seconds, &std::thread::sleep);
+    if method == "HEAD" {
+        response
+            .headers
+            .push(("X-Content-Length", response.body.len().to_string()));
+        response.body.clear();
+    }
+    response
+}
+
+enum HeadError {
+    Io(std::io::Error),
+    Bad(u16, String),
+}
+
+/// Reads up to the blank line that ends the request head.
+fn read_head(stream: &mut TcpStream, max: usize) -> Result<String, HeadError> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = match stream.read(&mut chunk) {
+            Ok(0) => {
+                return Err(HeadError::Bad(
+                    400,
+                    "connection closed before the request ended".into(),
+                ));
+            }
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(HeadError::Bad(408, "request not received in time".into()));
+            }
+            Err(e) => return Err(HeadError::Io(e)),
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            buf.truncate(end);
+            return String::from_utf8(buf)
+                .map_err(|_| HeadError::Bad(400, "request head is not UTF-8".into()));
+        }
+        if buf.len() > max {
+            return Err(HeadError::Bad(
+                431,
+                format!("request head larger than {max} bytes"),
+            ));
+        }
+    }
+}
+
+fn write_response(stream: &mut TcpStream, r: &Response) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
+         X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n",
+        r.status,
+        reason(r.status),
+        r.content_type,
+        r.body.len()
+    );
+    for (name, value) in &r.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(&r.body)?;
+    stream.flush()
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}

@@ -21,6 +21,7 @@ mod legacy;
 mod merge;
 mod model;
 pub mod report;
+pub mod trend;
 mod validate;
 
 pub use builder::ProfileBuilder;

@@ -95,10 +95,10 @@ pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    let mid = values.len() / 2;
+    let (len, mid) = (values.len(), values.len() / 2);
     let (below, m, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
     let upper = *m;
-    if values.len() % 2 == 1 {
+    if len % 2 == 1 {
         return Some(upper);
     }
     let lower = below.iter().copied().max_by(f64::total_cmp).unwrap_or(upper);

@@ -134,7 +134,7 @@ pub fn profile_trend(
         if !same {
             return Err(TrendError::SampleTypeMissing {
                 name: sample_type,
-                source: p.source.to_string(),
+                profile: p.source.to_string(),
             });
         }
     }
@@ -217,7 +217,7 @@ fn pick_sample_type(
     let Some(index) = index else {
         return Err(TrendError::SampleTypeMissing {
             name: wanted.unwrap_or("any").to_string(),
-            source: p.source.to_string(),
+            profile: p.source.to_string(),
         });
     };
     let vt = p.profile.sample_type[index];

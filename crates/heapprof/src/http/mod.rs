@@ -24,9 +24,13 @@
 //! set, can require a bearer token, and bounds request size, time and concurrency.
 //! Profiles hold function names, file paths and allocation sizes, never heap contents.
 
+#[cfg(feature = "axum")]
+mod axum_router;
 mod routes;
 mod server;
 
+#[cfg(feature = "axum")]
+pub use axum_router::router;
 use std::net::{TcpListener, ToSocketAddrs};
 use std::time::Duration;
 

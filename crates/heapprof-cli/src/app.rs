@@ -12,7 +12,6 @@ use crate::error::{exit_code, one_line};
 #[command(
     name = "heapprof",
     version,
-    about,
     after_help = "Examples:\n  heapprof top heap.pb.gz\n  heapprof top --sample-index alloc_space http://localhost:6060/debug/pprof/heap\n  heapprof diff before.pb.gz after.pb.gz\n\nExit status: 0 on success, 2 for bad input or usage, 1 for other failures."
 )]
 struct Cli {
@@ -41,7 +40,10 @@ pub fn main() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "panic".to_string());
-        eprintln!("heapprof: internal error: {}", msg.split_whitespace().collect::<Vec<_>>().join(" "));
+        eprintln!(
+            "heapprof: internal error: {}",
+            msg.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -70,11 +72,14 @@ pub fn main() -> ExitCode {
 fn usage_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     match e.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = e.print();
             ExitCode::SUCCESS
+        }
+        // `heapprof` alone: the help, on stderr, as a usage error.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(2)
         }
         _ => {
             let text = e.render().to_string();

@@ -126,12 +126,9 @@ pub fn describe(specs: &[String]) -> String {
     specs.join(", ")
 }
 
-/// A report problem as bad input about `subject`.
+/// A report problem as bad input about `subject` (the sources it concerns).
 pub fn report_error(subject: &str, e: ReportError) -> anyhow::Error {
-    match e {
-        ReportError::SampleIndex(_) | ReportError::NoSampleTypes => bad("--sample-index", e),
-        _ => bad(subject, e),
-    }
+    bad(subject, e)
 }
 
 /// Loads the sources (and bases), merges them and prepares the report.

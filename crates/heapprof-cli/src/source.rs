@@ -47,7 +47,10 @@ pub fn fetch(spec: &str, seconds: Option<u64>) -> Result<Vec<u8>> {
         .user_agent(concat!("heapprof/", env!("CARGO_PKG_VERSION")))
         .build()
         .into();
-    let mut response = agent.get(&url).call().map_err(|e| bad(spec, http_problem(&e)))?;
+    let mut response = agent
+        .get(&url)
+        .call()
+        .map_err(|e| bad(spec, http_problem(&e)))?;
     response
         .body_mut()
         .with_config()
@@ -63,16 +66,21 @@ pub fn load(spec: &str, seconds: Option<u64>) -> Result<Profile> {
 }
 
 /// Whether `bytes` (after gunzip) look like a text profile rather than protobuf:
-/// no NUL or other control bytes but white space in the first kilobyte.
+/// UTF-8 without control characters other than white space in the first kilobyte.
 pub fn is_legacy_text(bytes: &[u8]) -> bool {
     let Ok(raw) = gunzip_bounded(bytes, MAX_INPUT) else {
         return false;
     };
     let head = &raw[..raw.len().min(1024)];
-    !head.is_empty()
+    let utf8 = match std::str::from_utf8(head) {
+        Ok(_) => true,
+        // A character cut by the 1 KiB window is fine.
+        Err(e) => e.error_len().is_none(),
+    };
+    utf8 && !head.is_empty()
         && head
             .iter()
-            .all(|&b| b >= 0x20 || b == b'\n' || b == b'\t' || b == b'\r')
+            .all(|&b| b >= 0x20 && b != 0x7f || b == b'\n' || b == b'\t' || b == b'\r')
 }
 
 /// Decodes protobuf (gzipped or not); text goes to the legacy parser.
@@ -81,7 +89,12 @@ pub fn decode_any(spec: &str, bytes: &[u8]) -> Result<Profile> {
         Ok(p) => Ok(p),
         Err(e) if is_legacy_text(bytes) => {
             let raw = gunzip_bounded(bytes, MAX_INPUT).map_err(|_| bad(spec, &e))?;
-            parse_legacy(&raw).map_err(|legacy| bad(spec, format!("not a pprof profile, and as legacy text: {legacy}")))
+            parse_legacy(&raw).map_err(|legacy| {
+                bad(
+                    spec,
+                    format!("not a pprof profile, and as legacy text: {legacy}"),
+                )
+            })
         }
         Err(e) => Err(bad(spec, e)),
     }
@@ -119,8 +132,14 @@ mod tests {
 
     #[test]
     fn seconds_go_into_the_query() {
-        assert_eq!(with_seconds("http://h/debug/pprof/heap", Some(30)), "http://h/debug/pprof/heap?seconds=30");
-        assert_eq!(with_seconds("http://h/x?gc=1", Some(5)), "http://h/x?gc=1&seconds=5");
+        assert_eq!(
+            with_seconds("http://h/debug/pprof/heap", Some(30)),
+            "http://h/debug/pprof/heap?seconds=30"
+        );
+        assert_eq!(
+            with_seconds("http://h/x?gc=1", Some(5)),
+            "http://h/x?gc=1&seconds=5"
+        );
         assert_eq!(with_seconds("http://h/x", None), "http://h/x");
         assert!(is_url("https://a") && !is_url("file.pb.gz"));
     }

@@ -1,8 +1,9 @@
 //! Merging, scaling and subtracting profiles, with pprof's semantics.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
-use crate::{Error, Function, Label, Line, Location, Mapping, Profile, ProfileBuilder, Sample};
+use crate::{Error, Label, Line, Mapping, Profile, ProfileBuilder, Sample};
 
 /// Merges profiles into one, as `pprof` merges the profiles given to it.
 ///
@@ -127,33 +128,75 @@ fn merge_validated(srcs: &[&Profile]) -> Profile {
     m.b.finish()
 }
 
-/// Lookups into one input profile, and what its ids became.
+/// Positions of items by id: a vector when the ids are small (as writers number them
+/// from 1), a hash map otherwise. The first item with an id wins.
+#[derive(Debug)]
+pub(crate) enum IdIndex {
+    Dense(Vec<u32>),
+    Sparse(HashMap<u64, usize>),
+}
+
+impl IdIndex {
+    pub(crate) fn new(ids: impl ExactSizeIterator<Item = u64> + Clone) -> Self {
+        let n = ids.len() as u64;
+        let max = ids.clone().max().unwrap_or(0);
+        if max <= n.saturating_mul(2) + 16 && n < u64::from(u32::MAX) {
+            let mut v = vec![u32::MAX; max as usize + 1];
+            for (i, id) in ids.enumerate() {
+                if v[id as usize] == u32::MAX {
+                    v[id as usize] = i as u32;
+                }
+            }
+            IdIndex::Dense(v)
+        } else {
+            let mut m = HashMap::with_capacity(ids.len());
+            for (i, id) in ids.enumerate() {
+                m.entry(id).or_insert(i);
+            }
+            IdIndex::Sparse(m)
+        }
+    }
+
+    pub(crate) fn get(&self, id: u64) -> Option<usize> {
+        match self {
+            IdIndex::Dense(v) => usize::try_from(id)
+                .ok()
+                .and_then(|i| v.get(i))
+                .filter(|&&i| i != u32::MAX)
+                .map(|&i| i as usize),
+            IdIndex::Sparse(m) => m.get(&id).copied(),
+        }
+    }
+}
+
+/// Lookups into one input profile, and what its items became (by position).
 struct Source<'a> {
     p: &'a Profile,
-    locations: HashMap<u64, &'a Location>,
-    functions: HashMap<u64, &'a Function>,
-    mappings: HashMap<u64, &'a Mapping>,
-    location_ids: HashMap<u64, u64>,
-    function_ids: HashMap<u64, u64>,
-    /// Source mapping id → (merged id, address shift).
-    mapping_ids: HashMap<u64, (u64, i64)>,
+    locations: IdIndex,
+    functions: IdIndex,
+    mappings: IdIndex,
+    location_ids: Vec<Option<u64>>,
+    function_ids: Vec<Option<u64>>,
+    /// Merged id and address shift of each mapping.
+    mapping_ids: Vec<Option<(u64, i64)>>,
 }
 
 impl<'a> Source<'a> {
     fn new(p: &'a Profile) -> Self {
         Source {
             p,
-            locations: p.location.iter().map(|l| (l.id, l)).collect(),
-            functions: p.function.iter().map(|f| (f.id, f)).collect(),
-            mappings: p.mapping.iter().map(|m| (m.id, m)).collect(),
-            location_ids: HashMap::new(),
-            function_ids: HashMap::new(),
-            mapping_ids: HashMap::new(),
+            locations: IdIndex::new(p.location.iter().map(|l| l.id)),
+            functions: IdIndex::new(p.function.iter().map(|f| f.id)),
+            mappings: IdIndex::new(p.mapping.iter().map(|m| m.id)),
+            location_ids: vec![None; p.location.len()],
+            function_ids: vec![None; p.function.len()],
+            mapping_ids: vec![None; p.mapping.len()],
         }
     }
 }
 
-type LabelKey = (String, String, i64, String);
+/// A label by interned strings: (key, str, num, num_unit).
+type LabelKey = (i64, i64, i64, i64);
 
 /// A location's identity: address relative to its mapping, mapping, lines.
 type LocationKey = (u64, u64, Vec<(u64, i64, i64)>);
@@ -227,41 +270,34 @@ impl Merger {
             .map(|&id| self.location(ctx, id))
             .collect();
         let p = ctx.p;
-        let mut labels: Vec<LabelKey> = s
+        let label: Vec<Label> = s
             .label
             .iter()
-            .map(|l| {
-                (
-                    p.str(l.key).to_owned(),
-                    p.str(l.str).to_owned(),
-                    l.num,
-                    p.str(l.num_unit).to_owned(),
-                )
+            .map(|l| Label {
+                key: self.b.intern(p.str(l.key)),
+                str: self.b.intern(p.str(l.str)),
+                num: l.num,
+                num_unit: self.b.intern(p.str(l.num_unit)),
             })
             .collect();
-        let label: Vec<Label> = labels
+        let mut labels: Vec<LabelKey> = label
             .iter()
-            .map(|(k, v, num, unit)| Label {
-                key: self.b.intern(k),
-                str: self.b.intern(v),
-                num: *num,
-                num_unit: self.b.intern(unit),
-            })
+            .map(|l| (l.key, l.str, l.num, l.num_unit))
             .collect();
-        labels.sort();
-        match self.samples.get(&(locations.clone(), labels.clone())) {
-            Some(&i) => {
-                let out = &mut self.b.profile_mut().sample[i];
+        labels.sort_unstable();
+        match self.samples.entry((locations, labels)) {
+            Entry::Occupied(e) => {
+                let out = &mut self.b.profile_mut().sample[*e.get()];
                 for (o, v) in out.value.iter_mut().zip(&s.value) {
                     *o = o.wrapping_add(*v);
                 }
             }
-            None => {
+            Entry::Vacant(e) => {
                 let out = self.b.profile_mut();
-                self.samples
-                    .insert((locations.clone(), labels), out.sample.len());
+                let location_id = e.key().0.clone();
+                e.insert(out.sample.len());
                 out.sample.push(Sample {
-                    location_id: locations,
+                    location_id,
                     value: s.value.clone(),
                     label,
                 });
@@ -270,13 +306,14 @@ impl Merger {
     }
 
     fn location(&mut self, ctx: &mut Source<'_>, id: u64) -> u64 {
-        if let Some(&new) = ctx.location_ids.get(&id) {
-            return new;
-        }
         // Validated: the location exists.
-        let Some(&src) = ctx.locations.get(&id) else {
+        let Some(pos) = ctx.locations.get(id) else {
             return 0;
         };
+        if let Some(new) = ctx.location_ids[pos] {
+            return new;
+        }
+        let src = &ctx.p.location[pos];
         let (mapping_id, shift) = if src.mapping_id == 0 {
             (0, 0)
         } else {
@@ -317,36 +354,37 @@ impl Merger {
                 new
             }
         };
-        ctx.location_ids.insert(id, new);
+        ctx.location_ids[pos] = Some(new);
         new
     }
 
     fn function(&mut self, ctx: &mut Source<'_>, id: u64) -> u64 {
-        if let Some(&new) = ctx.function_ids.get(&id) {
+        let Some(pos) = ctx.functions.get(id) else {
+            return 0;
+        };
+        if let Some(new) = ctx.function_ids[pos] {
             return new;
         }
-        let p = ctx.p;
-        let new = match ctx.functions.get(&id) {
-            Some(f) => self.b.function(
-                p.str(f.name),
-                p.str(f.system_name),
-                p.str(f.filename),
-                f.start_line,
-            ),
-            None => 0,
-        };
-        ctx.function_ids.insert(id, new);
+        let (p, f) = (ctx.p, &ctx.p.function[pos]);
+        let new = self.b.function(
+            p.str(f.name),
+            p.str(f.system_name),
+            p.str(f.filename),
+            f.start_line,
+        );
+        ctx.function_ids[pos] = Some(new);
         new
     }
 
     /// The merged id of a source mapping and how far its addresses move.
     fn mapping(&mut self, ctx: &mut Source<'_>, id: u64) -> (u64, i64) {
-        if let Some(&found) = ctx.mapping_ids.get(&id) {
-            return found;
-        }
-        let Some(&src) = ctx.mappings.get(&id) else {
+        let Some(pos) = ctx.mappings.get(id) else {
             return (0, 0);
         };
+        if let Some(found) = ctx.mapping_ids[pos] {
+            return found;
+        }
+        let src = &ctx.p.mapping[pos];
         let p = ctx.p;
         let (build_id, file) = (p.str(src.build_id), p.str(src.filename));
         // Rounded up to 4 KiB to absorb small differences between loads.
@@ -389,7 +427,7 @@ impl Merger {
                 (new, 0)
             }
         };
-        ctx.mapping_ids.insert(id, found);
+        ctx.mapping_ids[pos] = Some(found);
         found
     }
 }

@@ -50,6 +50,8 @@ mod fork;
 mod heap;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "monitor")]
+pub mod monitor;
 mod procfs;
 mod profiler;
 mod rawmem;

@@ -558,6 +558,24 @@ pub(crate) fn for_each_bucket(mut f: impl FnMut(&'static Bucket)) {
     }
 }
 
+/// Runs `f` on every live sampled block: its bucket and when it was allocated
+/// (coarse monotonic nanoseconds). Holds one shard's lock at a time, so `f` must
+/// neither allocate nor free: a sampled allocation or free on this thread could
+/// need the same lock. Copy into storage allocated beforehand.
+pub(crate) fn for_each_live(mut f: impl FnMut(&'static Bucket, u64)) {
+    for shard in &LIVE_TABLE {
+        let s = shard.lock();
+        for i in 0..s.capacity {
+            // SAFETY: i < capacity; entries are read under the shard lock.
+            let e = unsafe { *s.entries.add(i) };
+            if e.addr != 0 {
+                // SAFETY: buckets are never freed.
+                f(unsafe { &*e.bucket }, e.time);
+            }
+        }
+    }
+}
+
 /// Counters of the recording tables, for the statistics.
 pub(crate) struct RecordCounts {
     pub(crate) buckets: usize,

@@ -284,17 +284,34 @@ fn methods_oversized_and_slow_requests_are_refused() {
 fn busy_workers_turn_new_connections_away_with_503() {
     let (server, base) = server(Options {
         workers: 1,
+        queue: 1,
         ..Options::default()
     });
     let addr = server.addr().to_string();
-    let url = format!("{base}/heap?seconds=2");
+    let url = format!("{base}/heap?seconds=3");
     let long = std::thread::spawn(move || get(&url, None).status);
     std::thread::sleep(Duration::from_millis(300));
-    // The worker is busy: one connection waits in the queue, the next is refused.
-    let queued = TcpStream::connect(&addr).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    let refused = raw(&addr, b"GET /debug/pprof/stats HTTP/1.1\r\n\r\n");
-    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
-    drop(queued);
+    // The one worker is busy and the queue holds one connection: among a few more
+    // connections made now, some are refused at once rather than left waiting.
+    let mut held = Vec::new();
+    let mut refused = false;
+    for _ in 0..5 {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(b"GET /debug/pprof/stats HTTP/1.1\r\n\r\n")
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut head = [0u8; 12];
+        if s.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 503" {
+            refused = true;
+            break;
+        }
+        held.push(s);
+    }
+    assert!(
+        refused,
+        "no connection was turned away while the worker was busy"
+    );
+    drop(held);
     assert_eq!(long.join().unwrap(), 200);
 }

@@ -200,7 +200,6 @@ fn check_library_stack(seen: &Seen, library: &str, depth: usize) {
     chain.extend(["heapprof_test_enter", "call_into_library"]);
     assert_starts_with_chain(&names, &chain);
     assert!(module_of(seen.frames[2]).ends_with(library), "{names:#?}");
-    eprintln!("DEBUG {library} frame {:#x}", seen.frames[2]);
     assert_matches_libgcc(&seen.frames, &seen.libgcc);
 }
 

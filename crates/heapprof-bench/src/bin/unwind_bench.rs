@@ -44,6 +44,42 @@ type Up8<T> = Up<Up<Up<Up<Up<Up<Up<Up<T>>>>>>>>;
 /// 64 distinct levels.
 type Chain = Up8<Up8<Up8<Up8<Up8<Up8<Up8<Up8<Bottom>>>>>>>>;
 
+/// A chain of 32 functions of their own for each `K`: never unwound before, so the
+/// first capture through it misses the rule cache at every one of them.
+struct Fresh<T, const K: usize>(PhantomData<T>);
+
+impl<T: Level, const K: usize> Level for Fresh<T, K> {
+    #[inline(never)]
+    fn run(levels: usize, work: &mut dyn FnMut()) {
+        if levels == 0 {
+            work();
+        } else {
+            T::run(black_box(levels - 1), work);
+        }
+        black_box(K);
+    }
+}
+
+type Fresh8<T, const K: usize> =
+    Fresh<Fresh<Fresh<Fresh<Fresh<Fresh<Fresh<Fresh<T, K>, K>, K>, K>, K>, K>, K>, K>;
+type FreshChain<const K: usize> = Fresh8<Fresh8<Fresh8<Fresh8<Bottom, K>, K>, K>, K>;
+
+/// Nanoseconds of one capture through a chain never unwound before by us, per missed frame.
+fn miss_cost<L: Level>() -> f64 {
+    let mut ns = 0.0;
+    L::run(31, &mut || {
+        let mut out = [0usize; 512];
+        // Page in the chain's code and unwind tables first (libgcc reads the same
+        // tables), so that the figure is the cost of decoding rules, not of page faults.
+        backtrace::trace(|_| true);
+        let start = Instant::now();
+        let c = capture_with(Unwinder::Dwarf, &mut out);
+        ns = start.elapsed().as_nanos() as f64;
+        assert_eq!(c.end, StackEnd::Root);
+    });
+    ns / 32.0
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Method {
     Dwarf,
@@ -103,6 +139,24 @@ fn main() {
         .unwrap_or(200_000);
     // Depths are total frames, counted by the DWARF unwinder: the chain adds to the
     // frames of main, std's runtime start and libc below it.
+    // The very first capture builds the module list.
+    let start = Instant::now();
+    let mut out = [0usize; 64];
+    let first = capture_with(Unwinder::Dwarf, &mut out);
+    let first_ns = start.elapsed().as_nanos();
+    let mut misses = [
+        miss_cost::<FreshChain<1>>(),
+        miss_cost::<FreshChain<2>>(),
+        miss_cost::<FreshChain<3>>(),
+        miss_cost::<FreshChain<4>>(),
+        miss_cost::<FreshChain<5>>(),
+    ];
+    misses.sort_by(f64::total_cmp);
+    println!(
+        "first capture in the process ({} frames, builds the module list): {first_ns} ns; \
+         rule-cache miss: {:.0} ns per frame (median of 5 chains of 32 new frames)",
+        first.len, misses[2]
+    );
     let base = measure(Method::Dwarf, 0, 10).1;
     println!("unwind_bench: {iterations} captures per row; {base} frames below the chain");
     println!(

@@ -21,7 +21,9 @@ pub enum Target {
 
 /// Convert between legacy text heap profiles and pprof files
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  heapprof convert heap.debug1.txt -o heap.pb.gz\n  heapprof convert heap.pb.gz -o heap.txt\n  heapprof convert --to pprof http://localhost:6060/debug/pprof/heap?debug=1 -o heap.pb.gz")]
+#[command(
+    after_help = "Examples:\n  heapprof convert heap.debug1.txt -o heap.pb.gz\n  heapprof convert heap.pb.gz -o heap.txt\n  heapprof convert --to pprof http://localhost:6060/debug/pprof/heap?debug=1 -o heap.pb.gz"
+)]
 pub struct Args {
     /// The profile to convert (file or URL)
     #[arg(value_name = "SOURCE")]
@@ -38,7 +40,11 @@ pub fn run(args: &Args) -> Result<()> {
     let bytes = source::fetch(&args.source, None)?;
     let was_text = source::is_legacy_text(&bytes);
     let profile = source::decode_any(&args.source, &bytes)?;
-    let target = args.to.unwrap_or(if was_text { Target::Pprof } else { Target::Text });
+    let target = args.to.unwrap_or(if was_text {
+        Target::Pprof
+    } else {
+        Target::Text
+    });
     let out = match target {
         Target::Pprof => encode_gzip(&profile),
         Target::Text => {

@@ -9,7 +9,9 @@ use crate::source;
 
 /// Compare two profiles function by function, largest change first
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  heapprof diff before.pb.gz after.pb.gz\n  heapprof diff --sample-index alloc_space --nodecount 20 http://host:6060/debug/pprof/heap now.pb.gz")]
+#[command(
+    after_help = "Examples:\n  heapprof diff before.pb.gz after.pb.gz\n  heapprof diff --sample-index alloc_space --nodecount 20 http://host:6060/debug/pprof/heap now.pb.gz"
+)]
 pub struct Args {
     /// The earlier profile (file or URL)
     #[arg(value_name = "BASE")]
@@ -33,13 +35,22 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let base = report_of(&args.base, source::load(&args.base, args.seconds)?, &args.select)?;
-    let new = report_of(&args.new, source::load(&args.new, args.seconds)?, &args.select)?;
+    let base = report_of(
+        &args.base,
+        source::load(&args.base, args.seconds)?,
+        &args.select,
+    )?;
+    let new = report_of(
+        &args.new,
+        source::load(&args.new, args.seconds)?,
+        &args.select,
+    )?;
     let opts = DiffOptions {
         granularity: args.granularity.granularity(),
         node_count: args.nodecount.unwrap_or(0),
     };
-    let d = diff(&base, &new, &opts).map_err(|e| crate::error::bad(format!("{}, {}", args.base, args.new), e))?;
+    let d = diff(&base, &new, &opts)
+        .map_err(|e| crate::error::bad(format!("{}, {}", args.base, args.new), e))?;
     match args.format {
         Format::Text => print_text(true, |w| d.write_text(w)),
         Format::Json => print_json(&d),

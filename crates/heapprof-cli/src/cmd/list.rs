@@ -10,7 +10,9 @@ use crate::output::{print_json, print_text};
 
 /// Print per-line values of functions matching REGEX, like `go tool pprof -list`
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  heapprof list 'main\\.fillCache' heap.pb.gz\n  heapprof list --source-path ~/src/app:/usr/lib/go/src 'encodeAll' heap.pb.gz")]
+#[command(
+    after_help = "Examples:\n  heapprof list 'main\\.fillCache' heap.pb.gz\n  heapprof list --source-path ~/src/app:/usr/lib/go/src 'encodeAll' heap.pb.gz"
+)]
 pub struct Args {
     /// Regular expression matched against function names
     #[arg(value_name = "REGEX")]

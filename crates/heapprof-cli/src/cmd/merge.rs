@@ -12,7 +12,9 @@ use crate::source;
 
 /// Merge profiles (same sample types) into one gzipped pprof file
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  heapprof merge -o all.pb.gz host1.pb.gz host2.pb.gz\n  heapprof merge -o fleet.pb.gz http://a:6060/debug/pprof/heap http://b:6060/debug/pprof/heap")]
+#[command(
+    after_help = "Examples:\n  heapprof merge -o all.pb.gz host1.pb.gz host2.pb.gz\n  heapprof merge -o fleet.pb.gz http://a:6060/debug/pprof/heap http://b:6060/debug/pprof/heap"
+)]
 pub struct Args {
     /// Where to write the merged profile
     #[arg(short, long, value_name = "OUT")]

@@ -2,12 +2,16 @@
 
 use anyhow::Result;
 
-use crate::options::{BaseArgs, Format, GranularityArgs, Selection, Sources, build_report, regex, report_error};
+use crate::options::{
+    BaseArgs, Format, GranularityArgs, Selection, Sources, build_report, regex, report_error,
+};
 use crate::output::{print_json, print_text};
 
 /// Print the callers and callees of functions matching REGEX, like `go tool pprof -peek`
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  heapprof peek 'json\\.Marshal' heap.pb.gz\n  heapprof peek --sample-index alloc_space '^main\\.' heap.pb.gz")]
+#[command(
+    after_help = "Examples:\n  heapprof peek 'json\\.Marshal' heap.pb.gz\n  heapprof peek --sample-index alloc_space '^main\\.' heap.pb.gz"
+)]
 pub struct Args {
     /// Regular expression matched against node names
     #[arg(value_name = "REGEX")]

@@ -7,7 +7,9 @@ use crate::output::{print_json, print_text};
 
 /// Print label values and the value they carry, like `go tool pprof -tags`
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  heapprof tags heap.pb.gz\n  heapprof tags --sample-index inuse_objects --focus 'json' heap.pb.gz")]
+#[command(
+    after_help = "Examples:\n  heapprof tags heap.pb.gz\n  heapprof tags --sample-index inuse_objects --focus 'json' heap.pb.gz"
+)]
 pub struct Args {
     #[command(flatten)]
     sources: Sources,

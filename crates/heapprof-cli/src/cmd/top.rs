@@ -9,7 +9,9 @@ use crate::output::{print_json, print_text};
 
 /// Print the heaviest functions, like `go tool pprof -top`
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  heapprof top heap.pb.gz\n  heapprof top --cum --nodecount 20 --sample-index alloc_space heap.pb.gz\n  heapprof top --base before.pb.gz after.pb.gz\n  heapprof top --format json http://localhost:6060/debug/pprof/heap")]
+#[command(
+    after_help = "Examples:\n  heapprof top heap.pb.gz\n  heapprof top --cum --nodecount 20 --sample-index alloc_space heap.pb.gz\n  heapprof top --base before.pb.gz after.pb.gz\n  heapprof top --format json http://localhost:6060/debug/pprof/heap"
+)]
 pub struct Args {
     #[command(flatten)]
     sources: Sources,
@@ -37,7 +39,10 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    for (name, f) in [("--nodefraction", args.nodefraction), ("--edgefraction", args.edgefraction)] {
+    for (name, f) in [
+        ("--nodefraction", args.nodefraction),
+        ("--edgefraction", args.edgefraction),
+    ] {
         if !(0.0..=1.0).contains(&f) {
             return Err(bad(name, format!("{f} is not between 0 and 1")));
         }

@@ -7,7 +7,9 @@ use crate::output::{print_json, print_text};
 
 /// Print every sample with its labels and stack, like `go tool pprof -traces`
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  heapprof traces heap.pb.gz\n  heapprof traces --focus 'fillCache' --format json heap.pb.gz")]
+#[command(
+    after_help = "Examples:\n  heapprof traces heap.pb.gz\n  heapprof traces --focus 'fillCache' --format json heap.pb.gz"
+)]
 pub struct Args {
     #[command(flatten)]
     sources: Sources,

@@ -32,6 +32,10 @@ gen peek-alloc             "peek --sample-index alloc_space flate rate1/full.pb.
 gen tags                   "tags rate1/full.pb.gz"                                  -tags rate1/full.pb.gz
 gen tags-objects           "tags --sample-index alloc_objects default/full.pb.gz"   -tags -sample_index=alloc_objects default/full.pb.gz
 gen traces-lines           "traces --lines default/full.pb.gz"                      -traces -lines default/full.pb.gz
+gen top-cpp-legacy         "top ../pprof-testdata/cppbench.heap"                    -top ../pprof-testdata/cppbench.heap
+gen top-go-legacy          "top --nodefraction 0 ../pprof-testdata/gobench.heap"    -top -nodefraction=0 ../pprof-testdata/gobench.heap
+gen top-java-legacy        "top ../pprof-testdata/java.heap"                        -top ../pprof-testdata/java.heap
+gen traces-java-legacy     "traces ../pprof-testdata/java.heap"                     -traces ../pprof-testdata/java.heap
 # {src} stands for a folder holding heapcorpus/main.go (the corpus's main.go).
 src=$(mktemp -d); mkdir -p "$src/heapcorpus"; cp main.go "$src/heapcorpus/"
 gen list                   "list --source-path {src} main.fillCache|encodeAll rate1/full.pb.gz" -list 'main.fillCache|encodeAll' -source_path="$src" rate1/full.pb.gz

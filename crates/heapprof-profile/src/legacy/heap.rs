@@ -442,7 +442,8 @@ struct Symbols {
     /// The comment lines of the current record: (pc, function index, line).
     block: Vec<(u64, usize, i64)>,
     by_pc: HashMap<u64, Vec<(usize, i64)>>,
-    functions: HashMap<(String, String), usize>,
+    /// Function index by name, then file.
+    functions: HashMap<String, Vec<(String, usize)>>,
 }
 
 impl Symbols {
@@ -450,14 +451,21 @@ impl Symbols {
     fn comment(&mut self, line: &str, raw: &mut Raw) {
         match parse_symbol(line) {
             Some((pc, name, file, line)) => {
-                let key = (name.to_owned(), file.to_owned());
-                let f = *self.functions.entry(key).or_insert_with(|| {
+                let known = self
+                    .functions
+                    .get(name)
+                    .and_then(|files| files.iter().find(|(f, _)| f == file))
+                    .map(|&(_, f)| f);
+                let f = known.unwrap_or_else(|| {
                     raw.functions.push(RawFunction {
                         name: name.to_owned(),
                         system_name: name.to_owned(),
                         filename: file.to_owned(),
                     });
-                    raw.functions.len() - 1
+                    let f = raw.functions.len() - 1;
+                    let files = self.functions.entry(name.to_owned()).or_default();
+                    files.push((file.to_owned(), f));
+                    f
                 });
                 self.block.push((pc, f, line));
             }
@@ -474,8 +482,10 @@ impl Symbols {
             while j < self.block.len() && self.block[j].0 == pc {
                 j += 1;
             }
-            let lines = self.block[i..j].iter().map(|&(_, f, l)| (f, l)).collect();
-            self.by_pc.entry(pc).or_insert(lines);
+            if !self.by_pc.contains_key(&pc) {
+                let lines = self.block[i..j].iter().map(|&(_, f, l)| (f, l)).collect();
+                self.by_pc.insert(pc, lines);
+            }
             i = j;
         }
         self.block.clear();

@@ -45,7 +45,11 @@ pub fn parse_legacy(text: &[u8]) -> Result<Profile, Error> {
     if text.is_empty() {
         return Err(Error::Empty);
     }
-    let text = String::from_utf8_lossy(text);
+    // Valid UTF-8 is checked much faster than it is repaired.
+    let text = match std::str::from_utf8(text) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(text),
+    };
     let first = first_line(&text);
     let raw = if let Some(raw) = heap::parse(&text)? {
         raw

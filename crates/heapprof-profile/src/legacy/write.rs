@@ -1,10 +1,11 @@
 //! Writing a heap profile as Go's `?debug=1` legacy text.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Write;
 
 use super::heap::{sampling_scale, scale_heap_sample};
-use crate::{Error, Function, Location, Profile, Sample};
+use crate::merge::IdIndex;
+use crate::{Error, Profile, Sample};
 
 /// Writes `p` as Go's `?debug=1` heap profile text:
 /// `heap profile: <inuse_objs>: <inuse_bytes> [<alloc_objs>: <alloc_bytes>] @ heap/<2*period>`,
@@ -62,21 +63,26 @@ pub fn write_legacy_heap(p: &Profile, out: &mut impl Write) -> Result<(), Error>
         rate.saturating_mul(2)
     )?;
     let addresses = Addresses::new(p);
-    let locations: HashMap<u64, &Location> = p.location.iter().map(|l| (l.id, l)).collect();
-    let functions: HashMap<u64, &Function> = p.function.iter().map(|f| (f.id, f)).collect();
+    let locations = IdIndex::new(p.location.iter().map(|l| l.id));
+    let functions = IdIndex::new(p.function.iter().map(|f| f.id));
     for ((in_n, in_b), (al_n, al_b), s) in &rows {
         write!(w, "{in_n}: {in_b} [{al_n}: {al_b}] @")?;
-        for id in &s.location_id {
-            write!(w, " {:#x}", addresses.written(*id))?;
+        let frames: Vec<Option<usize>> =
+            s.location_id.iter().map(|&id| locations.get(id)).collect();
+        for &frame in &frames {
+            write!(w, " {:#x}", addresses.written(frame))?;
         }
         writeln!(w)?;
-        for id in &s.location_id {
-            let Some(loc) = locations.get(id) else {
+        for &frame in &frames {
+            let Some(loc) = frame.and_then(|i| p.location.get(i)) else {
                 continue;
             };
-            let pc = addresses.written(*id).wrapping_sub(1);
+            let pc = addresses.written(frame).wrapping_sub(1);
             for line in &loc.line {
-                let Some(f) = functions.get(&line.function_id) else {
+                let Some(f) = functions
+                    .get(line.function_id)
+                    .and_then(|i| p.function.get(i))
+                else {
                     continue;
                 };
                 let name = Some(p.str(f.name))
@@ -105,7 +111,7 @@ type Row<'a> = ((i64, i64), (i64, i64), &'a Sample);
 
 /// Keeps a name inside one tab-separated field of one line.
 fn one_field(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.contains(['\t', '\n', '\r']) {
+    if s.bytes().any(|b| matches!(b, b'\t' | b'\n' | b'\r')) {
         s.replace(['\t', '\n', '\r'], " ").into()
     } else {
         s.into()
@@ -179,11 +185,11 @@ impl Columns {
     }
 }
 
-/// The return addresses written for each location id: the location's address plus one
+/// The return addresses written for each location (by position): its address plus one
 /// (the parser subtracts one), or an unused stand-in for a missing or shared address.
 #[derive(Debug)]
 struct Addresses {
-    by_id: HashMap<u64, u64>,
+    by_position: Vec<u64>,
 }
 
 impl Addresses {
@@ -195,24 +201,31 @@ impl Addresses {
             .map(|l| l.address.wrapping_add(1))
             .collect();
         let mut taken = HashSet::with_capacity(p.location.len());
-        let mut by_id = HashMap::with_capacity(p.location.len());
         let mut next_fake = 0x1000u64;
-        for l in &p.location {
-            let mut written = l.address.wrapping_add(1);
-            if l.address == 0 || !taken.insert(written) {
+        let by_position = p
+            .location
+            .iter()
+            .map(|l| {
+                let written = l.address.wrapping_add(1);
+                if l.address != 0 && taken.insert(written) {
+                    return written;
+                }
                 while used.contains(&next_fake) || taken.contains(&next_fake) {
                     next_fake = next_fake.wrapping_add(0x10);
                 }
-                written = next_fake;
-                taken.insert(written);
-            }
-            by_id.insert(l.id, written);
-        }
-        Addresses { by_id }
+                taken.insert(next_fake);
+                next_fake
+            })
+            .collect();
+        Addresses { by_position }
     }
 
-    fn written(&self, id: u64) -> u64 {
-        self.by_id.get(&id).copied().unwrap_or(0)
+    /// The address for a location position; 0 for a missing location.
+    fn written(&self, position: Option<usize>) -> u64 {
+        position
+            .and_then(|i| self.by_position.get(i))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -232,7 +245,7 @@ fn unscale((count, size): (i64, i64), rate: i64) -> (i64, i64) {
     let sign = count.signum();
     let (c, z) = (count.saturating_abs(), size.saturating_abs());
     let (rc, rz) = unscale_positive(c, z, rate);
-    (sign * rc, sign * rz)
+    (sign.saturating_mul(rc), sign.saturating_mul(rz))
 }
 
 fn unscale_positive(c: i64, z: i64, rate: i64) -> (i64, i64) {
@@ -242,7 +255,7 @@ fn unscale_positive(c: i64, z: i64, rate: i64) -> (i64, i64) {
     // Most records: the direct estimate or a neighbour.
     for dc in [0, -1, 1] {
         for dz in [0, -1, 1, -2, 2] {
-            let (rc, rz) = (c0 + dc, z0 + dz);
+            let (rc, rz) = (c0.saturating_add(dc), z0.saturating_add(dz));
             if rc >= 1 && rz >= 1 && scale_heap_sample(rc, rz, rate) == target {
                 return (rc, rz);
             }
@@ -266,7 +279,7 @@ fn unscale_positive(c: i64, z: i64, rate: i64) -> (i64, i64) {
         }
         rc = refined;
     }
-    for rc in [rc - 1, rc + 1] {
+    for rc in [rc.saturating_sub(1), rc.saturating_add(1)] {
         if rc >= 1 {
             let rz = smallest_size_reaching(rc, z, rate);
             for candidate in rz..rz.saturating_add(3) {

@@ -42,6 +42,15 @@ pub struct DiffRow {
     pub cum_change_percent: f64,
 }
 
+/// How many nodes changed one way, and the sum of their flat changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// Sum of their flat changes.
+    pub total: i64,
+}
+
 /// A diff report (JSON schema `heapprof.diff.v1`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Diff {
@@ -60,9 +69,9 @@ pub struct Diff {
     /// `change` as a signed percentage of the base total (`None` if it is 0).
     pub change_percent: Option<f64>,
     /// Nodes whose flat value grew, and by how much in all.
-    pub grew: (usize, i64),
+    pub grew: Change,
     /// Nodes whose flat value shrank, and by how much in all (negative).
-    pub shrank: (usize, i64),
+    pub shrank: Change,
     /// Changed nodes: largest |flat change| first, then |cum change|, then name.
     pub rows: Vec<DiffRow>,
 }
@@ -90,8 +99,8 @@ pub fn diff(base: &Report, new: &Report, opts: &DiffOptions) -> Result<Diff, Rep
         let g = Graph::build(&report.view, &table, report.index, None, Edges::None);
         for n in g.present() {
             let v = values.entry(table.printable_name(n)).or_default();
-            v[slot] += g.flat[n as usize];
-            v[slot + 1] += g.cum[n as usize];
+            v[slot] = v[slot].wrapping_add(g.flat[n as usize]);
+            v[slot + 1] = v[slot + 1].wrapping_add(g.cum[n as usize]);
         }
     }
     let base_total = base.total;
@@ -108,12 +117,12 @@ pub fn diff(base: &Report, new: &Report, opts: &DiffOptions) -> Result<Diff, Rep
             name,
             base_flat: bf,
             new_flat: nf,
-            flat_change: nf - bf,
+            flat_change: nf.wrapping_sub(bf),
             base_cum: bc,
             new_cum: nc,
-            cum_change: nc - bc,
-            flat_change_percent: pct(nf - bf),
-            cum_change_percent: pct(nc - bc),
+            cum_change: nc.wrapping_sub(bc),
+            flat_change_percent: pct(nf.wrapping_sub(bf)),
+            cum_change_percent: pct(nc.wrapping_sub(bc)),
         })
         .filter(|r| r.flat_change != 0 || r.cum_change != 0)
         .collect();
@@ -124,10 +133,20 @@ pub fn diff(base: &Report, new: &Report, opts: &DiffOptions) -> Result<Diff, Rep
             .then(b.cum_change.abs().cmp(&a.cum_change.abs()))
             .then_with(|| a.name.cmp(&b.name))
     });
-    let grew = rows.iter().filter(|r| r.flat_change > 0);
-    let grew = (grew.clone().count(), grew.map(|r| r.flat_change).sum());
-    let shrank = rows.iter().filter(|r| r.flat_change < 0);
-    let shrank = (shrank.clone().count(), shrank.map(|r| r.flat_change).sum());
+    let summary = |grew: bool| {
+        let changed = rows.iter().filter(|r| {
+            if grew {
+                r.flat_change > 0
+            } else {
+                r.flat_change < 0
+            }
+        });
+        Change {
+            nodes: changed.clone().count(),
+            total: changed.fold(0i64, |t, r| t.wrapping_add(r.flat_change)),
+        }
+    };
+    let (grew, shrank) = (summary(true), summary(false));
     if opts.node_count > 0 {
         rows.truncate(opts.node_count);
     }
@@ -146,7 +165,7 @@ pub fn diff(base: &Report, new: &Report, opts: &DiffOptions) -> Result<Diff, Rep
         .unwrap_or(0);
     let max = base_total.abs().max(new.total.abs());
     let unit = select_output_unit(min, max, new.sample_unit());
-    let change = new.total - base_total;
+    let change = new.total.wrapping_sub(base_total);
     Ok(Diff {
         schema: "heapprof.diff.v1",
         header: new.header(),
@@ -205,12 +224,12 @@ impl Diff {
         writeln!(
             w,
             "Grew: {} node{} ({}), shrank: {} node{} ({})",
-            self.grew.0,
-            if self.grew.0 == 1 { "" } else { "s" },
-            signed(self.grew.1, from, unit),
-            self.shrank.0,
-            if self.shrank.0 == 1 { "" } else { "s" },
-            signed(self.shrank.1, from, unit)
+            self.grew.nodes,
+            if self.grew.nodes == 1 { "" } else { "s" },
+            signed(self.grew.total, from, unit),
+            self.shrank.nodes,
+            if self.shrank.nodes == 1 { "" } else { "s" },
+            signed(self.shrank.total, from, unit)
         )?;
         writeln!(
             w,

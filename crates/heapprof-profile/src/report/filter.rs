@@ -107,7 +107,7 @@ impl View {
         let drop = compile("drop_frames", &drop)?;
         let keep = match self.str(self.keep_frames) {
             "" => None,
-            k => Some(compile("keep_frames", &k.to_string())?),
+            k => Some(compile("keep_frames", k)?),
         };
         let dropped: Vec<bool> = self
             .functions

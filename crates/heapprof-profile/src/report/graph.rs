@@ -277,7 +277,7 @@ impl Graph {
                     let slot = node as usize;
                     if node_stamp[slot] != stamp {
                         node_stamp[slot] = stamp;
-                        g.cum[slot] += w;
+                        g.cum[slot] = g.cum[slot].wrapping_add(w);
                     }
                     let track = match edges {
                         Edges::All => true,
@@ -300,7 +300,7 @@ impl Graph {
                 }
             }
             if parent != NONE && !residual {
-                g.flat[parent as usize] += w;
+                g.flat[parent as usize] = g.flat[parent as usize].wrapping_add(w);
             }
         }
         g
@@ -337,7 +337,7 @@ impl Graph {
             return;
         }
         e.stamp = stamp;
-        e.weight += w;
+        e.weight = e.weight.wrapping_add(w);
         e.residual |= residual;
         e.inline &= inline;
     }

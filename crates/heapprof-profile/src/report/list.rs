@@ -175,8 +175,8 @@ impl Report {
         for &n in nodes {
             let info = &table.infos[n as usize];
             let (f, c) = (g.flat[n as usize], g.cum[n as usize]);
-            flat += f;
-            cum += c;
+            flat = flat.wrapping_add(f);
+            cum = cum.wrapping_add(c);
             let node_start = if info.start_line != 0 {
                 info.start_line
             } else {
@@ -186,8 +186,8 @@ impl Report {
             end = end.max(info.lineno + MARGIN);
             match per_line.iter_mut().find(|(l, _, _)| *l == info.lineno) {
                 Some(slot) => {
-                    slot.1 += f;
-                    slot.2 += c;
+                    slot.1 = slot.1.wrapping_add(f);
+                    slot.2 = slot.2.wrapping_add(c);
                 }
                 None => per_line.push((info.lineno, f, c)),
             }

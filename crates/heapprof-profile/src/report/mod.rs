@@ -44,7 +44,7 @@ pub mod units;
 mod view;
 mod view_builder;
 
-pub use diff::{Diff, DiffOptions, DiffRow, diff};
+pub use diff::{Change, Diff, DiffOptions, DiffRow, diff};
 pub use filter::{FilterMatches, Filters};
 pub use graph::Granularity;
 pub use header::{Header, format_time};

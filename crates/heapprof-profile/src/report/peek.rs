@@ -123,7 +123,10 @@ impl Report {
         if entries.is_empty() {
             return Err(ReportError::NoMatches(regex.as_str().to_string()));
         }
-        let shown: i64 = tg.nodes.iter().map(|&n| tg.graph.flat[n as usize]).sum();
+        let shown = tg
+            .nodes
+            .iter()
+            .fold(0i64, |acc, &n| acc.wrapping_add(tg.graph.flat[n as usize]));
         let legend = legend_lines(self, &unit, shown, 0, 0.0, tg.nodes.len(), tg.orig_count);
         Ok(Peek {
             schema: "heapprof.peek.v1",
@@ -166,7 +169,7 @@ impl Peek {
             for c in &e.callers {
                 edge_line(w, c)?;
             }
-            sum += e.flat;
+            sum = sum.wrapping_add(e.flat);
             writeln!(
                 w,
                 "{:>10} {} {} {:>10} {}                | {}",

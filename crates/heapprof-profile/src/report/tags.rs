@@ -65,7 +65,8 @@ impl Report {
         let mut keys: HashMap<String, HashMap<String, Acc>> = HashMap::new();
         let mut weights_by_set: Vec<i64> = vec![0; view.label_sets.len()];
         for (i, s) in view.samples.iter().enumerate() {
-            weights_by_set[s.labels as usize] += view.value(i, self.index);
+            let w = &mut weights_by_set[s.labels as usize];
+            *w = w.wrapping_add(view.value(i, self.index));
         }
         for (set, &w) in view.label_sets.iter().zip(&weights_by_set) {
             for &(k, v) in &set.strs {
@@ -74,20 +75,20 @@ impl Report {
                     .or_default()
                     .entry_ref(view.str(v))
                     .or_default();
-                acc.weight += w;
+                acc.weight = acc.weight.wrapping_add(w);
             }
             for &(k, n, _) in &set.nums {
                 let key = view.str(k);
                 let label = scaled_label(n, unit_of(&units, key), "minimum");
                 let acc = keys.entry_ref(key).or_default().entry(label).or_default();
-                acc.weight += w;
+                acc.weight = acc.weight.wrapping_add(w);
                 acc.range = Some(acc.range.map_or((n, n), |(lo, hi)| (lo.min(n), hi.max(n))));
             }
         }
         let mut out: Vec<TagKey> = keys
             .into_iter()
             .map(|(key, values)| {
-                let total: i64 = values.values().map(|a| a.weight).sum();
+                let total = values.values().fold(0i64, |t, a| t.wrapping_add(a.weight));
                 let mut values: Vec<TagValue> = values
                     .into_iter()
                     .map(|(value, acc)| TagValue {

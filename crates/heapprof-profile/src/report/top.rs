@@ -97,7 +97,13 @@ impl Report {
             },
         );
         let inlined = table.inlined_nodes();
-        let tg = trimmed_graph(&self.view, &table, self.index, &opts.trim, Edges::Into(&inlined));
+        let tg = trimmed_graph(
+            &self.view,
+            &table,
+            self.index,
+            &opts.trim,
+            Edges::Into(&inlined),
+        );
         let unit = self.output_unit(&tg);
         let marks = inline_marks(&tg, table.len());
         let total = self.total;
@@ -114,7 +120,7 @@ impl Report {
             .iter()
             .map(|&n| {
                 let (flat, cum) = (tg.graph.flat[n as usize], tg.graph.cum[n as usize]);
-                sum += flat;
+                sum = sum.wrapping_add(flat);
                 TopRow {
                     name: tg.names[n as usize].clone(),
                     inline: marks[n as usize],
@@ -207,7 +213,7 @@ impl Top {
         )?;
         let mut sum = 0i64;
         for r in &self.rows {
-            sum += r.flat;
+            sum = sum.wrapping_add(r.flat);
             writeln!(
                 w,
                 "{:>10} {} {} {:>10} {}  {}{}",

@@ -76,7 +76,7 @@ pub(crate) fn trimmed_graph(
     edges: Edges<'_>,
 ) -> TrimmedGraph {
     let mut graph = Graph::build(view, table, index, None, edges);
-    let total_value: i64 = graph.flat.iter().sum();
+    let total_value = graph.flat.iter().fold(0i64, |t, &v| t.wrapping_add(v));
     let node_cutoff = ((total_value as f64 * opts.node_fraction) as i64).abs();
     let edge_cutoff = ((total_value as f64 * opts.edge_fraction) as i64).abs();
     let mut nodes = graph.present();

@@ -10,8 +10,8 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use super::ReportError;
 use super::stack_arena::StackRef;
 use super::view::{
-    BaseMode, DIFF_BASE_LABEL, FunctionInfo, LabelSet, LineInfo, LocationInfo, MappingInfo,
-    NONE, SampleInfo, View,
+    BaseMode, DIFF_BASE_LABEL, FunctionInfo, LabelSet, LineInfo, LocationInfo, MappingInfo, NONE,
+    SampleInfo, View,
 };
 use crate::{Label, Profile, Sample};
 
@@ -165,7 +165,16 @@ impl ViewBuilder {
             .reserve(count, |&i| sample_hash(hasher, view, i));
         let mut scratch = SampleScratch::default();
         for (i, sample) in samples.into_iter().enumerate() {
-            self.add_sample(i, sample.borrow(), &locations, ratios, is_base, diff, &s, &mut scratch)?;
+            self.add_sample(
+                i,
+                sample.borrow(),
+                &locations,
+                ratios,
+                is_base,
+                diff,
+                &s,
+                &mut scratch,
+            )?;
         }
         Ok(())
     }
@@ -185,10 +194,13 @@ impl ViewBuilder {
             });
         } else {
             let same_types = p.sample_type.len() == v.sample_types.len()
-                && p.sample_type.iter().zip(&v.sample_types).all(|(a, &(t, u))| {
-                    let (at, au) = names(a);
-                    at == v.strings.get(t) && au == v.strings.get(u)
-                });
+                && p.sample_type
+                    .iter()
+                    .zip(&v.sample_types)
+                    .all(|(a, &(t, u))| {
+                        let (at, au) = names(a);
+                        at == v.strings.get(t) && au == v.strings.get(u)
+                    });
             let same_period = match (&p.period_type, v.period_type) {
                 (None, None) => true,
                 (Some(a), Some((t, u))) => names(a) == (v.strings.get(t), v.strings.get(u)),
@@ -239,9 +251,12 @@ impl ViewBuilder {
         for l in &p.location {
             let (mapping, src_start) = match l.mapping_id {
                 0 => (NONE, 0),
-                id => *mappings
-                    .get(&id)
-                    .ok_or_else(|| ReportError::Invalid(format!("location {} refers to missing mapping {id}", l.id)))?,
+                id => *mappings.get(&id).ok_or_else(|| {
+                    ReportError::Invalid(format!(
+                        "location {} refers to missing mapping {id}",
+                        l.id
+                    ))
+                })?,
             };
             let mut lines = Vec::with_capacity(l.line.len());
             for line in &l.line {
@@ -256,7 +271,11 @@ impl ViewBuilder {
                     line: line.line,
                 });
             }
-            let merged_start = self.view.mappings.get(mapping as usize).map_or(0, |m| m.start);
+            let merged_start = self
+                .view
+                .mappings
+                .get(mapping as usize)
+                .map_or(0, |m| m.start);
             let key = LocationKey {
                 mapping,
                 address: if mapping == NONE {
@@ -317,7 +336,9 @@ impl ViewBuilder {
                 1.0 => v,
                 r => (v as f64 * r).round() as i64,
             };
-            scratch.values.push(if negate { v.wrapping_neg() } else { v });
+            scratch
+                .values
+                .push(if negate { v.wrapping_neg() } else { v });
         }
         if scratch.values.iter().all(|&v| v == 0) {
             return Ok(());
@@ -509,7 +530,10 @@ impl IdLookup {
 
     fn get(&self, id: u64) -> Option<u32> {
         match self {
-            IdLookup::Dense(v) => v.get(usize::try_from(id).ok()?).copied().filter(|&i| i != NONE),
+            IdLookup::Dense(v) => v
+                .get(usize::try_from(id).ok()?)
+                .copied()
+                .filter(|&i| i != NONE),
             IdLookup::Sparse(m) => m.get(&id).copied(),
         }
     }

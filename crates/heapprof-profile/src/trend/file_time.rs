@@ -93,7 +93,10 @@ mod tests {
             profile_file_name("potential_leak", t),
             "heap_potential_leak_20240229T235958.007Z.pb.gz"
         );
-        assert_eq!(time_from_file_name(&profile_file_name("new_peak", t)), Some(t));
+        assert_eq!(
+            time_from_file_name(&profile_file_name("new_peak", t)),
+            Some(t)
+        );
         assert_eq!(format_utc_basic(0), "19700101T000000.000Z");
     }
 
@@ -116,7 +119,13 @@ mod tests {
 
     #[test]
     fn names_without_a_time_or_with_an_impossible_one_give_none() {
-        for name in ["heap.pb.gz", "heap_1.pb.gz", "20231314T221320Z", "20231114T251320Z", ""] {
+        for name in [
+            "heap.pb.gz",
+            "heap_1.pb.gz",
+            "20231314T221320Z",
+            "20231114T251320Z",
+            "",
+        ] {
             assert_eq!(time_from_file_name(name), None, "{name}");
         }
     }

@@ -49,7 +49,7 @@ pub fn least_squares(points: &[Point]) -> Option<LinearFit> {
         stv += dt * dv;
         svv += dv * dv;
     }
-    if !(stt > 0.0) || !stt.is_finite() || !stv.is_finite() || !svv.is_finite() {
+    if stt.is_nan() || stt <= 0.0 || !stt.is_finite() || !stv.is_finite() || !svv.is_finite() {
         return None;
     }
     let slope = stv / stt;
@@ -101,7 +101,11 @@ pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
     if len % 2 == 1 {
         return Some(upper);
     }
-    let lower = below.iter().copied().max_by(f64::total_cmp).unwrap_or(upper);
+    let lower = below
+        .iter()
+        .copied()
+        .max_by(f64::total_cmp)
+        .unwrap_or(upper);
     Some((lower + upper) / 2.0)
 }
 

@@ -157,13 +157,19 @@ mod tests {
         let v = assess(&values, &LeakCriteria::default());
         assert!(v.potential_leak, "{v:?}");
         assert!(v.baseline.fired && v.persistent.fired && v.trend.fired);
-        assert!(v.summary.contains("rising in 19 of 19 intervals"), "{}", v.summary);
+        assert!(
+            v.summary.contains("rising in 19 of 19 intervals"),
+            "{}",
+            v.summary
+        );
         assert!(v.summary.ends_with(": moderate"), "{}", v.summary);
     }
 
     #[test]
     fn a_step_is_not_a_leak() {
-        let values: Vec<f64> = (0..20).map(|i| if i < 10 { 100.0 } else { 300.0 }).collect();
+        let values: Vec<f64> = (0..20)
+            .map(|i| if i < 10 { 100.0 } else { 300.0 })
+            .collect();
         let v = assess(&values, &LeakCriteria::default());
         assert!(v.baseline.fired);
         assert!(!v.persistent.fired);
@@ -196,7 +202,9 @@ mod tests {
 
     #[test]
     fn disabled_detectors_are_ignored_but_one_must_be_enabled() {
-        let step: Vec<f64> = (0..20).map(|i| if i < 10 { 100.0 } else { 300.0 }).collect();
+        let step: Vec<f64> = (0..20)
+            .map(|i| if i < 10 { 100.0 } else { 300.0 })
+            .collect();
         let ratio_only = LeakCriteria {
             growth_ratio: Some(1.5),
             min_rising_fraction: None,

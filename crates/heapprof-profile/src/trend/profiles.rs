@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::TrendError;
 use super::fit::Point;
 use super::leak::{LeakAssessment, LeakCriteria, assess_leak};
 use super::series::{SeriesAnalysis, SeriesOptions, analyze_series};
 use super::sites::{SiteHistory, SiteOptions, SiteVerdict};
-use super::TrendError;
 use crate::Profile;
 
 /// One profile of the series, with the time it was taken.
@@ -109,7 +109,9 @@ pub struct TrendReport {
 impl TrendReport {
     /// The leak suspects among the listed sites.
     pub fn suspects(&self) -> impl Iterator<Item = &SiteReport> {
-        self.sites.iter().filter(|s| s.verdict == SiteVerdict::Suspect)
+        self.sites
+            .iter()
+            .filter(|s| s.verdict == SiteVerdict::Suspect)
     }
 }
 
@@ -235,10 +237,17 @@ fn since_last_restart<'p, 'a>(
     followed: &str,
 ) -> (Vec<&'p TimedProfile<'a>>, usize) {
     let cumulative = |p: &TimedProfile<'_>| -> Option<i64> {
-        let i = p.profile.sample_type.iter().position(|vt| {
-            matches!(p.profile.str(vt.r#type), "alloc_space" | "alloc_objects")
-        })?;
-        Some(p.profile.sample.iter().filter_map(|s| s.value.get(i)).fold(0i64, |a, &v| a.saturating_add(v)))
+        let i =
+            p.profile.sample_type.iter().position(|vt| {
+                matches!(p.profile.str(vt.r#type), "alloc_space" | "alloc_objects")
+            })?;
+        Some(
+            p.profile
+                .sample
+                .iter()
+                .filter_map(|s| s.value.get(i))
+                .fold(0i64, |a, &v| a.saturating_add(v)),
+        )
     };
     if followed.starts_with("alloc_") || ordered.is_empty() {
         return (ordered, 0);
@@ -296,8 +305,8 @@ mod tests {
     use super::*;
     use crate::{Line, ProfileBuilder, Sample};
 
-    /// A heap profile with one sample per (stack, inuse bytes); alloc_space
-    /// grows with `cumulative`.
+    /// A heap profile with one sample per (stack, inuse bytes), each with
+    /// `cumulative` allocated bytes.
     fn heap(time_s: i64, cumulative: i64, sites: &[(&[&str], i64)]) -> Profile {
         let mut b = ProfileBuilder::new(&[("alloc_space", "bytes"), ("inuse_space", "bytes")]);
         let mut samples = Vec::new();
@@ -307,12 +316,19 @@ mod tests {
                 .enumerate()
                 .map(|(j, name)| {
                     let f = b.function(name, name, "x.go", 1);
-                    let line = Line { function_id: f, line: 1, column: 0 };
+                    let line = Line {
+                        function_id: f,
+                        line: 1,
+                        column: 0,
+                    };
                     b.add_location(0, 0x1000 + (i * 16 + j) as u64, vec![line])
                 })
                 .collect();
-            let alloc = if i == 0 { cumulative } else { *inuse };
-            samples.push(Sample { location_id: locs, value: vec![alloc, *inuse], label: vec![] });
+            samples.push(Sample {
+                location_id: locs,
+                value: vec![cumulative, *inuse],
+                label: vec![],
+            });
         }
         let p = b.profile_mut();
         p.sample = samples;
@@ -323,7 +339,11 @@ mod tests {
     fn timed(profiles: &[Profile]) -> Vec<TimedProfile<'_>> {
         profiles
             .iter()
-            .map(|p| TimedProfile { time_nanos: p.time_nanos, source: "p", profile: p })
+            .map(|p| TimedProfile {
+                time_nanos: p.time_nanos,
+                source: "p",
+                profile: p,
+            })
             .collect()
     }
 
@@ -337,7 +357,10 @@ mod tests {
                     &[
                         (&["main.leak", "main.main"], (i + 1) << 20),
                         (&["main.cache", "main.main"], (i.min(3) + 1) << 20),
-                        (&["main.churn", "main.main"], if i % 2 == 0 { 1 << 20 } else { 3 << 20 }),
+                        (
+                            &["main.churn", "main.main"],
+                            if i % 2 == 0 { 1 << 20 } else { 3 << 20 },
+                        ),
                     ],
                 )
             })
@@ -370,7 +393,10 @@ mod tests {
     #[test]
     fn a_missing_sample_type_is_an_error_naming_the_source() {
         let profiles = [heap(0, 1, &[(&["f"], 1)]), heap(60, 2, &[(&["f"], 2)])];
-        let opts = ProfileTrendOptions { sample_type: Some("inuse_objects".into()), ..Default::default() };
+        let opts = ProfileTrendOptions {
+            sample_type: Some("inuse_objects".into()),
+            ..Default::default()
+        };
         let e = profile_trend(&timed(&profiles), &opts).unwrap_err();
         assert_eq!(e.to_string(), "p: no sample type inuse_objects");
         assert!(profile_trend(&[], &ProfileTrendOptions::default()).is_err());

@@ -208,7 +208,10 @@ pub(crate) fn check_points(points: &[Point], min_points: usize) -> Result<(), Tr
 }
 
 /// Analyses a series. Points may come in any order; they are sorted by time.
-pub fn analyze_series(points: &[Point], opts: &SeriesOptions) -> Result<SeriesAnalysis, TrendError> {
+pub fn analyze_series(
+    points: &[Point],
+    opts: &SeriesOptions,
+) -> Result<SeriesAnalysis, TrendError> {
     check_points(points, opts.min_points)?;
     let (sorted, out_of_order) = sorted_by_time(points);
     let fit = least_squares(&sorted).ok_or(TrendError::NoTimeSpan)?;
@@ -313,7 +316,9 @@ mod tests {
 
     #[test]
     fn decreasing_is_recognised() {
-        let a = analyze(&per_minute((0..30).map(|i| 500.0 * MB - 3.0 * MB * i as f64)));
+        let a = analyze(&per_minute(
+            (0..30).map(|i| 500.0 * MB - 3.0 * MB * i as f64),
+        ));
         assert_eq!(a.classification, Classification::Decreasing);
         assert_eq!(a.rising_intervals, 0);
         assert!(a.growth_ratio.unwrap() < 1.0);
@@ -418,12 +423,20 @@ mod tests {
 
     #[test]
     fn all_points_at_one_time_or_not_finite_are_errors() {
-        let same = [Point::new(5.0, 1.0), Point::new(5.0, 2.0), Point::new(5.0, 3.0)];
+        let same = [
+            Point::new(5.0, 1.0),
+            Point::new(5.0, 2.0),
+            Point::new(5.0, 3.0),
+        ];
         assert_eq!(
             analyze_series(&same, &SeriesOptions::default()),
             Err(TrendError::NoTimeSpan)
         );
-        let nan = [Point::new(0.0, 1.0), Point::new(1.0, f64::NAN), Point::new(2.0, 3.0)];
+        let nan = [
+            Point::new(0.0, 1.0),
+            Point::new(1.0, f64::NAN),
+            Point::new(2.0, 3.0),
+        ];
         assert_eq!(
             analyze_series(&nan, &SeriesOptions::default()),
             Err(TrendError::NonFinite { index: 1 })

@@ -46,8 +46,10 @@ pub struct Options {
     pub token: Option<String>,
     /// Bind addresses other than loopback (default false: refuse them).
     pub allow_non_loopback: bool,
-    /// Requests served at once (default 4); more connections get 503.
+    /// Requests served at once (default 4).
     pub workers: usize,
+    /// Connections waiting for a worker (default 32); more get 503 at once.
+    pub queue: usize,
     /// Time allowed to receive the request head (default 5 s).
     pub read_timeout: Duration,
     /// Time allowed for each write of the response (default 30 s).
@@ -63,6 +65,7 @@ impl Default for Options {
             token: None,
             allow_non_loopback: false,
             workers: 4,
+            queue: 32,
             read_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(30),
             max_request_bytes: 8 * 1024,
@@ -103,8 +106,10 @@ pub fn serve_with(
     addr: impl ToSocketAddrs + std::fmt::Display,
     options: Options,
 ) -> Result<Server, ServeError> {
-    if options.workers == 0 {
-        return Err(ServeError::InvalidOption("workers must be at least 1"));
+    if options.workers == 0 || options.queue == 0 {
+        return Err(ServeError::InvalidOption(
+            "workers and queue must be at least 1",
+        ));
     }
     let name = addr.to_string();
     let bind_error = |source| ServeError::Bind {

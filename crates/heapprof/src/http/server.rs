@@ -58,7 +58,7 @@ pub(super) fn start(listener: TcpListener, options: Options) -> std::io::Result<
     let addr = listener.local_addr()?;
     let stopping = Arc::new(AtomicBool::new(false));
     let options = Arc::new(options);
-    let (queue, jobs) = std::sync::mpsc::sync_channel::<TcpStream>(options.workers);
+    let (queue, jobs) = std::sync::mpsc::sync_channel::<TcpStream>(options.queue);
     let jobs = Arc::new(Mutex::new(jobs));
     let mut threads = Vec::with_capacity(options.workers + 1);
     for i in 0..options.workers {

@@ -27,7 +27,13 @@ pub(super) fn walk(regs: Registers, out: &mut [usize]) -> Capture {
     let mut len = 0;
     let end = loop {
         if fp == 0 {
-            break StackEnd::Root;
+            // The outermost frame clears rbp; but capture always has a caller, so a
+            // zero before any frame means rbp was not a frame pointer.
+            break if len == 0 {
+                StackEnd::Lost
+            } else {
+                StackEnd::Root
+            };
         }
         let (Some(caller_fp), Some(ra)) = (
             read_stack_word(fp, floor, last),

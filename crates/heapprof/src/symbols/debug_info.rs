@@ -13,38 +13,16 @@ use addr2line::{Context, LookupContinuation, LookupResult, SplitDwarfLoad};
 use gimli::Section;
 use object::{Object, ObjectSection, ObjectSegment};
 
+use super::debug_files::{find_debug_file, load_supplementary};
 use super::demangle::is_mangled;
+use super::heap_cost;
 use super::mapped_file::MappedFile;
 use super::modules::hex;
 use super::symbol_table::SymbolTable;
 
 /// DWARF read in place from the mapped files. The `'static` is a promise kept by
 /// [`DebugInfo`]: nothing borrowing the data outlives the `Store` that owns it.
-type Reader = gimli::EndianSlice<'static, gimli::RunTimeEndian>;
-
-/// Where separate debug files are installed (`debuginfod` caches aside).
-const DEBUG_ROOT: &str = "/usr/lib/debug";
-
-/// Estimated heap bytes per unit of input, for [`DebugInfo::memory_bytes`]: fitted to
-/// glibc's count of bytes in use (`mallinfo2`) over Rust binaries (release with
-/// line-tables-only, and debug), libc and libm (distribution debug files, GCC), 0 to
-/// 10,000 addresses each; the estimates came within 0.84-1.17x of the measured heap.
-/// `measurements.rs` holds the check (run it on other files with `HEAPPROF_MEASURE_FILES`).
-mod cost {
-    /// `Context::from_dwarf` parses every unit's header, abbreviations (per unit in GCC's
-    /// output, about 19 heap bytes per encoded byte) and line-program header (directory
-    /// and file tables).
-    pub(super) const PER_UNIT: usize = 1_000;
-    pub(super) const PER_ABBREV_BYTE: usize = 19;
-    pub(super) const PER_LINE_HEADER_BYTE: usize = 8;
-    /// A unit's line table, parsed on the unit's first lookup (or up front, see
-    /// `eager_line_bytes`), and its function list, parsed on its first lookup.
-    pub(super) const PER_LINE_PROGRAM_BYTE: usize = 4;
-    pub(super) const INFO_BYTES_PER_HEAP_BYTE: usize = 13;
-    /// A function's inlined-call tree, parsed on its first lookup: 3.5 heap bytes per byte
-    /// of its entries.
-    pub(super) const PER_FUNCTION_DIE_BYTES: (usize, usize) = (7, 2);
-}
+pub(super) type Reader = gimli::EndianSlice<'static, gimli::RunTimeEndian>;
 
 /// A frame as found in the file, borrowing its strings from the [`DebugInfo`].
 #[derive(Debug)]
@@ -63,13 +41,13 @@ pub(super) struct FoundFrame<'a> {
 /// The owners of the bytes the context and object views borrow: mapped files and
 /// decompressed sections. Moving these vectors does not move the bytes.
 #[derive(Debug, Default)]
-struct Store {
+pub(super) struct Store {
     mapped: Vec<MappedFile>,
     decompressed: Vec<Vec<u8>>,
 }
 
 impl Store {
-    fn map(&mut self, path: &Path) -> std::io::Result<&'static [u8]> {
+    pub(super) fn map(&mut self, path: &Path) -> std::io::Result<&'static [u8]> {
         let file = MappedFile::open(path)?;
         // SAFETY: the mapping lives as long as `self.mapped`, i.e. as long as the `DebugInfo`,
         // whose fields that borrow it are declared (and so dropped) before its `Store`.
@@ -78,7 +56,7 @@ impl Store {
         Ok(bytes)
     }
 
-    fn keep(&mut self, data: Cow<'static, [u8]>) -> &'static [u8] {
+    pub(super) fn keep(&mut self, data: Cow<'static, [u8]>) -> &'static [u8] {
         match data {
             Cow::Borrowed(bytes) => bytes,
             Cow::Owned(bytes) => {
@@ -122,7 +100,7 @@ unsafe fn extend(bytes: &[u8]) -> &'static [u8] {
     unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) }
 }
 
-fn endian(object: &object::File<'_>) -> gimli::RunTimeEndian {
+pub(super) fn endian(object: &object::File<'_>) -> gimli::RunTimeEndian {
     if object.is_little_endian() {
         gimli::RunTimeEndian::Little
     } else {
@@ -166,74 +144,6 @@ fn load_dwarf(
     })
     .ok()?;
     (!dwarf.debug_info.reader().is_empty()).then_some(dwarf)
-}
-
-/// The estimated cost of `Context::from_dwarf` on `dwarf`, and the units whose line
-/// tables it parses up front.
-fn context_cost(dwarf: &gimli::Dwarf<Reader>) -> (usize, HashSet<usize>) {
-    let mut aranged = HashSet::new();
-    let mut aranges = dwarf.debug_aranges.headers();
-    while let Ok(Some(header)) = aranges.next() {
-        let mut entries = header.entries();
-        while let Ok(Some(entry)) = entries.next() {
-            if entry.length() != 0 {
-                aranged.insert(header.debug_info_offset().0);
-                break;
-            }
-        }
-    }
-    let mut units = 0usize;
-    let mut eager = HashSet::new();
-    let mut eager_bytes = 0;
-    let mut headers = dwarf.units();
-    while let Ok(Some(header)) = headers.next() {
-        units += 1;
-        if let Some((offset, bytes)) = eager_line_bytes(dwarf, header, &aranged) {
-            eager.insert(offset);
-            eager_bytes += bytes;
-        }
-    }
-    let cost = units * cost::PER_UNIT
-        + dwarf.debug_abbrev.reader().len() * cost::PER_ABBREV_BYTE
-        + line_header_bytes(dwarf.debug_line.reader()) * cost::PER_LINE_HEADER_BYTE
-        + eager_bytes * cost::PER_LINE_PROGRAM_BYTE;
-    (cost, eager)
-}
-
-/// The unit's offset and the size of its line program when addr2line parses its line table
-/// up front to learn the unit's address ranges, as it does for a compilation unit without
-/// a non-empty range (`DW_AT_ranges`, else `.debug_aranges`, else low and high pc). rustc
-/// and the linker leave many of those: units whose code was all garbage-collected keep
-/// their line tables, with every range emptied.
-fn eager_line_bytes(
-    dwarf: &gimli::Dwarf<Reader>,
-    header: gimli::UnitHeader<Reader>,
-    aranged: &HashSet<usize>,
-) -> Option<(usize, usize)> {
-    if !matches!(
-        header.type_(),
-        gimli::UnitType::Compilation | gimli::UnitType::Skeleton(_)
-    ) {
-        return None;
-    }
-    let offset = header.offset().as_debug_info_offset()?.0;
-    let unit = dwarf.unit(header).ok()?;
-    let program = unit.line_program.as_ref()?.header().raw_program_buf().len();
-    let root_ranges = {
-        let mut entries = unit.entries();
-        let (_, root) = entries.next_dfs().ok()??;
-        root.attr_value(gimli::DW_AT_ranges).ok()?.is_some()
-    };
-    if !root_ranges && aranged.contains(&offset) {
-        return None;
-    }
-    let mut ranges = dwarf.unit_ranges(&unit).ok()?;
-    while let Ok(Some(range)) = ranges.next() {
-        if range.begin < range.end {
-            return None;
-        }
-    }
-    Some((offset, program))
 }
 
 /// The symbolization data of one file.
@@ -321,7 +231,7 @@ impl DebugInfo {
             let dwarf_path = debug_path.as_deref().unwrap_or(original);
             load_supplementary(&mut dwarf, dwarf_object, dwarf_path, &mut store);
             dwarf.populate_abbreviations_cache(gimli::AbbreviationsCacheStrategy::Duplicates);
-            let (base, eager) = context_cost(&dwarf);
+            let (base, eager) = heap_cost::context_cost(&dwarf);
             Context::from_dwarf(dwarf)
                 .ok()
                 .map(|context| (context, base, eager))
@@ -411,15 +321,7 @@ impl DebugInfo {
             });
             if let (Some(unit), Some(key)) = (unit, unit_key) {
                 if self.parsed_units.insert(key) {
-                    let line_program = match self.eager_line_units.contains(&key.0) {
-                        true => 0,
-                        false => unit
-                            .line_program
-                            .as_ref()
-                            .map_or(0, |p| p.header().raw_program_buf().len()),
-                    };
-                    self.parsed_bytes += line_program * cost::PER_LINE_PROGRAM_BYTE
-                        + unit.header.length_including_self() / cost::INFO_BYTES_PER_HEAP_BYTE;
+                    self.parsed_bytes += heap_cost::unit_cost(unit, &self.eager_line_units);
                 }
             }
             let mut outer_offset = None;
@@ -453,8 +355,7 @@ impl DebugInfo {
                     .parsed_functions
                     .insert((unit_offset + offset.0, dwarf))
                 {
-                    let (numerator, denominator) = cost::PER_FUNCTION_DIE_BYTES;
-                    self.parsed_bytes += subtree_bytes(unit, offset) * numerator / denominator;
+                    self.parsed_bytes += heap_cost::function_cost(unit, offset);
                 }
             }
         }
@@ -546,138 +447,4 @@ fn source_details(
         }
     }
     (line.unwrap_or(0), name)
-}
-
-/// The total size of the line-program headers in `.debug_line` (their directory and file
-/// tables, which every unit parses up front), read without parsing the tables.
-fn line_header_bytes(debug_line: &Reader) -> usize {
-    use gimli::Reader as _;
-    let mut rest = *debug_line;
-    let mut total = 0usize;
-    while !rest.is_empty() {
-        let Ok((length, format)) = rest.read_initial_length() else {
-            break;
-        };
-        let Ok(mut unit) = rest.split(length) else {
-            break;
-        };
-        let header_length = (|| -> gimli::Result<u64> {
-            let version = unit.read_u16()?;
-            if version >= 5 {
-                unit.read_u8()?;
-                unit.read_u8()?;
-            }
-            unit.read_offset(format).map(|o| o as u64)
-        })();
-        match header_length {
-            Ok(length) => total = total.saturating_add(length as usize),
-            Err(_) => break,
-        }
-    }
-    total
-}
-
-/// The size in `.debug_info` of the entry at `offset` and its children.
-fn subtree_bytes(unit: gimli::UnitRef<'_, Reader>, offset: gimli::UnitOffset) -> usize {
-    let Ok(mut entries) = unit.entries_raw(Some(offset)) else {
-        return 0;
-    };
-    let mut first = true;
-    while !entries.is_empty() && (first || entries.next_depth() > 0) {
-        first = false;
-        match entries.read_abbreviation() {
-            Ok(Some(abbrev)) => {
-                if entries.skip_attributes(abbrev.attributes()).is_err() {
-                    break;
-                }
-            }
-            Ok(None) => {}
-            Err(_) => break,
-        }
-    }
-    entries.next_offset().0.saturating_sub(offset.0)
-}
-
-/// `/usr/lib/debug/.build-id/xx/yyyy.debug` for build id `xxyyyy`.
-fn build_id_path(id: &str) -> Option<PathBuf> {
-    let (dir, file) = (id.get(..2)?, id.get(2..).filter(|f| !f.is_empty())?);
-    Some(PathBuf::from(format!(
-        "{DEBUG_ROOT}/.build-id/{dir}/{file}.debug"
-    )))
-}
-
-/// Finds the separate debug file of a file without DWARF, as gdb does: by build id under
-/// `/usr/lib/debug/.build-id/`, then by `.gnu_debuglink` beside the file, in its `.debug/`
-/// directory and under `/usr/lib/debug/`. A candidate whose build id differs is skipped.
-fn find_debug_file(
-    path: &Path,
-    object: &object::File<'static>,
-    build_id: Option<&str>,
-    store: &mut Store,
-) -> Option<(PathBuf, object::File<'static>)> {
-    let mut candidates = Vec::new();
-    candidates.extend(build_id.and_then(build_id_path));
-    if let Some((link, _crc)) = object.gnu_debuglink().ok().flatten() {
-        if let (Ok(link), Some(dir)) = (std::str::from_utf8(link), path.parent()) {
-            candidates.push(dir.join(link));
-            candidates.push(dir.join(".debug").join(link));
-            let relative = dir.strip_prefix("/").unwrap_or(dir);
-            candidates.push(Path::new(DEBUG_ROOT).join(relative).join(link));
-        }
-    }
-    candidates
-        .into_iter()
-        .filter(|c| c != path)
-        .find_map(|candidate| {
-            let data = MappedFile::open(&candidate).ok()?;
-            let object = object::File::parse(data.bytes()).ok()?;
-            let id = object.build_id().ok().flatten().map(hex);
-            if build_id.is_some() && id.is_some() && id.as_deref() != build_id {
-                return None;
-            }
-            drop(object);
-            let data = store.map(&candidate).ok()?;
-            Some((candidate, object::File::parse(data).ok()?))
-        })
-}
-
-/// Loads the supplementary file named by `.gnu_debugaltlink` (shared DWARF written by `dwz`,
-/// common in distribution debug packages), ignoring failures.
-fn load_supplementary(
-    dwarf: &mut gimli::Dwarf<Reader>,
-    object: &object::File<'static>,
-    path: &Path,
-    store: &mut Store,
-) {
-    let Some((link, build_id)) = object.gnu_debugaltlink().ok().flatten() else {
-        return;
-    };
-    let Ok(link) = std::str::from_utf8(link) else {
-        return;
-    };
-    let link = Path::new(link);
-    let mut candidates = vec![path.parent().unwrap_or(Path::new("/")).join(link)];
-    candidates.extend(build_id_path(&hex(build_id)));
-    for candidate in candidates {
-        let Ok(data) = store.map(&candidate) else {
-            continue;
-        };
-        let Ok(sup) = object::File::parse(data) else {
-            continue;
-        };
-        if sup.build_id().ok().flatten().is_some_and(|b| b != build_id) {
-            continue;
-        }
-        let endian = endian(&sup);
-        let loaded = dwarf.load_sup(|id| -> Result<Reader, object::Error> {
-            let data = match sup.section_by_name(id.name()) {
-                Some(section) => store.keep(section.uncompressed_data()?),
-                None => &[],
-            };
-            Ok(gimli::EndianSlice::new(data, endian))
-        });
-        if loaded.is_ok() {
-            return;
-        }
-    }
 }

@@ -20,8 +20,10 @@
 //! ```
 
 mod allocator_frames;
+mod debug_files;
 mod debug_info;
 mod demangle;
+mod heap_cost;
 mod mapped_file;
 #[cfg(test)]
 mod measurements;

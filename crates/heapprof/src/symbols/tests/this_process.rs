@@ -1,17 +1,9 @@
-//! Symbolizing this very test binary, libc and files made on the spot. Run in debug and in
-//! release (`debug = "line-tables-only"`): names, files and lines must hold in both.
+//! The test binary's own functions, libc's, this process's modules; caching and budgets.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::debug_info::DebugInfo;
 use super::*;
-
-const UNLIMITED: usize = usize::MAX;
-
-pub(super) fn open_file(path: &Path, build_id: Option<&str>) -> Result<DebugInfo, String> {
-    DebugInfo::open(path, path, build_id)
-}
 
 /// Call addresses (return address - 1) of the current stack, innermost first, via glibc.
 #[inline(never)]
@@ -68,7 +60,9 @@ fn a_function_resolves_to_its_demangled_name_file_and_line() {
         .last()
         .expect("the test binary's own function resolves");
     assert!(
-        outer.name.ends_with("symbols::tests::marker_function"),
+        outer
+            .name
+            .ends_with("symbols::tests::this_process::marker_function"),
         "{outer:?}"
     );
     assert!(
@@ -80,7 +74,7 @@ fn a_function_resolves_to_its_demangled_name_file_and_line() {
         "{outer:?}"
     );
     assert!(
-        ends_with_path(&outer.file, "src/symbols/tests.rs"),
+        ends_with_path(&outer.file, "src/symbols/tests/this_process.rs"),
         "{outer:?}"
     );
     assert!(
@@ -103,11 +97,11 @@ fn a_call_address_resolves_to_the_line_of_the_call() {
     assert!(
         frames[0]
             .name
-            .ends_with("symbols::tests::not_inlined_caller"),
+            .ends_with("symbols::tests::this_process::not_inlined_caller"),
         "{frames:?}"
     );
     assert!(
-        ends_with_path(&frames[0].file, "src/symbols/tests.rs"),
+        ends_with_path(&frames[0].file, "src/symbols/tests/this_process.rs"),
         "{frames:?}"
     );
     assert_eq!(frames[0].line, line, "{frames:?}");
@@ -124,20 +118,22 @@ fn an_inlined_function_gives_two_frames_callee_first() {
     let short_names = !cfg!(debug_assertions);
     let callee = &frames[0].name;
     assert!(
-        callee.ends_with("symbols::tests::inlined_callee")
+        callee.ends_with("symbols::tests::this_process::inlined_callee")
             || (short_names && &**callee == "inlined_callee"),
         "{frames:?}"
     );
     assert_eq!(frames[0].line, callee_line, "{frames:?}");
     assert!(
-        frames[1].name.ends_with("symbols::tests::inlining_caller"),
+        frames[1]
+            .name
+            .ends_with("symbols::tests::this_process::inlining_caller"),
         "{frames:?}"
     );
     assert_eq!(frames[1].line, caller_line, "{frames:?}");
     assert!(
         frames
             .iter()
-            .all(|f| ends_with_path(&f.file, "src/symbols/tests.rs")),
+            .all(|f| ends_with_path(&f.file, "src/symbols/tests/this_process.rs")),
         "{frames:?}"
     );
 }
@@ -429,261 +425,4 @@ fn unknown_addresses_and_kernel_images_give_no_frames() {
         "{:?}",
         symbolizer.warnings()
     );
-}
-
-#[test]
-fn corrupt_truncated_and_missing_files_are_errors_not_panics() {
-    let dir = tempfile::tempdir().unwrap();
-    let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-    let cases: Vec<(&str, Vec<u8>)> = vec![
-        (
-            "garbage",
-            (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect(),
-        ),
-        ("empty", Vec::new()),
-        ("elf-header-only", exe[..64].to_vec()),
-        ("truncated", exe[..exe.len().min(200_000)].to_vec()),
-    ];
-    for (name, bytes) in cases {
-        let path = dir.path().join(name);
-        std::fs::write(&path, &bytes).unwrap();
-        if let Ok(mut info) = open_file(&path, None) {
-            // Parsing may succeed on a prefix; lookups must still not panic.
-            for svma in [0, 0x1000, 0x10_0000, u64::MAX] {
-                let _ = info.frames(svma);
-            }
-        }
-    }
-    assert!(open_file(&dir.path().join("missing"), None).is_err());
-    assert!(open_file(dir.path(), None).is_err());
-    // A build id that does not match the file is refused.
-    let mismatch = open_file(&std::env::current_exe().unwrap(), Some("00")).unwrap_err();
-    assert!(mismatch.contains("build id"), "{mismatch}");
-}
-
-/// Maps `path` executable into this process, as a loader would.
-fn map_executable(path: &Path) -> (u64, usize) {
-    use std::os::fd::AsRawFd;
-    let file = std::fs::File::open(path).unwrap();
-    let len = file.metadata().unwrap().len() as usize;
-    // SAFETY: a fresh private mapping of an open file; the kernel picks the address.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_EXEC,
-            libc::MAP_PRIVATE,
-            file.as_raw_fd(),
-            0,
-        )
-    };
-    assert_ne!(ptr, libc::MAP_FAILED, "{}", std::io::Error::last_os_error());
-    (ptr as u64, len)
-}
-
-#[test]
-fn a_corrupt_or_deleted_module_warns_once_and_gives_no_frames() {
-    let dir = tempfile::tempdir().unwrap();
-    let corrupt = dir.path().join("corrupt.so");
-    std::fs::write(&corrupt, vec![0x5a; 8192]).unwrap();
-    let (start, len) = map_executable(&corrupt);
-    let deleted = dir.path().join("deleted.so");
-    std::fs::write(&deleted, vec![0xa5; 8192]).unwrap();
-    let (deleted_start, deleted_len) = map_executable(&deleted);
-    std::fs::remove_file(&deleted).unwrap();
-
-    let mut symbolizer = Symbolizer::new(UNLIMITED);
-    symbolizer.refresh_modules();
-    let index = symbolizer
-        .module_of(start + 8)
-        .expect("the mapping is a module");
-    assert_eq!(symbolizer.modules()[index].path, corrupt.to_str().unwrap());
-    let deleted_index = symbolizer
-        .module_of(deleted_start)
-        .expect("the deleted mapping is a module");
-    assert!(symbolizer.modules()[deleted_index].deleted);
-    for offset in [8, 16, 4000] {
-        assert!(symbolizer.resolve(start + offset).is_empty());
-        assert!(symbolizer.resolve(deleted_start + offset).is_empty());
-    }
-    assert_eq!(
-        symbolizer.warnings().len(),
-        2,
-        "{:?}",
-        symbolizer.warnings()
-    );
-    assert!(
-        symbolizer
-            .warnings()
-            .iter()
-            .any(|w| w.contains("corrupt.so"))
-    );
-    assert!(
-        symbolizer
-            .warnings()
-            .iter()
-            .any(|w| w.contains("deleted.so"))
-    );
-    // SAFETY: unmapping exactly what `map_executable` mapped; nothing refers to it any more.
-    unsafe {
-        libc::munmap(start as *mut libc::c_void, len);
-        libc::munmap(deleted_start as *mut libc::c_void, deleted_len);
-    }
-    // Unmapped: after a refresh the range is no module and its cached results are gone.
-    symbolizer.refresh_modules();
-    assert!(symbolizer.module_of(start + 8).is_none());
-}
-
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn run(command: &mut Command) {
-    let status = command.status().unwrap();
-    assert!(status.success(), "{command:?}");
-}
-
-/// Compiles a shared library `name` in `dir` from `DEMO_C`, with DWARF; `None` without gcc.
-fn compile_demo_library(dir: &Path, name: &str, extra: &[&str]) -> Option<PathBuf> {
-    if !have("gcc") {
-        eprintln!("skipped: gcc unavailable");
-        return None;
-    }
-    let source = dir.join("demo.c");
-    std::fs::write(&source, DEMO_C).unwrap();
-    let library = dir.join(name);
-    run(Command::new("gcc")
-        .args(["-g", "-O0", "-shared", "-fPIC"])
-        .args(extra)
-        .arg("-o")
-        .arg(&library)
-        .arg(&source));
-    Some(library)
-}
-
-const DEMO_C: &str =
-    "int helper(int x) {\n  return x * 3;\n}\nint entry(void) {\n  return helper(2);\n}\n";
-
-#[test]
-fn a_deleted_library_resolves_through_map_files_and_is_forgotten_when_unloaded() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(library) = compile_demo_library(dir.path(), "libgone.so", &[]) else {
-        return;
-    };
-    let path = std::ffi::CString::new(library.to_str().unwrap()).unwrap();
-    // SAFETY: loading a library built above, whose constructors do nothing.
-    let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-    assert!(!handle.is_null());
-    // SAFETY: `handle` is live; the name is NUL-terminated.
-    let helper = unsafe { libc::dlsym(handle, c"helper".as_ptr()) } as u64;
-    assert_ne!(helper, 0);
-    std::fs::remove_file(&library).unwrap();
-
-    let mut symbolizer = Symbolizer::new(UNLIMITED);
-    let index = symbolizer.module_of(helper).unwrap();
-    assert!(
-        symbolizer.modules()[index].deleted,
-        "{:?}",
-        symbolizer.modules()[index]
-    );
-    let frames = symbolizer.resolve(helper + 4).to_vec();
-    if frames.is_empty() {
-        // /proc/self/map_files needs privileges on some kernels: one warning, no frames.
-        symbolizer.resolve(helper + 8);
-        assert_eq!(
-            symbolizer.warnings().len(),
-            1,
-            "{:?}",
-            symbolizer.warnings()
-        );
-        assert!(symbolizer.warnings()[0].contains("libgone.so"));
-    } else {
-        assert_eq!(&*frames[0].name, "helper");
-        assert!(frames[0].file.ends_with("demo.c"), "{frames:?}");
-    }
-
-    // SAFETY: nothing refers to the library's code any more.
-    unsafe { libc::dlclose(handle) };
-    symbolizer.refresh_modules();
-    if symbolizer.module_of(helper).is_none() {
-        assert!(
-            symbolizer.resolve(helper + 4).is_empty(),
-            "results for an unloaded module are dropped"
-        );
-    }
-}
-
-#[test]
-fn dwarf_in_the_file_through_gnu_debuglink_or_only_dynsym() {
-    if !have("objcopy") {
-        eprintln!("skipped: objcopy unavailable");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let Some(full) = compile_demo_library(dir.path(), "libfull.so", &["-Wl,--build-id=none"])
-    else {
-        return;
-    };
-    let debug = dir.path().join("libdemo.debug");
-    let linked = dir.path().join("liblinked.so");
-    let stripped = dir.path().join("libstripped.so");
-    run(Command::new("objcopy")
-        .arg("--only-keep-debug")
-        .arg(&full)
-        .arg(&debug));
-    run(Command::new("objcopy")
-        .arg("--strip-all")
-        .arg(&full)
-        .arg(&stripped));
-    run(Command::new("objcopy")
-        .arg("--strip-all")
-        .arg("--add-gnu-debuglink=libdemo.debug")
-        .arg(&full)
-        .arg(&linked)
-        .current_dir(dir.path()));
-
-    let full_bytes = std::fs::read(&full).unwrap();
-    let full_object = object::File::parse(&*full_bytes).unwrap();
-    use object::{Object, ObjectSymbol};
-    let helper = full_object
-        .symbols()
-        .find(|s| s.name() == Ok("helper"))
-        .unwrap()
-        .address();
-
-    for path in [&full, &linked] {
-        let mut info = open_file(path, None).unwrap();
-        assert!(info.has_dwarf());
-        let frames = info.frames(helper + 4);
-        assert_eq!(frames.len(), 1, "{frames:?}");
-        assert_eq!(frames[0].name, Some("helper"));
-        assert!(
-            frames[0].file.is_some_and(|f| f.ends_with("demo.c")),
-            "{frames:?}"
-        );
-        assert!((1..=2).contains(&frames[0].line), "{frames:?}");
-        assert_eq!(frames[0].start_line, 1);
-    }
-    assert_eq!(
-        open_file(&linked, None).unwrap().debug_path.as_deref(),
-        Some(debug.as_path())
-    );
-
-    let mut info = open_file(&stripped, None).unwrap();
-    assert!(!info.has_dwarf());
-    let frames = info.frames(helper + 4);
-    assert_eq!(frames.len(), 1, "{frames:?}");
-    assert_eq!(
-        (frames[0].name, frames[0].file, frames[0].line),
-        (Some("helper"), None, 0)
-    );
-}
-
-#[test]
-fn the_symbolizer_can_move_to_another_thread() {
-    fn assert_send<T: Send>() {}
-    assert_send::<Symbolizer>();
 }

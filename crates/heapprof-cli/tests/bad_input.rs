@@ -1,0 +1,191 @@
+//! Bad input through the binary: each case exits with status 2 and prints one
+//! line on stderr that names the source; nothing panics.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use heapprof_profile::{Line, ProfileBuilder, Sample, encode_gzip};
+
+/// Asserts the failure contract and returns the stderr line.
+fn fails_with_one_line(args: &[&str], names: &str) -> String {
+    let out = common::heapprof(args);
+    let err = common::stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "heapprof {args:?}: stderr {err:?}"
+    );
+    assert_eq!(err.lines().count(), 1, "heapprof {args:?}: stderr {err:?}");
+    assert!(err.starts_with("heapprof: "), "{err:?}");
+    assert!(err.contains(names), "{err:?} does not name {names:?}");
+    assert!(!err.contains("panicked"), "{err:?}");
+    assert!(out.stdout.is_empty(), "heapprof {args:?} printed to stdout");
+    err
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write input");
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn unreadable_files_fail_with_one_line_naming_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let full = std::fs::read(common::go_heap().join("default/full.pb.gz")).expect("corpus");
+    // Deterministic noise (an LCG), not starting with the gzip magic.
+    let mut x: u32 = 12345;
+    let noise: Vec<u8> = (0..4096)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 16) as u8 | 0x80
+        })
+        .collect();
+    let cases = [
+        ("empty.pb.gz", Vec::new(), "empty"),
+        ("truncated.pb.gz", full[..full.len() / 2].to_vec(), "gzip"),
+        ("random.bin", noise, "protobuf"),
+        (
+            "notes.txt",
+            b"hello\nthis is not a profile\n".to_vec(),
+            "line 1",
+        ),
+    ];
+    for (name, bytes, problem) in cases {
+        let path = write(dir.path(), name, &bytes);
+        let err = fails_with_one_line(&["top", &path], &path);
+        assert!(err.to_lowercase().contains(problem), "{name}: {err:?}");
+    }
+    fails_with_one_line(&["top", "no-such-file.pb.gz"], "no-such-file.pb.gz");
+    let d = dir.path().to_string_lossy().into_owned();
+    fails_with_one_line(&["traces", &d], &d);
+}
+
+#[test]
+fn ids_pointing_nowhere_are_rejected() {
+    let mut b = ProfileBuilder::new(&[("inuse_space", "bytes")]);
+    let f = b.function("main.f", "", "main.go", 1);
+    b.add_location(
+        0,
+        0x1000,
+        vec![Line {
+            function_id: f,
+            line: 2,
+            column: 0,
+        }],
+    );
+    b.profile_mut().sample.push(Sample {
+        location_id: vec![99],
+        value: vec![1],
+        label: vec![],
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(dir.path(), "dangling.pb.gz", &encode_gzip(&b.finish()));
+    let err = fails_with_one_line(&["top", &path], &path);
+    assert!(err.contains("99"), "{err:?}");
+    // As a base too.
+    let good = common::go_heap().join("default/full.pb.gz");
+    let good = good.to_string_lossy();
+    fails_with_one_line(&["top", "--base", &path, &good], &path);
+}
+
+#[test]
+fn unreachable_url_fails_with_one_line() {
+    let url = "http://127.0.0.1:1/debug/pprof/heap";
+    let err = fails_with_one_line(&["top", url], url);
+    assert!(
+        err.contains("refused") || err.contains("connect"),
+        "{err:?}"
+    );
+}
+
+/// A one-request HTTP server on 127.0.0.1:0 answering with `status` and `body`;
+/// returns its URL and a receiver for the request line it got.
+fn serve_once(status: &'static str, body: Vec<u8>) -> (String, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
+        conn.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        let first = String::from_utf8_lossy(&request)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let _ = tx.send(first);
+        let head = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = conn.write_all(head.as_bytes());
+        let _ = conn.write_all(&body);
+    });
+    (format!("http://{addr}/debug/pprof/heap"), rx)
+}
+
+#[test]
+fn url_answering_404_fails_with_one_line() {
+    let (url, _) = serve_once("404 Not Found", Vec::new());
+    let err = fails_with_one_line(&["top", &url], &url);
+    assert!(err.contains("404"), "{err:?}");
+}
+
+#[test]
+fn url_profiles_are_fetched_with_seconds() {
+    let body = std::fs::read(common::go_heap().join("default/full.pb.gz")).expect("corpus");
+    let (url, requests) = serve_once("200 OK", body);
+    let out = common::heapprof(&["top", "--seconds", "5", &url]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let expected =
+        std::fs::read_to_string(common::go_heap().join("default/full.top.inuse_space.txt"))
+            .expect("reference");
+    let rows = common::top_rows(&common::stdout(&out));
+    // Default trimming drops the small nodes that the reference (nodefraction 0) lists.
+    assert!(common::top_rows(&expected).starts_with(&rows[..3]));
+    let request = requests
+        .recv_timeout(Duration::from_secs(10))
+        .expect("request");
+    assert_eq!(request, "GET /debug/pprof/heap?seconds=5 HTTP/1.1");
+}
+
+#[test]
+fn bad_options_fail_with_one_line() {
+    let p = "default/full.pb.gz";
+    fails_with_one_line(&["top", "--focus", "(", p], "--focus");
+    let err = fails_with_one_line(&["top", "--sample-index", "nope", p], p);
+    assert!(
+        err.contains("alloc_objects alloc_space inuse_objects inuse_space"),
+        "{err:?}"
+    );
+    fails_with_one_line(&["top", "--sample-index", "9", p], "sample_index 9");
+    fails_with_one_line(&["top", "--nodefraction", "2", p], "--nodefraction");
+    fails_with_one_line(&["peek", "nothing-matches-this", p], p);
+    fails_with_one_line(&["top", "--no-such-flag", p], "--no-such-flag");
+    fails_with_one_line(&["top", "--lines", "--files", p], "--lines");
+    fails_with_one_line(
+        &[
+            "diff",
+            "--sample-index",
+            "alloc_space",
+            p,
+            "../pprof-testdata/java.heap",
+        ],
+        "java.heap",
+    );
+}

@@ -239,3 +239,14 @@ fn gzip_bomb_stops_at_the_default_bound() {
     );
     eprintln!("default-bound bomb rejected in {:?}", start.elapsed());
 }
+
+#[test]
+fn unknown_fields_only_make_an_empty_profile() {
+    // Found by fuzzing (a harness assumption): a message of unknown fields decodes to an
+    // empty profile, which encodes to no bytes, which is not a profile (as in pprof).
+    let data = b"\x91\x2d\xff\xff\xff\xff\xff\xff\xff\xff\xd0\xff\xff\xff\x03\x0a";
+    let p = decode(data).unwrap();
+    assert_eq!(p, Profile::default());
+    assert!(encode_raw(&p).is_empty());
+    assert!(matches!(decode(&encode_raw(&p)), Err(Error::Empty)));
+}

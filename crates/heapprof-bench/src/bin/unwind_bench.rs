@@ -83,6 +83,8 @@ fn miss_cost<L: Level>() -> f64 {
 #[derive(Clone, Copy, Debug)]
 enum Method {
     Dwarf,
+    /// The DWARF unwinder with its rule cache emptied before each capture.
+    DwarfCold,
     FramePointer,
     Libgcc,
 }
@@ -96,6 +98,10 @@ fn measure(method: Method, levels: usize, iterations: u32) -> (f64, usize, Optio
         let mut once = || -> (usize, Option<StackEnd>) {
             match method {
                 Method::Dwarf => end(capture_with(Unwinder::Dwarf, &mut out)),
+                Method::DwarfCold => {
+                    heapprof::stack::forget_cached_rules();
+                    end(capture_with(Unwinder::Dwarf, &mut out))
+                }
                 Method::FramePointer => end(capture_with(Unwinder::FramePointer, &mut out)),
                 Method::Libgcc => {
                     let mut n = 0;
@@ -170,6 +176,24 @@ fn main() {
         "ns/frame",
         "libgcc/dwarf"
     );
+    // The slow path: every frame's rule decoded from .eh_frame. Measured as (empty the
+    // cache + capture) minus (empty the cache), the emptying being a 512 KiB write.
+    let cold_iterations = (iterations / 100).max(100);
+    let levels = 30usize.saturating_sub(base);
+    let (with_capture, depth, _) = measure(Method::DwarfCold, levels, cold_iterations);
+    let start = Instant::now();
+    for _ in 0..cold_iterations {
+        heapprof::stack::forget_cached_rules();
+    }
+    let forget_only = start.elapsed().as_nanos() as f64 / f64::from(cold_iterations);
+    let cold = with_capture - forget_only;
+    println!(
+        "cold rule cache, depth {depth}: {cold:.0} ns per capture, {:.0} ns per frame",
+        cold / depth as f64
+    );
+    if std::env::var_os("UNWIND_BENCH_COLD_ONLY").is_some() {
+        return;
+    }
     for target in [10usize, 30, 60] {
         let levels = target.saturating_sub(base);
         let (dwarf_ns, depth, dwarf_end) = measure(Method::Dwarf, levels, iterations);

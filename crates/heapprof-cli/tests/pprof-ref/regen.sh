@@ -27,6 +27,19 @@ gen top-show               "top --show encoding --sample-index alloc_space rate1
 gen top-diff-base          "top --diff-base rate1/cache.pb.gz --sample-index alloc_space rate1/full.pb.gz" -top -diff_base=rate1/cache.pb.gz -sample_index=alloc_space rate1/full.pb.gz
 gen top-normalize          "top --base default/full.pb.gz --normalize rate1/full.pb.gz" -top -base=default/full.pb.gz -normalize rate1/full.pb.gz
 gen top-merged             "top default/full.pb.gz rate1/full.pb.gz"               -top default/full.pb.gz rate1/full.pb.gz
+gen top-normalize-merged   "top --base rate1/full.pb.gz --normalize --sample-index 0 default/full.pb.gz rate1/cache.pb.gz" -top -base=rate1/full.pb.gz -normalize -sample_index=0 default/full.pb.gz rate1/cache.pb.gz
+gen top-diff-normalize     "top --diff-base rate1/cache.pb.gz --normalize --sample-index alloc_objects rate1/full.pb.gz" -top -diff_base=rate1/cache.pb.gz -normalize -sample_index=alloc_objects rate1/full.pb.gz
+gen top-filters            "top --focus base64 --ignore flate --show json|base64 --sample-index alloc_space rate1/full.pb.gz" -top -focus=base64 -ignore=flate '-show=json|base64' -sample_index=alloc_space rate1/full.pb.gz
+gen top-hide-inlined-caller "top --hide Marshal --sample-index alloc_space --nodefraction 0 rate1/full.pb.gz" -top -hide=Marshal -sample_index=alloc_space -nodefraction=0 rate1/full.pb.gz
+gen top-cum-lines-count    "top --cum --nodecount 7 --lines rate1/full.pb.gz"       -top -cum -nodecount=7 -lines rate1/full.pb.gz
+gen top-edgefraction       "top --edgefraction 0.2 --sample-index alloc_space rate1/full.pb.gz" -top -edgefraction=0.2 -sample_index=alloc_space rate1/full.pb.gz
+gen top-nodefraction-high  "top --nodefraction 0.9 rate1/full.pb.gz"                -top -nodefraction=0.9 rate1/full.pb.gz
+gen peek-lines             "peek --lines --sample-index alloc_space Marshal rate1/full.pb.gz" -peek Marshal -lines -sample_index=alloc_space rate1/full.pb.gz
+gen peek-addresses         "peek --addresses --sample-index alloc_space NewEncoder rate1/full.pb.gz" -peek NewEncoder -addresses -sample_index=alloc_space rate1/full.pb.gz
+gen traces-diff-base       "traces --diff-base default/cache.pb.gz default/full.pb.gz" -traces -diff_base=default/cache.pb.gz default/full.pb.gz
+gen tags-focus             "tags --focus json --sample-index alloc_space rate1/full.pb.gz" -tags -focus=json -sample_index=alloc_space rate1/full.pb.gz
+gen tags-base              "tags --base rate1/cache.pb.gz rate1/full.pb.gz"         -tags -base=rate1/cache.pb.gz rate1/full.pb.gz
+gen tags-cpp-legacy        "tags ../pprof-testdata/cppbench.heap"                   -tags ../pprof-testdata/cppbench.heap
 gen peek                   "peek json.Marshal|main.main rate1/full.pb.gz"          -peek 'json.Marshal|main.main' rate1/full.pb.gz
 gen peek-alloc             "peek --sample-index alloc_space flate rate1/full.pb.gz" -peek flate -sample_index=alloc_space rate1/full.pb.gz
 gen tags                   "tags rate1/full.pb.gz"                                  -tags rate1/full.pb.gz

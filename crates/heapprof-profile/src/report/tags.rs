@@ -63,12 +63,14 @@ impl Report {
         let units = num_label_units(view);
         // key -> value -> accumulated weight
         let mut keys: HashMap<String, HashMap<String, Acc>> = HashMap::new();
-        let mut weights_by_set: Vec<i64> = vec![0; view.label_sets.len()];
+        // Weight per label set; `None` for sets no remaining sample has.
+        let mut weights_by_set: Vec<Option<i64>> = vec![None; view.label_sets.len()];
         for (i, s) in view.samples.iter().enumerate() {
-            let w = &mut weights_by_set[s.labels as usize];
+            let w = weights_by_set[s.labels as usize].get_or_insert(0);
             *w = w.wrapping_add(view.value(i, self.index));
         }
-        for (set, &w) in view.label_sets.iter().zip(&weights_by_set) {
+        for (set, w) in view.label_sets.iter().zip(&weights_by_set) {
+            let Some(w) = *w else { continue };
             for &(k, v) in &set.strs {
                 let acc = keys
                     .entry_ref(view.str(k))

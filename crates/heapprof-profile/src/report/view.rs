@@ -163,6 +163,7 @@ impl View {
         for p in sources {
             b.add(p, &p.sample, false)?;
         }
+        b.scale_sources();
         for p in bases {
             b.add(p, &p.sample, true)?;
         }
@@ -180,6 +181,9 @@ impl View {
             (sources.iter().collect(), bases.iter().collect());
         let mut builder = ViewBuilder::new(&s, &b, mode)?;
         for (is_base, list) in [(false, sources), (true, bases)] {
+            if is_base {
+                builder.scale_sources();
+            }
             for mut p in list {
                 let samples = std::mem::take(&mut p.sample);
                 builder.add(&p, samples, is_base)?;

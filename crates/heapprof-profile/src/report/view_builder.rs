@@ -77,8 +77,24 @@ impl ViewBuilder {
         })
     }
 
+    /// Scales the samples added so far (the merged sources) for `-normalize`, as
+    /// pprof does after merging them: each value rounded to the nearest integer.
+    pub(crate) fn scale_sources(&mut self) {
+        let n = self.ratios.len();
+        if n == 0 || self.ratios.iter().all(|&r| r == 1.0) {
+            return;
+        }
+        for chunk in self.view.values.chunks_mut(n) {
+            for (v, &r) in chunk.iter_mut().zip(&self.ratios) {
+                if r != 1.0 {
+                    *v = (*v as f64 * r).round() as i64;
+                }
+            }
+        }
+    }
+
     /// Adds profile `p` with `samples` (its own, borrowed or taken out of it):
-    /// a base is negated (and tagged for a diff), a source scaled if normalizing.
+    /// a base is negated (and tagged for a diff).
     pub(crate) fn add<S: Borrow<Sample>>(
         &mut self,
         p: &Profile,
@@ -147,13 +163,6 @@ impl ViewBuilder {
             functions.insert(f.id, idx);
         }
         let locations = self.add_locations(p, &mappings, &functions)?;
-        let ones;
-        let ratios = if is_base {
-            ones = vec![1.0; self.ratios.len()];
-            &ones
-        } else {
-            &self.ratios.clone()
-        };
         let diff = is_base && self.diff;
         // Sized once: grown by doubling, these would leave freed copies behind.
         let samples = samples.into_iter();
@@ -169,7 +178,6 @@ impl ViewBuilder {
                 i,
                 sample.borrow(),
                 &locations,
-                ratios,
                 is_base,
                 diff,
                 &s,
@@ -317,7 +325,6 @@ impl ViewBuilder {
         i: usize,
         sample: &Sample,
         locations: &IdLookup,
-        ratios: &[f64],
         negate: bool,
         diff: bool,
         s: &dyn Fn(i64) -> u32,
@@ -331,15 +338,9 @@ impl ViewBuilder {
             )));
         }
         scratch.values.clear();
-        for (k, &v) in sample.value.iter().enumerate() {
-            let v = match ratios[k] {
-                1.0 => v,
-                r => (v as f64 * r).round() as i64,
-            };
-            scratch
-                .values
-                .push(if negate { v.wrapping_neg() } else { v });
-        }
+        scratch
+            .values
+            .extend(sample.value.iter().map(|&v| if negate { v.wrapping_neg() } else { v }));
         if scratch.values.iter().all(|&v| v == 0) {
             return Ok(());
         }

@@ -273,6 +273,7 @@ impl MonitorState {
         self.sites
             .rank(&self.config.sites, self.start_coarse)
             .into_iter()
+            .inspect(|t| if std::env::var_os("HP_DEBUG").is_some() && t.last > 1e6 { eprintln!("DEBUG {:?} {:?}", t, symbolize(&t.site, false).first()) })
             .filter(|t| t.verdict == SiteVerdict::Suspect)
             .take(max)
             .map(|trend| Suspect {

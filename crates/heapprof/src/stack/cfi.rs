@@ -4,9 +4,10 @@
 //! are evaluated on the spot.
 
 use gimli::{
-    BaseAddresses, CfaRule, EhFrame, EhFrameHdr, EndianSlice, Evaluation, EvaluationResult,
-    EvaluationStorage, LittleEndian, Location, Piece, Reader, Register, RegisterRule,
-    UnwindContext, UnwindContextStorage, UnwindSection, UnwindTableRow, Value, X86_64,
+    BaseAddresses, CfaRule, EhFrame, EhFrameHdr, EhFrameOffset, EndianSlice, Evaluation,
+    EvaluationResult, EvaluationStorage, LittleEndian, Location, Piece, Reader, Register,
+    RegisterRule, UnwindContext, UnwindContextStorage, UnwindSection, UnwindTableRow, Value,
+    X86_64,
 };
 
 use super::modules::SectionBytes;
@@ -39,7 +40,9 @@ pub(super) struct ModuleCfi {
     /// Executable range (first to last executable segment), actual addresses.
     pub(super) text: core::ops::Range<usize>,
     eh_frame_hdr: SectionBytes,
+    eh_frame_hdr_address: usize,
     eh_frame: SectionBytes,
+    eh_frame_address: usize,
     bases: BaseAddresses,
 }
 
@@ -57,6 +60,8 @@ impl ModuleCfi {
             .set_text(text.start as u64);
         ModuleCfi {
             eh_frame_hdr: SectionBytes::new(eh_frame_hdr.clone(), text.start, eh_frame_hdr.start),
+            eh_frame_hdr_address: eh_frame_hdr.start,
+            eh_frame_address: eh_frame.start,
             eh_frame: SectionBytes::new(eh_frame, text.start, eh_frame_hdr.start),
             text,
             bases,
@@ -90,18 +95,39 @@ pub(super) fn find(
     };
     let hdr_bytes = module.eh_frame_hdr.bytes(lookup);
     let frame_bytes = module.eh_frame.bytes(lookup);
-    let Ok(hdr) = EhFrameHdr::new(hdr_bytes, LittleEndian).parse(&module.bases, 8) else {
-        return Found::Rule(Rule::FRAME_POINTER);
-    };
-    let Some(table) = hdr.table() else {
-        return Found::Rule(Rule::FRAME_POINTER);
-    };
     let mut eh_frame = EhFrame::new(frame_bytes, LittleEndian);
     eh_frame.set_address_size(8);
     let address = lookup as u64;
-    let Ok(fde) =
-        table.fde_for_address(&eh_frame, &module.bases, address, EhFrame::cie_from_offset)
-    else {
+    let fde = match search_table(hdr_bytes, module.eh_frame_hdr_address, lookup) {
+        // The usual table layout, searched directly.
+        Some(None) => Err(gimli::Error::NoUnwindInfoForAddress),
+        Some(Some(fde_address)) => fde_address
+            .checked_sub(module.eh_frame_address)
+            .ok_or(gimli::Error::NoUnwindInfoForAddress)
+            .and_then(|offset| {
+                eh_frame.fde_from_offset(
+                    &module.bases,
+                    EhFrameOffset(offset),
+                    EhFrame::cie_from_offset,
+                )
+            })
+            .and_then(|fde| {
+                if fde.contains(address) {
+                    Ok(fde)
+                } else {
+                    Err(gimli::Error::NoUnwindInfoForAddress)
+                }
+            }),
+        // Any other layout, through gimli.
+        None => EhFrameHdr::new(hdr_bytes, LittleEndian)
+            .parse(&module.bases, 8)
+            .and_then(|hdr| {
+                hdr.table()
+                    .ok_or(gimli::Error::NoUnwindInfoForAddress)?
+                    .fde_for_address(&eh_frame, &module.bases, address, EhFrame::cie_from_offset)
+            }),
+    };
+    let Ok(fde) = fde else {
         return Found::Rule(Rule::FRAME_POINTER);
     };
     let signal_frame = fde.cie().is_signal_trampoline();
@@ -116,6 +142,52 @@ pub(super) fn find(
     }
     let step = apply(row, &eh_frame, encoding, regs, stack).unwrap_or(Step::Invalid);
     Found::Applied { step, signal_frame }
+}
+
+/// Binary search of the `.eh_frame_hdr` table in its usual layout (as written by GNU ld,
+/// gold, lld and mold): version 1, a 4- or 8-byte `.eh_frame` pointer, a `udata4` count,
+/// then sorted pairs of `datarel | sdata4` (initial location, FDE address). Returns the
+/// address of the FDE that may cover `pc`, or `None` if the table has another layout
+/// (then gimli's general search is used) or `pc` precedes every entry.
+fn search_table(hdr: &[u8], hdr_address: usize, pc: usize) -> Option<Option<usize>> {
+    const UDATA4: u8 = 0x03;
+    const DATAREL_SDATA4: u8 = 0x3b;
+    let (&version, &ptr_enc, &count_enc, &table_enc) =
+        (hdr.first()?, hdr.get(1)?, hdr.get(2)?, hdr.get(3)?);
+    if version != 1 || count_enc != UDATA4 || table_enc != DATAREL_SDATA4 {
+        return None;
+    }
+    let ptr_size = match ptr_enc & 0x0f {
+        0x03 | 0x0b => 4,
+        0x00 | 0x04 | 0x0c => 8,
+        _ => return None,
+    };
+    let word = |at: usize| -> Option<i32> {
+        let bytes = hdr.get(at..at.checked_add(4)?)?;
+        Some(i32::from_le_bytes(bytes.try_into().ok()?))
+    };
+    let count = word(4 + ptr_size)? as u32 as usize;
+    let table = 8 + ptr_size;
+    let entry = |i: usize| -> Option<(usize, usize)> {
+        let at = table.checked_add(i.checked_mul(8)?)?;
+        let start = hdr_address.checked_add_signed(word(at)? as isize)?;
+        let fde = hdr_address.checked_add_signed(word(at + 4)? as isize)?;
+        Some((start, fde))
+    };
+    // The last entry whose initial location is at or before `pc`.
+    let (mut lo, mut hi) = (0usize, count);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if entry(mid)?.0 <= pc {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(match lo.checked_sub(1) {
+        Some(i) => Some(entry(i)?.1),
+        None => None,
+    })
 }
 
 /// The row as a compact rule, if it is one.

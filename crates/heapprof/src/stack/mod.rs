@@ -188,6 +188,14 @@ pub fn refresh_modules() -> bool {
     }
 }
 
+/// Empties the cache of unwind rules, so that the next captures decode every frame's
+/// rule again. For benchmarks of that slow path; never needed otherwise.
+#[doc(hidden)]
+pub fn forget_cached_rules() {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    rules::forget_all();
+}
+
 /// The registers an unwind starts from, read inside the frame of [`capture`].
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 #[derive(Clone, Copy, Debug)]

@@ -266,8 +266,9 @@ impl DebugInfo {
     /// computed from the executable `PT_LOAD` segment that holds that offset (the page
     /// holding the segment's first byte may also hold the end of the segment before it).
     pub(super) fn bias_for(&self, start: u64, file_offset: u64) -> Option<u64> {
+        let page_mask = !(super::modules::page_size() - 1);
         let holds = |&&(offset, size, _, _): &&(u64, u64, u64, bool)| {
-            (offset & !0xfff) <= file_offset && file_offset < offset.saturating_add(size)
+            (offset & page_mask) <= file_offset && file_offset < offset.saturating_add(size)
         };
         let &(offset, _, vaddr, _) = self
             .segments

@@ -39,6 +39,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) use allocator_frames::is_allocator_frame;
+#[allow(unused_imports, reason = "for heap.rs's leaf cut: see is_allocator_frame_at")]
+pub(crate) use allocator_frames::is_allocator_frame_at;
 pub(crate) use modules::Module;
 
 use debug_info::DebugInfo;

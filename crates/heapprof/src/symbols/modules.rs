@@ -134,7 +134,7 @@ impl LoadedObject {
     fn contains(&self, addr: u64) -> bool {
         self.segments.iter().any(|&(start, end)| {
             // Mappings start at page boundaries, segments need not.
-            let start = start & !0xfff;
+            let start = start & !(page_size() - 1);
             (start..end).contains(&addr)
         })
     }
@@ -199,6 +199,16 @@ unsafe extern "C" fn collect_object(
         build_id,
     });
     0
+}
+
+/// The size of a memory page (4 KiB, 16 KiB or 64 KiB depending on the machine).
+pub(crate) fn page_size() -> u64 {
+    // SAFETY: `sysconf` has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size)
+        .ok()
+        .filter(|s| s.is_power_of_two())
+        .unwrap_or(4096)
 }
 
 /// Finds the `NT_GNU_BUILD_ID` note in the contents of a note segment or section

@@ -31,13 +31,13 @@ pub fn decode(data: &[u8]) {
         assert_eq!(again, p, "protobuf round trip");
     }
     let mut text = Vec::new();
-    if write_legacy_heap(&p, &mut text).is_ok() {
-        if let Err(e) = parse_legacy(&text) {
-            panic!(
-                "written legacy text does not parse: {e}\n{}",
-                String::from_utf8_lossy(&text)
-            );
-        }
+    if write_legacy_heap(&p, &mut text).is_ok()
+        && let Err(e) = parse_legacy(&text)
+    {
+        panic!(
+            "written legacy text does not parse: {e}\n{}",
+            String::from_utf8_lossy(&text)
+        );
     }
     let _ = merge(&[p.clone(), p]);
 }

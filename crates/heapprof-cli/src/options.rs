@@ -142,12 +142,13 @@ pub fn build_report(sources: &Sources, base: &BaseArgs, select: &Selection) -> R
     };
     let bases = source::load_all(base_specs, sources.seconds)?;
     let subject = describe(&sources.sources);
+    let all = describe(&[sources.sources.clone(), base_specs.clone()].concat());
     let mode = BaseMode {
         diff,
         normalize: base.normalize,
     };
     // The view takes the decoded profiles and frees them as it reads them.
-    let view = View::from_owned(profiles, bases, mode).map_err(|e| bad(&subject, e))?;
+    let view = View::from_owned(profiles, bases, mode).map_err(|e| bad(&all, e))?;
     let report = Report::new(view, &opts).map_err(|e| report_error(&subject, e))?;
     warn_unmatched(&report, select);
     Ok(report)

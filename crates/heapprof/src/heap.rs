@@ -195,11 +195,20 @@ fn build_profile<'r>(
     // (locations, size class) → scaled values and the raw sampled bytes and
     // blocks, for the `bytes` label (the average block size, as Go sets it).
     let mut samples: Vec<(Vec<u64>, u64, [i64; 4], u64, u64)> = Vec::new();
+    let rows: Vec<_> = rows.collect();
+    // Resolving in address order builds each file's debug info once.
+    with_symbolizer(|s| {
+        s.prefetch(
+            rows.iter()
+                .flat_map(|(r, _)| r.frames.iter().map(|&f| f.saturating_sub(1) as u64)),
+        )
+    });
     for (r, values) in rows {
         let locations = resolver.stack(&r.frames, r.truncated);
         samples.push((locations, r.size_class, values, r.alloc_bytes, r.allocs));
     }
     let mappings = resolver.finish();
+    with_symbolizer(Symbolizer::trim_to_budget);
     // Records of one stack sampled at several rates, or whose stacks differ only
     // in frames of the profiler, become one sample.
     samples.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
@@ -255,15 +264,21 @@ struct Resolver<'b> {
     builder: &'b mut ProfileBuilder,
     /// (return address, inlined lines dropped at the leaf) → location id.
     locations: HashMap<(usize, usize), u64>,
-    /// Module index → mapping, for the modules that some location uses.
-    used_modules: Vec<usize>,
+    /// The modules that some location uses, in mapping-id order, with what their
+    /// locations turned out to have.
+    used_modules: Vec<(usize, Symbolized)>,
     modules: Vec<symbols::Module>,
     truncated_location: Option<u64>,
 }
 
 impl<'b> Resolver<'b> {
     fn new(builder: &'b mut ProfileBuilder) -> Self {
-        let modules = with_symbolizer(|s| s.modules().to_vec());
+        // Re-read the module list so that libraries loaded since the last profile
+        // get their mappings.
+        let modules = with_symbolizer(|s| {
+            s.refresh_modules();
+            s.modules().to_vec()
+        });
         Resolver {
             builder,
             locations: HashMap::new(),
@@ -327,13 +342,17 @@ impl<'b> Resolver<'b> {
             .iter()
             .position(|m| (m.start..m.limit).contains(&(call as u64)));
         let mapping_id = match module {
-            Some(i) => match self.used_modules.iter().position(|&u| u == i) {
-                Some(k) => k as u64 + 1,
-                None => {
-                    self.used_modules.push(i);
-                    self.used_modules.len() as u64
-                }
-            },
+            Some(i) => {
+                let k = match self.used_modules.iter().position(|&(u, _)| u == i) {
+                    Some(k) => k,
+                    None => {
+                        self.used_modules.push((i, Symbolized::ALL));
+                        self.used_modules.len() - 1
+                    }
+                };
+                self.used_modules[k].1.note(frames);
+                k as u64 + 1
+            }
             None => 0,
         };
         let lines = frames
@@ -355,7 +374,7 @@ impl<'b> Resolver<'b> {
     /// The mappings used, numbered as the locations refer to them.
     fn finish(self) -> Vec<Mapping> {
         let mut out = Vec::with_capacity(self.used_modules.len());
-        for (k, &i) in self.used_modules.iter().enumerate() {
+        for (k, &(i, symbolized)) in self.used_modules.iter().enumerate() {
             let m = &self.modules[i];
             let filename = self.builder.intern(&m.path);
             let build_id = self.builder.intern(m.build_id.as_deref().unwrap_or(""));
@@ -366,13 +385,35 @@ impl<'b> Resolver<'b> {
                 file_offset: m.file_offset,
                 filename,
                 build_id,
-                has_functions: true,
-                has_filenames: true,
-                has_line_numbers: true,
-                has_inline_frames: true,
+                has_functions: symbolized.functions,
+                has_filenames: symbolized.filenames,
+                has_line_numbers: symbolized.line_numbers,
+                has_inline_frames: symbolized.line_numbers,
             });
         }
         out
+    }
+}
+
+/// pprof's `has_*` flags of a mapping: true when every location in it has them.
+#[derive(Clone, Copy)]
+struct Symbolized {
+    functions: bool,
+    filenames: bool,
+    line_numbers: bool,
+}
+
+impl Symbolized {
+    const ALL: Symbolized = Symbolized {
+        functions: true,
+        filenames: true,
+        line_numbers: true,
+    };
+
+    fn note(&mut self, frames: &[symbols::Frame]) {
+        self.functions &= !frames.is_empty();
+        self.filenames &= frames.iter().all(|f| !f.file.is_empty());
+        self.line_numbers &= frames.iter().all(|f| f.line > 0);
     }
 }
 
@@ -404,7 +445,7 @@ fn leaf_cut(resolved: &[Vec<symbols::Frame>]) -> (usize, usize) {
                 return cut;
             }
             seen += 1;
-            if symbols::is_allocator_frame(&line.name) {
+            if symbols::is_allocator_frame_at(line) {
                 cut = (i, j + 1);
             }
         }

@@ -1,5 +1,6 @@
 //! `heapprof list`: per-line values of matching functions, with source.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -50,8 +51,16 @@ pub fn run(args: &Args) -> Result<()> {
         source_path: dirs.clone(),
         trim_path: args.trim_path.clone(),
     };
+    // Each file is searched for and read once, however many functions it holds.
+    let mut cache: HashMap<String, Option<String>> = HashMap::new();
+    let mut read = |file: &str| {
+        cache
+            .entry(file.to_string())
+            .or_insert_with(|| find_source(file, &dirs))
+            .clone()
+    };
     let listing = report
-        .list(&re, &opts, &mut |file| find_source(file, &dirs))
+        .list(&re, &opts, &mut read)
         .map_err(|e| report_error(&args.sources.sources.join(", "), e))?;
     match args.format {
         Format::Text => print_text(false, |w| listing.write_text(w)),

@@ -126,42 +126,8 @@ impl ViewBuilder {
         }
         self.started = true;
 
-        // Mappings: id -> (dense index, source start).
-        let mut mappings: HashMap<u64, (u32, u64)> = HashMap::with_capacity(p.mapping.len());
-        for m in &p.mapping {
-            let file = s(m.filename);
-            let build_id = s(m.build_id);
-            let key = MappingKey {
-                size: m.memory_limit.wrapping_sub(m.memory_start),
-                offset: m.file_offset,
-                build_id_or_file: if build_id != 0 { build_id } else { file },
-            };
-            let next = self.view.mappings.len() as u32;
-            let idx = *self.mapping_index.entry(key).or_insert(next);
-            if idx == next {
-                self.view.mappings.push(MappingInfo {
-                    file,
-                    build_id,
-                    start: m.memory_start,
-                });
-            }
-            mappings.insert(m.id, (idx, m.memory_start));
-        }
-        let mut functions: HashMap<u64, u32> = HashMap::with_capacity(p.function.len());
-        for f in &p.function {
-            let info = FunctionInfo {
-                name: s(f.name),
-                system_name: s(f.system_name),
-                filename: s(f.filename),
-                start_line: f.start_line,
-            };
-            let next = self.view.functions.len() as u32;
-            let idx = *self.function_index.entry(info).or_insert(next);
-            if idx == next {
-                self.view.functions.push(info);
-            }
-            functions.insert(f.id, idx);
-        }
+        let mappings = self.add_mappings(p, &s);
+        let functions = self.add_functions(p, &s);
         let locations = self.add_locations(p, &mappings, &functions)?;
         let diff = is_base && self.diff;
         // Sized once: grown by doubling, these would leave freed copies behind.
@@ -185,6 +151,52 @@ impl ViewBuilder {
             )?;
         }
         Ok(())
+    }
+
+    /// Adds `p`'s mappings (merged by size, offset and build id or file);
+    /// returns its mapping ids' (dense index, start address in `p`).
+    fn add_mappings(&mut self, p: &Profile, s: &dyn Fn(i64) -> u32) -> HashMap<u64, (u32, u64)> {
+        let mut mappings: HashMap<u64, (u32, u64)> = HashMap::with_capacity(p.mapping.len());
+        for m in &p.mapping {
+            let file = s(m.filename);
+            let build_id = s(m.build_id);
+            let key = MappingKey {
+                size: m.memory_limit.wrapping_sub(m.memory_start),
+                offset: m.file_offset,
+                build_id_or_file: if build_id != 0 { build_id } else { file },
+            };
+            let next = self.view.mappings.len() as u32;
+            let idx = *self.mapping_index.entry(key).or_insert(next);
+            if idx == next {
+                self.view.mappings.push(MappingInfo {
+                    file,
+                    build_id,
+                    start: m.memory_start,
+                });
+            }
+            mappings.insert(m.id, (idx, m.memory_start));
+        }
+        mappings
+    }
+
+    /// Adds `p`'s functions (merged by content); returns their dense indexes.
+    fn add_functions(&mut self, p: &Profile, s: &dyn Fn(i64) -> u32) -> HashMap<u64, u32> {
+        let mut functions: HashMap<u64, u32> = HashMap::with_capacity(p.function.len());
+        for f in &p.function {
+            let info = FunctionInfo {
+                name: s(f.name),
+                system_name: s(f.system_name),
+                filename: s(f.filename),
+                start_line: f.start_line,
+            };
+            let next = self.view.functions.len() as u32;
+            let idx = *self.function_index.entry(info).or_insert(next);
+            if idx == next {
+                self.view.functions.push(info);
+            }
+            functions.insert(f.id, idx);
+        }
+        functions
     }
 
     fn add_header(&mut self, p: &Profile) -> Result<(), ReportError> {
@@ -338,9 +350,12 @@ impl ViewBuilder {
             )));
         }
         scratch.values.clear();
-        scratch
-            .values
-            .extend(sample.value.iter().map(|&v| if negate { v.wrapping_neg() } else { v }));
+        scratch.values.extend(
+            sample
+                .value
+                .iter()
+                .map(|&v| if negate { v.wrapping_neg() } else { v }),
+        );
         if scratch.values.iter().all(|&v| v == 0) {
             return Ok(());
         }

@@ -27,17 +27,20 @@
 //! assert_eq!(a.rising_fraction, 1.0);
 //! ```
 
-mod file_time;
 mod fit;
 mod leak;
+mod profile_files;
 mod profiles;
 mod series;
 mod sites;
 mod text;
 
-pub use file_time::{format_utc_basic, profile_file_name, time_from_file_name};
 pub use fit::{LinearFit, Point, least_squares, theil_sen};
 pub use leak::{Detector, LeakAssessment, LeakCriteria, assess_leak};
+pub use profile_files::{
+    RetainedFile, format_utc_basic, format_utc_seconds, profile_file_name, retention_victims,
+    time_from_file_name,
+};
 pub use profiles::{
     ProfileTrendOptions, SiteReport, TimedProfile, TotalPoint, TrendReport, profile_trend,
     site_values,
@@ -45,7 +48,7 @@ pub use profiles::{
 pub use series::{
     ClassThresholds, Classification, MIB, SeriesAnalysis, SeriesOptions, analyze_series,
 };
-pub use sites::{AgeSpread, SiteHistory, SiteOptions, SiteTrend, SiteVerdict, judge};
+pub use sites::{AgeSpread, SiteHistory, SiteOptions, SiteTrend, SiteVerdict, judge, site_name};
 
 /// Why a series could not be analysed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

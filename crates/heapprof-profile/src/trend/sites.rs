@@ -289,9 +289,44 @@ pub fn judge<K>(
     trend
 }
 
+/// The frame that names a stack in one-line messages: the first from the
+/// leaf outside Rust's allocation machinery (`alloc::`, `core::`, `std::`),
+/// else the leaf; `?` for an empty stack.
+pub fn site_name(stack: &[String]) -> &str {
+    let library = |f: &str| {
+        let f = f.trim_start_matches('<');
+        ["alloc::", "core::", "std::"]
+            .iter()
+            .any(|p| f.starts_with(p))
+            || f.contains(" as alloc::")
+            || f.contains(" as core::")
+    };
+    stack
+        .iter()
+        .find(|f| !library(f))
+        .or(stack.first())
+        .map_or("?", String::as_str)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sites_are_named_by_their_first_frame_outside_the_library() {
+        let stack: Vec<String> = [
+            "alloc::raw_vec::RawVecInner<A>::try_allocate_in",
+            "<u8 as alloc::vec::spec_from_elem::SpecFromElem>::from_elem",
+            "app::load",
+            "app::main",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(site_name(&stack), "app::load");
+        assert_eq!(site_name(&stack[..2]), stack[0]);
+        assert_eq!(site_name(&[]), "?");
+        assert_eq!(site_name(&["main.leak".to_string()]), "main.leak");
+    }
 
     /// Ten seconds apart.
     fn history(sites: &[(&'static str, Vec<f64>)]) -> SiteHistory<&'static str> {

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use super::file_time::format_utc_basic;
 use super::leak::Detector;
+use super::profile_files::format_utc_basic;
 use super::profiles::TrendReport;
 use crate::report::units::scaled_label;
 

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use heapprof_profile::trend::{profile_file_name, time_from_file_name};
+use heapprof_profile::trend::{
+    RetainedFile, profile_file_name, retention_victims, time_from_file_name,
+};
 
 /// The monitor's profile directory.
 #[derive(Debug)]
@@ -106,28 +108,16 @@ impl DumpDir {
         if self.max_files.is_none() && self.max_bytes.is_none() {
             return 0;
         }
-        let mut files = profile_files(&self.dir);
-        let mut count = files.len();
-        let mut total: u64 = files.iter().map(|f| f.bytes).sum();
+        let (paths, files) = profile_files(&self.dir);
         let mut removed = 0;
-        files.sort_by(|a, b| (a.time, &a.path).cmp(&(b.time, &b.path)));
-        for f in files {
-            let over_count = self.max_files.is_some_and(|m| count > m);
-            let over_bytes = self.max_bytes.is_some_and(|m| total > m);
-            if !over_count && !over_bytes {
-                break;
-            }
-            if f.path == keep {
+        for i in retention_victims(&files, self.max_files, self.max_bytes) {
+            if paths[i] == keep {
                 continue;
             }
-            match std::fs::remove_file(&f.path) {
-                Ok(()) => {
-                    count -= 1;
-                    total = total.saturating_sub(f.bytes);
-                    removed += 1;
-                }
+            match std::fs::remove_file(&paths[i]) {
+                Ok(()) => removed += 1,
                 Err(e) => {
-                    log::debug!(target: "heapprof::monitor", "cannot remove {}: {e}", f.path.display())
+                    log::debug!(target: "heapprof::monitor", "cannot remove {}: {e}", paths[i].display())
                 }
             }
         }
@@ -135,19 +125,13 @@ impl DumpDir {
     }
 }
 
-struct ProfileFile {
-    path: PathBuf,
-    /// From the name, else the modification time: nanoseconds since the epoch.
-    time: i64,
-    bytes: u64,
-}
-
-/// The `heap_*.pb.gz` files of a directory (not the hidden temporaries).
-fn profile_files(dir: &Path) -> Vec<ProfileFile> {
+/// The `heap_*.pb.gz` files of a directory (not the hidden temporaries), with
+/// their times: from the name, else the modification time.
+fn profile_files(dir: &Path) -> (Vec<PathBuf>, Vec<RetainedFile>) {
+    let (mut paths, mut files) = (Vec::new(), Vec::new());
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
+        return (paths, files);
     };
-    let mut out = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
@@ -158,19 +142,20 @@ fn profile_files(dir: &Path) -> Vec<ProfileFile> {
         if !meta.is_file() {
             continue;
         }
-        let time = time_from_file_name(name).unwrap_or_else(|| {
+        let time_nanos = time_from_file_name(name).unwrap_or_else(|| {
             meta.modified()
                 .ok()
                 .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
                 .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
         });
-        out.push(ProfileFile {
-            path: entry.path(),
-            time,
+        paths.push(entry.path());
+        files.push(RetainedFile {
+            time_nanos,
+            name: name.to_string(),
             bytes: meta.len(),
         });
     }
-    out
+    (paths, files)
 }
 
 /// Removes temporaries (`.heap_….pb.gz.tmp.<pid>.<n>`) left by processes that
@@ -228,8 +213,9 @@ mod tests {
                 .unwrap();
         }
         let mut names: Vec<String> = profile_files(dir.path())
-            .iter()
-            .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
+            .1
+            .into_iter()
+            .map(|f| f.name)
             .collect();
         names.sort();
         assert_eq!(
@@ -246,7 +232,7 @@ mod tests {
             .write("potential_leak", t0 + 10_000_000_000, &[0u8; 100])
             .unwrap();
         assert_eq!(removed.files, 2);
-        assert_eq!(profile_files(dir.path()).len(), 2);
+        assert_eq!(profile_files(dir.path()).0.len(), 2);
         assert!(path.exists());
     }
 

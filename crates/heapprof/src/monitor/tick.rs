@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use heapprof_profile::trend::{
     LeakAssessment, Point, SeriesAnalysis, SeriesOptions, SiteVerdict, analyze_series, assess_leak,
+    site_name,
 };
 
 use super::config::HeapMonitor;
@@ -199,7 +200,7 @@ impl MonitorState {
                 "; top suspect +{}/min (confidence {:.2}) at {}",
                 bytes((top.trend.slope * 60.0).max(0.0) as u64),
                 top.trend.confidence,
-                top.stack.first().map_or("?", String::as_str)
+                site_name(&top.stack)
             ));
         }
         let kind = EventKind::PotentialLeak {
@@ -251,7 +252,7 @@ impl MonitorState {
                 "large_allocation: {} block(s) of {} at {}",
                 batch.count,
                 bytes(batch.size),
-                stack.first().map_or("?", String::as_str)
+                site_name(&stack)
             );
             events.push(MonitorEvent {
                 kind: EventKind::LargeAllocation {
@@ -273,7 +274,6 @@ impl MonitorState {
         self.sites
             .rank(&self.config.sites, self.start_coarse)
             .into_iter()
-            .inspect(|t| if std::env::var_os("HP_DEBUG").is_some() && t.last > 1e6 { eprintln!("DEBUG {:?} {:?}", t, symbolize(&t.site, false).first()) })
             .filter(|t| t.verdict == SiteVerdict::Suspect)
             .take(max)
             .map(|trend| Suspect {

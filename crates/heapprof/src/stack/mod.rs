@@ -188,12 +188,17 @@ pub fn refresh_modules() -> bool {
     }
 }
 
-/// Empties the cache of unwind rules, so that the next captures decode every frame's
-/// rule again. For benchmarks of that slow path; never needed otherwise.
+/// Forgets the cached unwind rules of the callers of these return addresses (as
+/// [`capture`] wrote them), so that the next capture through them decodes their rules
+/// again. For benchmarks of that slow path; never needed otherwise.
 #[doc(hidden)]
-pub fn forget_cached_rules() {
+pub fn forget_cached_rules(return_addresses: &[usize]) {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-    rules::forget_all();
+    for &ra in return_addresses {
+        rules::forget(ra.saturating_sub(1));
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    let _ = return_addresses;
 }
 
 /// The registers an unwind starts from, read inside the frame of [`capture`].

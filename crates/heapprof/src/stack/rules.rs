@@ -209,6 +209,16 @@ pub(super) fn remember(lookup_address: usize, rule: Rule) {
     slot.store((tag << 32) | u64::from(bits), Ordering::Relaxed);
 }
 
+/// Forgets the rule for `lookup_address`, if it is cached.
+pub(super) fn forget(lookup_address: usize) {
+    if let Some(slot) = TABLE.get(lookup_address & TABLE_MASK) {
+        let entry = slot.load(Ordering::Relaxed);
+        if entry >> 32 == (lookup_address >> TABLE_BITS) as u64 {
+            slot.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Forgets every rule (after a module was unloaded, its addresses may hold new code).
 pub(super) fn forget_all() {
     for slot in &TABLE {

@@ -88,7 +88,6 @@ const PLUMBING_DIRECTORIES: &[&str] = &["library/std/src/sys/alloc/"];
 /// line-tables-only DWARF (the usual release setting) names inlined functions without
 /// their path (`alloc_impl`, `exchange_malloc`), and those defined in Rust's allocator
 /// sources are plumbing too.
-#[allow(dead_code, reason = "for heap.rs's leaf cut, in place of is_allocator_frame")]
 pub(crate) fn is_allocator_frame_at(frame: &super::Frame) -> bool {
     if is_allocator_frame(&frame.name) {
         return true;

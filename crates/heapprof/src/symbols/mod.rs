@@ -6,6 +6,13 @@
 //! cache, so that writing the same stacks again costs a hash lookup per address. Files are
 //! mapped, not read; what the caches hold on the heap is estimated by [`Symbolizer::memory_bytes`].
 //!
+//! What it reads: DWARF in the file, else in a separate debug file (by build id under
+//! `/usr/lib/debug/.build-id/`, or `.gnu_debuglink`; `dwz` supplementary files; `.dwo`
+//! split units), else the symbol table (`.symtab`, `.dynsym`): a name without file or
+//! line. Not read: DWARF packages (`.dwp`), MiniDebugInfo (`.gnu_debugdata`), debuginfod.
+//! rustc's `debug = "line-tables-only"` names inlined functions without their path
+//! (`push<u8, Global>`); `debug = "limited"` keeps linkage names, hence full paths.
+//!
 //! ```ignore
 //! let mut symbolizer = Symbolizer::new(64 << 20);
 //! symbolizer.refresh_modules(); // once per profile: picks up dlopen'ed libraries
@@ -38,8 +45,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(crate) use allocator_frames::is_allocator_frame;
-#[allow(unused_imports, reason = "for heap.rs's leaf cut: see is_allocator_frame_at")]
+#[allow(
+    unused_imports,
+    reason = "for heap.rs's leaf cut: see is_allocator_frame_at"
+)]
 pub(crate) use allocator_frames::is_allocator_frame_at;
 pub(crate) use modules::Module;
 
@@ -250,10 +259,6 @@ impl Symbolizer {
     /// (resolving stack by stack alternates between the executable and libc). Call it with
     /// every call address of a profile before resolving the stacks: `resolve` then answers
     /// from the cache.
-    #[allow(
-        dead_code,
-        reason = "for heap.rs to wire: see the module documentation"
-    )]
     pub(crate) fn prefetch(&mut self, addrs: impl IntoIterator<Item = u64>) {
         let mut pending: Vec<u64> = addrs
             .into_iter()
@@ -268,10 +273,6 @@ impl Symbolizer {
 
     /// Evicts caches until `memory_bytes()` is within the budget, the most recently used
     /// context included. Call after writing a profile.
-    #[allow(
-        dead_code,
-        reason = "for heap.rs to wire: see the module documentation"
-    )]
     pub(crate) fn trim_to_budget(&mut self) {
         self.enforce_budget(true);
     }

@@ -66,7 +66,7 @@ pub(crate) fn read_modules() -> std::io::Result<Vec<Module>> {
     for module in &mut modules {
         if let Some(object) = loaded.iter().find(|o| o.contains(module.start)) {
             module.bias = Some(object.bias);
-            module.build_id = object.build_id.clone();
+            module.build_id = object.build_id();
         }
     }
     Ok(modules)
@@ -122,43 +122,79 @@ pub(crate) fn parse_maps_line(line: &str) -> Option<Module> {
 }
 
 /// An object the dynamic loader knows: the executable, shared libraries, the vdso.
-#[derive(Debug)]
+/// Fixed-size, so that collecting it under the loader's lock allocates nothing.
+#[derive(Clone, Copy, Debug)]
 struct LoadedObject {
     bias: u64,
-    /// `PT_LOAD` ranges in memory.
-    segments: Vec<(u64, u64)>,
-    build_id: Option<String>,
+    /// `PT_LOAD` ranges in memory (the first `MAX_SEGMENTS`).
+    segments: [(u64, u64); MAX_SEGMENTS],
+    segment_count: usize,
+    build_id: [u8; MAX_BUILD_ID],
+    build_id_len: usize,
 }
 
+const MAX_SEGMENTS: usize = 16;
+const MAX_BUILD_ID: usize = 64;
+
 impl LoadedObject {
+    fn segments(&self) -> &[(u64, u64)] {
+        &self.segments[..self.segment_count]
+    }
+
     fn contains(&self, addr: u64) -> bool {
-        self.segments.iter().any(|&(start, end)| {
+        self.segments().iter().any(|&(start, end)| {
             // Mappings start at page boundaries, segments need not.
             let start = start & !(page_size() - 1);
             (start..end).contains(&addr)
         })
     }
+
+    fn build_id(&self) -> Option<String> {
+        (self.build_id_len > 0).then(|| hex(&self.build_id[..self.build_id_len]))
+    }
+}
+
+/// What the `dl_iterate_phdr` callback fills: room reserved before the call, so that no
+/// allocation happens while the loader's lock is held (an allocator that unwinds, or
+/// waits on a thread that does, could otherwise deadlock on that lock).
+struct Collector {
+    objects: Vec<LoadedObject>,
+    overflowed: bool,
 }
 
 fn loaded_objects() -> Vec<LoadedObject> {
-    let mut objects: Vec<LoadedObject> = Vec::new();
-    // SAFETY: `collect_object` matches the callback type and only uses `data` as the
-    // `Vec<LoadedObject>` passed here, which outlives the call.
-    unsafe {
-        libc::dl_iterate_phdr(Some(collect_object), (&raw mut objects).cast());
+    let mut capacity = 256;
+    loop {
+        let mut collector = Collector {
+            objects: Vec::with_capacity(capacity),
+            overflowed: false,
+        };
+        // SAFETY: `collect_object` matches the callback type and only uses `data` as the
+        // `Collector` passed here, which outlives the call.
+        unsafe {
+            libc::dl_iterate_phdr(Some(collect_object), (&raw mut collector).cast());
+        }
+        if !collector.overflowed {
+            return collector.objects;
+        }
+        capacity *= 4;
     }
-    objects
 }
 
-/// `dl_iterate_phdr` callback: records one object. Never unwinds (it runs under a C frame).
+/// `dl_iterate_phdr` callback: records one object. Never unwinds (it runs under a C frame)
+/// and never allocates (it runs under the loader's lock).
 unsafe extern "C" fn collect_object(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
     data: *mut libc::c_void,
 ) -> libc::c_int {
     // SAFETY: the loader passes a valid `dl_phdr_info` for the duration of the call, and
-    // `data` is the `Vec` given to `dl_iterate_phdr` by `loaded_objects`.
-    let (info, objects) = unsafe { (&*info, &mut *data.cast::<Vec<LoadedObject>>()) };
+    // `data` is the `Collector` given to `dl_iterate_phdr` by `loaded_objects`.
+    let (info, collector) = unsafe { (&*info, &mut *data.cast::<Collector>()) };
+    if collector.objects.len() == collector.objects.capacity() {
+        collector.overflowed = true;
+        return 1;
+    }
     let phdrs: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
         &[]
     } else {
@@ -166,38 +202,45 @@ unsafe extern "C" fn collect_object(
         unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) }
     };
     let bias = info.dlpi_addr;
-    let segments: Vec<(u64, u64)> = phdrs
+    let mut object = LoadedObject {
+        bias,
+        segments: [(0, 0); MAX_SEGMENTS],
+        segment_count: 0,
+        build_id: [0; MAX_BUILD_ID],
+        build_id_len: 0,
+    };
+    for p in phdrs
         .iter()
         .filter(|p| p.p_type == libc::PT_LOAD)
-        .map(|p| {
-            (
-                bias.wrapping_add(p.p_vaddr),
-                bias.wrapping_add(p.p_vaddr).wrapping_add(p.p_memsz),
-            )
-        })
-        .collect();
-    let mut build_id = None;
+        .take(MAX_SEGMENTS)
+    {
+        let start = bias.wrapping_add(p.p_vaddr);
+        object.segments[object.segment_count] = (start, start.wrapping_add(p.p_memsz));
+        object.segment_count += 1;
+    }
     for note in phdrs.iter().filter(|p| p.p_type == libc::PT_NOTE) {
         let start = bias.wrapping_add(note.p_vaddr);
         let end = start.wrapping_add(note.p_memsz);
         // Read only notes that lie inside a loaded segment, i.e. in mapped memory.
-        if end < start || !segments.iter().any(|&(s, e)| s <= start && end <= e) {
+        if end < start
+            || !object
+                .segments()
+                .iter()
+                .any(|&(s, e)| s <= start && end <= e)
+        {
             continue;
         }
         // SAFETY: the note segment lies within a `PT_LOAD` segment of a loaded object, which
         // stays mapped while the loader lock is held (for the duration of this callback).
         let bytes =
             unsafe { std::slice::from_raw_parts(start as *const u8, (end - start) as usize) };
-        if let Some(id) = gnu_build_id(bytes) {
-            build_id = Some(hex(id));
+        if let Some(id) = gnu_build_id(bytes).filter(|id| id.len() <= MAX_BUILD_ID) {
+            object.build_id[..id.len()].copy_from_slice(id);
+            object.build_id_len = id.len();
             break;
         }
     }
-    objects.push(LoadedObject {
-        bias,
-        segments,
-        build_id,
-    });
+    collector.objects.push(object);
     0
 }
 

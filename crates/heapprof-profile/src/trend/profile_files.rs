@@ -1,6 +1,7 @@
-//! Times in profile file names: `heap_<reason>_<UTC time>.pb.gz`, the UTC time
-//! in ISO 8601 basic form with milliseconds (`20240102T030405.123Z`), which
-//! sorts as it reads and needs no character a file system dislikes.
+//! Profile files of a series: names `heap_<reason>_<UTC time>.pb.gz` (the
+//! UTC time in ISO 8601 basic form with milliseconds, `20240102T030405.123Z`,
+//! which sorts as it reads and needs no character a file system dislikes),
+//! times read back from names, and which files retention removes.
 
 use std::sync::OnceLock;
 
@@ -24,6 +25,59 @@ pub fn format_utc_basic(unix_nanos: i64) -> String {
         of_day % 60,
         millis.rem_euclid(1000)
     )
+}
+
+/// `2024-01-02T03:04:05Z`: the UTC time of `unix_nanos`, to the second (RFC 3339).
+pub fn format_utc_seconds(unix_nanos: i64) -> String {
+    let secs = unix_nanos.div_euclid(1_000_000_000);
+    let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
+/// A file that retention may remove.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetainedFile {
+    /// When its profile was taken (from its name, else its modification
+    /// time), nanoseconds since the Unix epoch.
+    pub time_nanos: i64,
+    /// Its name, to order files of the same time.
+    pub name: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// Which files to remove, oldest first, so that at most `max_files` files and
+/// `max_bytes` bytes remain. The newest file always stays, even alone over
+/// `max_bytes`. Returns indexes into `files`.
+pub fn retention_victims(
+    files: &[RetainedFile],
+    max_files: Option<usize>,
+    max_bytes: Option<u64>,
+) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by(|&a, &b| {
+        (files[a].time_nanos, &files[a].name).cmp(&(files[b].time_nanos, &files[b].name))
+    });
+    let mut count = files.len();
+    let mut total: u64 = files.iter().map(|f| f.bytes).sum();
+    let mut victims = Vec::new();
+    for &i in order.iter().take(files.len().saturating_sub(1)) {
+        let over_count = max_files.is_some_and(|m| count > m);
+        let over_bytes = max_bytes.is_some_and(|m| total > m);
+        if !over_count && !over_bytes {
+            break;
+        }
+        victims.push(i);
+        count -= 1;
+        total = total.saturating_sub(files[i].bytes);
+    }
+    victims
 }
 
 /// The time written in a file name, nanoseconds since the Unix epoch: the
@@ -128,6 +182,41 @@ mod tests {
         ] {
             assert_eq!(time_from_file_name(name), None, "{name}");
         }
+    }
+
+    #[test]
+    fn readable_utc_seconds() {
+        assert_eq!(
+            format_utc_seconds(1_709_251_198_007_000_000),
+            "2024-02-29T23:59:58Z"
+        );
+    }
+
+    fn file(t: i64, name: &str, bytes: u64) -> RetainedFile {
+        RetainedFile {
+            time_nanos: t,
+            name: name.to_string(),
+            bytes,
+        }
+    }
+
+    #[test]
+    fn retention_removes_the_oldest_first() {
+        let files = [
+            file(30, "c", 10),
+            file(10, "a", 10),
+            file(20, "b", 10),
+            file(20, "b2", 10),
+        ];
+        assert_eq!(retention_victims(&files, Some(2), None), [1, 2]);
+        assert_eq!(retention_victims(&files, None, Some(25)), [1, 2]);
+        assert_eq!(
+            retention_victims(&files, Some(10), Some(100)),
+            Vec::<usize>::new()
+        );
+        // The newest stays even when it alone is over the byte limit.
+        assert_eq!(retention_victims(&files, None, Some(1)), [1, 2, 3]);
+        assert!(retention_victims(&[], Some(0), Some(0)).is_empty());
     }
 
     #[test]

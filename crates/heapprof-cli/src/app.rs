@@ -29,6 +29,8 @@ enum Command {
     Diff(cmd::diff::Args),
     Merge(cmd::merge::Args),
     Convert(cmd::convert::Args),
+    Trend(cmd::trend::Args),
+    Watch(cmd::watch::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -58,6 +60,8 @@ pub fn main() -> ExitCode {
         Command::Diff(a) => cmd::diff::run(&a),
         Command::Merge(a) => cmd::merge::run(&a),
         Command::Convert(a) => cmd::convert::run(&a),
+        Command::Trend(a) => cmd::trend::run(&a),
+        Command::Watch(a) => cmd::watch::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -430,30 +430,79 @@ fn scale_pair(blocks: u64, bytes: u64, rate: u64) -> (i64, i64) {
     )
 }
 
-/// How many inlined-or-not frames at the leaf end may belong to the profiler and
-/// the allocator: the capture starts inside the profiler, a dozen frames deep.
-const LEAF_WINDOW: usize = 32;
-
-/// Where the application's part of a stack starts: (frame, lines of that frame to
-/// skip), just past the outermost allocator or profiler frame near the leaf.
-fn leaf_cut(resolved: &[Vec<symbols::Frame>]) -> (usize, usize) {
-    let mut cut = (0, 0);
-    let mut seen = 0;
-    for (i, lines) in resolved.iter().enumerate() {
-        for (j, line) in lines.iter().enumerate() {
-            if seen == LEAF_WINDOW {
-                return cut;
-            }
-            seen += 1;
-            if symbols::is_allocator_frame_at(line) {
-                cut = (i, j + 1);
-            }
-        }
+/// The first `max` frames of a stack that belong to the application, as
+/// `name (file:line)`, the allocating function first (for test failure messages).
+/// Frames of Rust's own libraries (`Vec`, `RawVec`, closures' `call_once`) are left
+/// out: a reader wants the code that asked for memory.
+pub(crate) fn describe_stack(frames: &[usize], max: usize) -> Vec<String> {
+    let resolved: Vec<Vec<symbols::Frame>> = with_symbolizer(|s| {
+        frames
+            .iter()
+            .map(|&ret| s.resolve(ret.saturating_sub(1) as u64).to_vec())
+            .collect()
+    });
+    let (cut_frame, cut_lines) = leaf_cut(&resolved);
+    let mut out = Vec::with_capacity(max);
+    for (i, (lines, &ret)) in resolved.iter().zip(frames).enumerate().skip(cut_frame) {
+        let skip = if i == cut_frame { cut_lines } else { 0 };
         if lines.is_empty() {
-            seen += 1;
+            out.push(format!("{ret:#x}"));
+        }
+        for f in lines.iter().skip(skip).filter(|f| {
+            !(f.file.starts_with("/rustc/") || f.file.contains("/lib/rustlib/src/rust/library/"))
+        }) {
+            let file = f
+                .file
+                .rsplit('/')
+                .take(2)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("/");
+            out.push(if file.is_empty() {
+                f.name.to_string()
+            } else {
+                format!("{} ({file}:{})", f.name, f.line)
+            });
+        }
+        if out.len() >= max {
+            break;
         }
     }
-    cut
+    out.truncate(max);
+    out
+}
+
+/// How many lines (inlined or not) at the leaf end may belong to the profiler and
+/// the allocator: the capture starts inside the profiler, a dozen frames deep.
+const LEAF_WINDOW: usize = 48;
+
+/// Where the application's part of a stack starts: (frame, lines of that frame to
+/// skip). That is past the first allocator entry near the leaf (`__rust_alloc`, a
+/// `GlobalAlloc` impl, `malloc`) and the allocator plumbing right after it
+/// (`alloc::alloc::*`, `Global::allocate`); the collections above it are kept.
+fn leaf_cut(resolved: &[Vec<symbols::Frame>]) -> (usize, usize) {
+    let lines: Vec<(usize, usize, &symbols::Frame)> = resolved
+        .iter()
+        .enumerate()
+        .flat_map(|(i, l)| l.iter().enumerate().map(move |(j, f)| (i, j, f)))
+        .take(LEAF_WINDOW)
+        .collect();
+    let Some(entry) = lines
+        .iter()
+        .position(|(_, _, f)| symbols::is_allocator_entry(&f.name))
+    else {
+        return (0, 0);
+    };
+    let end = lines[entry..]
+        .iter()
+        .position(|(_, _, f)| !symbols::is_allocator_frame_at(f))
+        .map_or(lines.len(), |k| entry + k);
+    match lines.get(end) {
+        Some(&(i, j, _)) => (i, j),
+        None => lines.last().map_or((0, 0), |&(i, j, _)| (i, j + 1)),
+    }
 }
 
 /// Runs `f` on the process's symbolizer. Its allocations are real heap memory and

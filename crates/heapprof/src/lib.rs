@@ -61,6 +61,7 @@ mod spin;
 pub mod stack;
 mod stats;
 mod symbols;
+pub mod testing;
 mod thread_state;
 
 pub use heap::{

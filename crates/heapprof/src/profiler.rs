@@ -174,10 +174,25 @@ const OWN_FRAMES_SLACK: usize = 8;
 fn sample(st: &ThreadState, p: *mut u8, size: usize) {
     let _busy = st.enter();
     crate::fork::ensure_handlers();
+    if st.measure_tag.get() != 0 {
+        crate::testing::measured_allocation(st, p, size);
+        return;
+    }
     if !sampler::on_countdown_exhausted(st, size) {
         return;
     }
-    let rate = sampler::sample_rate();
+    capture_and_record(p, size, sampler::sample_rate(), 0);
+}
+
+/// Captures the stack of the allocation of `size` bytes at `p` and records it;
+/// returns the bucket it went to (None when dropped). The caller holds the busy flag.
+#[inline(always)]
+pub(crate) fn capture_and_record(
+    p: *mut u8,
+    size: usize,
+    rate: u64,
+    tag: u32,
+) -> Option<&'static records::Bucket> {
     let want = records::max_stack_depth() + OWN_FRAMES_SLACK;
     // Only the part in use is initialised: zeroing all 2 KiB cost more than the unwinding.
     let mut storage = [MaybeUninit::<usize>::uninit(); MAX_DEPTH_LIMIT + OWN_FRAMES_SLACK];
@@ -185,7 +200,7 @@ fn sample(st: &ThreadState, p: *mut u8, size: usize) {
     let captured = stack::capture(frames);
     if captured.len == 0 {
         records::count_drop();
-        return;
+        return None;
     }
     records::record_sample(
         p as usize,
@@ -193,7 +208,8 @@ fn sample(st: &ThreadState, p: *mut u8, size: usize) {
         rate,
         &frames[..captured.len],
         captured.truncated(),
-    );
+        tag,
+    )
 }
 
 /// The first `n` elements of `storage` (at most its length), set to zero.

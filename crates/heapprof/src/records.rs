@@ -106,12 +106,15 @@ struct LiveEntry {
     addr: usize,
     bucket: *const Bucket,
     time: u64,
+    /// The measurement of `heapprof::testing` the block was made in, or 0.
+    tag: u32,
 }
 
 const EMPTY: LiveEntry = LiveEntry {
     addr: 0,
     bucket: ptr::null(),
     time: 0,
+    tag: 0,
 };
 
 struct LiveShard {
@@ -168,20 +171,26 @@ fn live_shard(addr: usize) -> &'static SpinLock<LiveShard> {
 
 /// Records a sampled allocation. Returns false (and counts a drop) when the sample
 /// could not be recorded: no memory for metadata, or a lock held too long.
+/// `tag` marks blocks made inside a `heapprof::testing` measurement (0: none).
+/// Returns the bucket the sample went to.
 pub(crate) fn record_sample(
     addr: usize,
     size: usize,
     rate: u64,
     frames: &[usize],
     truncated: bool,
-) -> bool {
+    tag: u32,
+) -> Option<&'static Bucket> {
     let class = size_class(size as u64);
     let Some(bucket) = find_or_insert_bucket(frames, class, rate, truncated, size as u64) else {
         DROPPED.fetch_add(1, Relaxed);
-        return false;
+        return None;
     };
-    if insert_live(addr, bucket) {
-        return true;
+    if insert_live(addr, bucket, tag) {
+        if tag != 0 {
+            crate::testing::tagged_block_changed(tag, size as i64);
+        }
+        return Some(bucket);
     }
     // Take the allocation back out of the bucket: a sample is all or nothing.
     let hash = stack_hash(frames, class, rate);
@@ -189,7 +198,7 @@ pub(crate) fn record_sample(
     add_plain(&bucket.alloc_count, u64::MAX);
     add_plain(&bucket.alloc_bytes, (size as u64).wrapping_neg());
     DROPPED.fetch_add(1, Relaxed);
-    false
+    None
 }
 
 /// Adds to a counter that only one thread writes at a time (under a lock): a
@@ -210,6 +219,7 @@ pub(crate) struct Forgotten {
     bucket: *const Bucket,
     time: u64,
     size: usize,
+    tag: u32,
 }
 
 /// Removes `addr` (a block of `size` bytes) from the live table if it is there,
@@ -221,10 +231,14 @@ pub(crate) fn forget(addr: usize, size: usize) -> Option<Forgotten> {
     let bucket = unsafe { &*entry.bucket };
     bucket.free_count.fetch_add(1, Relaxed);
     bucket.free_bytes.fetch_add(size as u64, Relaxed);
+    if entry.tag != 0 {
+        crate::testing::tagged_block_changed(entry.tag, -(size as i64));
+    }
     Some(Forgotten {
         bucket: entry.bucket,
         time: entry.time,
         size,
+        tag: entry.tag,
     })
 }
 
@@ -236,15 +250,19 @@ pub(crate) fn restore(addr: usize, f: Forgotten) {
         addr,
         bucket: f.bucket,
         time: f.time,
+        tag: f.tag,
     }) {
         bucket.free_count.fetch_sub(1, Relaxed);
         bucket.free_bytes.fetch_sub(f.size as u64, Relaxed);
+        if f.tag != 0 {
+            crate::testing::tagged_block_changed(f.tag, f.size as i64);
+        }
     } else {
         DROPPED.fetch_add(1, Relaxed);
     }
 }
 
-fn insert_live(addr: usize, bucket: &'static Bucket) -> bool {
+fn insert_live(addr: usize, bucket: &'static Bucket, tag: u32) -> bool {
     let Some(mut shard) = live_shard(addr).lock_bounded(64) else {
         return false;
     };
@@ -260,6 +278,7 @@ fn insert_live(addr: usize, bucket: &'static Bucket) -> bool {
         addr,
         bucket,
         time: crate::clock::coarse_nanos(),
+        tag,
     })
 }
 

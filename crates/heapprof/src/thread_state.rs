@@ -97,6 +97,13 @@ pub(crate) struct ThreadState {
     pub(crate) sampler_ready: Cell<bool>,
     pub(crate) rng: Cell<u64>,
     slot: Cell<*const Slot>,
+    /// The `heapprof::testing` measurement running on this thread, or 0. While one
+    /// runs, `countdown` stays far below zero so every allocation takes the slow path.
+    pub(crate) measure_tag: Cell<u32>,
+    /// This thread's net allocated bytes when the measurement started.
+    pub(crate) measure_start: Cell<i64>,
+    /// The highest net allocated bytes seen since then.
+    pub(crate) measure_peak: Cell<i64>,
 }
 
 thread_local! {
@@ -107,6 +114,9 @@ thread_local! {
             sampler_ready: Cell::new(false),
             rng: Cell::new(0),
             slot: Cell::new(ptr::null()),
+            measure_tag: Cell::new(0),
+            measure_start: Cell::new(0),
+            measure_peak: Cell::new(0),
         }
     };
 }
@@ -127,6 +137,14 @@ impl ThreadState {
             return unsafe { &*p };
         }
         self.claim_slot()
+    }
+
+    /// Bytes this thread allocated minus bytes it freed, since it started.
+    pub(crate) fn net_bytes(&self) -> i64 {
+        let slot = self.slot();
+        slot.alloc_bytes
+            .load(Relaxed)
+            .wrapping_sub(slot.free_bytes.load(Relaxed)) as i64
     }
 
     #[cold]

@@ -8,3 +8,5 @@ pub mod peek;
 pub mod tags;
 pub mod top;
 pub mod traces;
+pub mod trend;
+pub mod watch;

@@ -7,7 +7,9 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 use heapprof_profile::Profile;
-use heapprof_profile::trend::{ProfileTrendOptions, TimedProfile, profile_trend, time_from_file_name};
+use heapprof_profile::trend::{
+    ProfileTrendOptions, TimedProfile, profile_trend, time_from_file_name,
+};
 
 use crate::cmd::watch::parse_duration;
 use crate::error::bad;
@@ -106,7 +108,8 @@ fn expand(sources: &[String]) -> Result<Vec<String>> {
 /// as a writer's temporaries, never are).
 fn looks_like_profile(name: &str) -> bool {
     const EXTENSIONS: [&str; 5] = [".pb.gz", ".pb", ".pprof", ".prof", ".gz"];
-    !name.starts_with('.') && (EXTENSIONS.iter().any(|e| name.ends_with(e)) || name.contains("heap"))
+    !name.starts_with('.')
+        && (EXTENSIONS.iter().any(|e| name.ends_with(e)) || name.contains("heap"))
 }
 
 /// When a profile was taken: `time_nanos`, else the file name, else its mtime.
@@ -123,7 +126,12 @@ fn profile_time(file: &str, profile: &Profile) -> Result<i64> {
     }
     let modified = std::fs::metadata(file)
         .and_then(|m| m.modified())
-        .map_err(|e| bad(file, format!("no time in the profile or its name, and no modification time: {e}")))?;
+        .map_err(|e| {
+            bad(
+                file,
+                format!("no time in the profile or its name, and no modification time: {e}"),
+            )
+        })?;
     let since_epoch = modified
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_err(|_| bad(file, "modification time before 1970"))?;
@@ -136,7 +144,13 @@ mod tests {
 
     #[test]
     fn profiles_in_a_directory_are_recognised_by_name() {
-        for name in ["heap_new_peak_20240101T000000.000Z.pb.gz", "a.pprof", "heap", "mem.heap.1", "x.pb"] {
+        for name in [
+            "heap_new_peak_20240101T000000.000Z.pb.gz",
+            "a.pprof",
+            "heap",
+            "mem.heap.1",
+            "x.pb",
+        ] {
             assert!(looks_like_profile(name), "{name}");
         }
         for name in [".heap_x.pb.gz.tmp.1.2", "README.md", "notes.txt"] {
@@ -146,9 +160,14 @@ mod tests {
 
     #[test]
     fn the_time_comes_from_the_profile_then_the_name() {
-        let mut p = Profile::default();
-        p.time_nanos = 42;
-        assert_eq!(profile_time("x/heap_20240101T000000Z.pb.gz", &p).unwrap(), 42);
+        let mut p = Profile {
+            time_nanos: 42,
+            ..Profile::default()
+        };
+        assert_eq!(
+            profile_time("x/heap_20240101T000000Z.pb.gz", &p).unwrap(),
+            42
+        );
         p.time_nanos = 0;
         assert_eq!(
             profile_time("x/heap_20240101T000001Z.pb.gz", &p).unwrap(),

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::leak::Detector;
-use super::profile_files::format_utc_basic;
+use super::profile_files::format_utc_seconds;
 use super::profiles::TrendReport;
 use crate::report::units::scaled_label;
 
@@ -29,8 +29,8 @@ impl TrendReport {
             w,
             "Profiles: {} analysed, from {} to {} ({})",
             self.totals.len(),
-            format_utc_basic(first.time_nanos),
-            format_utc_basic(last.time_nanos),
+            format_utc_seconds(first.time_nanos),
+            format_utc_seconds(last.time_nanos),
             format_span(s.span_secs)
         )?;
         if self.restarts > 0 {
@@ -191,7 +191,7 @@ mod tests {
         let mut text = String::new();
         report.write_text(&mut text).unwrap();
         let expected = "\
-Profiles: 8 analysed, from 20231114T221320.000Z to 20231114T222020.000Z (7m00s)
+Profiles: 8 analysed, from 2023-11-14T22:13:20Z to 2023-11-14T22:20:20Z (7m00s)
 inuse_space: 1MB -> 8MB (+7MB)
 Trend: +1MB/min (least squares, R² 1.00); +1MB/min (Theil-Sen): moderate
 Potential leak: yes (growth over baseline 8.00x, fired; rising intervals 100%, fired; trend fit R² 1.00, fired)

@@ -122,9 +122,9 @@ impl Capture {
 /// before resolving them to a line.
 ///
 /// Never panics, never blocks, never reads outside the current thread's stack. It may
-/// allocate on its first call in a thread and after a module was loaded (see the
-/// [module documentation](self)); call [`prepare`] from the thread first to move that
-/// work out of the way.
+/// allocate on its first call in the process, after a module was loaded, and on its
+/// first rule-cache miss in a thread (see the [module documentation](self)); call
+/// [`prepare`] from the thread first to move most of that work out of the way.
 #[inline(never)]
 pub fn capture(out: &mut [usize]) -> Capture {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]

@@ -54,6 +54,21 @@ const PLUMBING_PATHS: &[&str] = &[
 /// wrapping heapprof, `Global`'s and `System`'s `Allocator` impls).
 const ALLOCATOR_TRAITS: &[&str] = &["core::alloc::global::GlobalAlloc", "core::alloc::Allocator"];
 
+/// True for the frames where the allocator is entered: the `__rust_*` shims, a
+/// `GlobalAlloc` implementation, the C allocation functions. Everything on the leaf
+/// side of the first such frame belongs to the allocator or the profiler, even frames
+/// that are not plumbing themselves (std's thread-local access inside the profiler).
+pub(crate) fn is_allocator_entry(name: &str) -> bool {
+    let shim = name.strip_prefix("__rustc::").unwrap_or(name);
+    SHIMS.contains(&shim)
+        || shim.starts_with("__rg_")
+        || shim.starts_with("__rdl_")
+        || C_ENTRY_POINTS.contains(&name)
+        || name.starts_with("operator new")
+        || name.starts_with("operator delete")
+        || qualified_self(name).is_some_and(|(_, t)| path_is(t, "core::alloc::global::GlobalAlloc"))
+}
+
 /// True when a demangled frame name (as in [`super::Frame::name`]) is allocator plumbing
 /// that should not appear as a sample's leaf: drop leaf frames while this holds.
 pub(crate) fn is_allocator_frame(name: &str) -> bool {

@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
     unused_imports,
     reason = "for heap.rs's leaf cut: see is_allocator_frame_at"
 )]
-pub(crate) use allocator_frames::is_allocator_frame_at;
+pub(crate) use allocator_frames::{is_allocator_entry, is_allocator_frame_at};
 pub(crate) use modules::Module;
 
 use debug_info::DebugInfo;

@@ -64,7 +64,10 @@ fn site_of<'a>(
     sites
         .iter()
         .find(|s| s.blocks >= 8 && names(&s.frames).iter().any(|n| n.ends_with(function)))
-        .unwrap_or_else(|| panic!("no site for {function}"))
+        .unwrap_or_else(|| {
+            let seen: Vec<_> = sites.iter().map(|s| (s.blocks, names(&s.frames))).collect();
+            panic!("no site for {function} among {seen:#?}")
+        })
 }
 
 #[test]

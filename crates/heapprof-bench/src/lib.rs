@@ -98,7 +98,10 @@ impl Workload {
             }
         });
         let seconds = start.elapsed().as_secs_f64();
-        (seconds, report.into_inner().unwrap_or_else(|e| e.into_inner()))
+        (
+            seconds,
+            report.into_inner().unwrap_or_else(|e| e.into_inner()),
+        )
     }
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use heapprof_profile::{DEFAULT_MAX_DECOMPRESSED, Profile, decode, gunzip_bounded, parse_legacy};
+use heapprof_profile::{DEFAULT_MAX_DECOMPRESSED, Profile, decode, gunzip_bounded};
 
 use crate::error::bad;
 
@@ -85,19 +85,8 @@ pub fn is_legacy_text(bytes: &[u8]) -> bool {
 
 /// Decodes protobuf (gzipped or not); text goes to the legacy parser.
 pub fn decode_any(spec: &str, bytes: &[u8]) -> Result<Profile> {
-    match decode(bytes) {
-        Ok(p) => Ok(p),
-        Err(e) if is_legacy_text(bytes) => {
-            let raw = gunzip_bounded(bytes, MAX_INPUT).map_err(|_| bad(spec, &e))?;
-            parse_legacy(&raw).map_err(|legacy| {
-                bad(
-                    spec,
-                    format!("not a pprof profile, and as legacy text: {legacy}"),
-                )
-            })
-        }
-        Err(e) => Err(bad(spec, e)),
-    }
+    // `decode` reads protobuf (gzipped or not) and falls back to legacy text itself.
+    decode(bytes).map_err(|e| bad(spec, e))
 }
 
 /// Fetches and decodes every source, in order.

@@ -53,7 +53,7 @@ fn unreadable_files_fail_with_one_line_naming_them() {
         (
             "notes.txt",
             b"hello\nthis is not a profile\n".to_vec(),
-            "line 1",
+            "first line \"hello\"",
         ),
     ];
     for (name, bytes, problem) in cases {

@@ -81,9 +81,9 @@ fn decode_protobuf(raw: &[u8]) -> Result<Profile, Error> {
         .map_err(|e| Error::Protobuf(e.to_string()))
         .and_then(|p| crate::validate::validate(&p).map(|()| p));
     match decoded {
-        Err(e) if looks_like_text(raw) => Err(Error::Protobuf(format!(
-            "input is text that is neither protobuf nor a legacy heap profile \
-             (first line {}): {e}",
+        // The protobuf decoder's complaint about text says nothing useful.
+        Err(_) if looks_like_text(raw) => Err(Error::Protobuf(format!(
+            "text, and not a legacy heap profile either (first line {})",
             crate::legacy::snippet(&first_line(raw))
         ))),
         other => other,

@@ -175,6 +175,10 @@ impl HeapSnapshot {
     }
 }
 
+/// A sample being built: (location ids, size class, scaled values, sampled bytes,
+/// sampled blocks); the last two give the `bytes` label.
+type SampleRow = (Vec<u64>, u64, [i64; 4], u64, u64);
+
 /// Symbolizes and encodes records with their values (scaled `[alloc_objects,
 /// alloc_space, inuse_objects, inuse_space]`).
 fn build_profile<'r>(
@@ -194,7 +198,7 @@ fn build_profile<'r>(
     let mut resolver = Resolver::new(&mut builder);
     // (locations, size class) → scaled values and the raw sampled bytes and
     // blocks, for the `bytes` label (the average block size, as Go sets it).
-    let mut samples: Vec<(Vec<u64>, u64, [i64; 4], u64, u64)> = Vec::new();
+    let mut samples: Vec<SampleRow> = Vec::new();
     let rows: Vec<_> = rows.collect();
     // Resolving in address order builds each file's debug info once.
     with_symbolizer(|s| {

@@ -35,7 +35,7 @@ pub fn router(max_seconds: u64) -> Router {
         }
     };
     Router::new()
-        .route("/debug/pprof/", get(handler.clone()))
+        .route("/debug/pprof/", get(handler))
         .route("/debug/pprof/{*name}", get(handler))
 }
 

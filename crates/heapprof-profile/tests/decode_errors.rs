@@ -125,7 +125,7 @@ fn text_that_is_not_a_profile() {
     );
     let text = e.to_string();
     assert!(
-        text.contains("neither protobuf nor a legacy heap profile"),
+        text.contains("not a legacy heap profile either"),
         "{text}"
     );
     assert!(text.contains("Hello, this is a README."), "{text}");

@@ -124,10 +124,7 @@ fn text_that_is_not_a_profile() {
         DecodeOptions::default(),
     );
     let text = e.to_string();
-    assert!(
-        text.contains("not a legacy heap profile either"),
-        "{text}"
-    );
+    assert!(text.contains("not a legacy heap profile either"), "{text}");
     assert!(text.contains("Hello, this is a README."), "{text}");
     // Legacy text with a broken record names the line.
     let e = one_line_error(

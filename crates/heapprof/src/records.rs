@@ -581,6 +581,7 @@ pub(crate) fn for_each_bucket(mut f: impl FnMut(&'static Bucket)) {
 /// (coarse monotonic nanoseconds). Holds one shard's lock at a time, so `f` must
 /// neither allocate nor free: a sampled allocation or free on this thread could
 /// need the same lock. Copy into storage allocated beforehand.
+#[cfg(feature = "monitor")]
 pub(crate) fn for_each_live(mut f: impl FnMut(&'static Bucket, u64)) {
     for shard in &LIVE_TABLE {
         let s = shard.lock();

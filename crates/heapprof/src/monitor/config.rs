@@ -146,7 +146,8 @@ impl HeapMonitor {
     }
 
     /// Ticks kept in the history (default 360; at least 2). The trend and the
-    /// per-site analysis look at this window.
+    /// per-site analysis look at this window, which costs about 8 bytes per
+    /// tick for every call stack with live sampled blocks.
     pub fn history_len(mut self, ticks: usize) -> Self {
         self.history_len = ticks.max(2);
         self

@@ -169,6 +169,9 @@ fn live_shard(addr: usize) -> &'static SpinLock<LiveShard> {
     &LIVE_TABLE[shard_index(addr)]
 }
 
+/// How many times a sample waits (yielding) for a table lock before it is dropped.
+const SAMPLE_LOCK_YIELDS: u32 = 64;
+
 /// Records a sampled allocation. Returns false (and counts a drop) when the sample
 /// could not be recorded: no memory for metadata, or a lock held too long.
 /// `tag` marks blocks made inside a `heapprof::testing` measurement (0: none).
@@ -182,11 +185,14 @@ pub(crate) fn record_sample(
     tag: u32,
 ) -> Option<&'static Bucket> {
     let class = size_class(size as u64);
-    let Some(bucket) = find_or_insert_bucket(frames, class, rate, truncated, size as u64) else {
+    // A measurement of `heapprof::testing` must be exact: it waits for the locks
+    // rather than drop the sample.
+    let patience = if tag == 0 { SAMPLE_LOCK_YIELDS } else { u32::MAX };
+    let Some(bucket) = find_or_insert_bucket(frames, class, rate, truncated, size as u64, patience) else {
         DROPPED.fetch_add(1, Relaxed);
         return None;
     };
-    if insert_live(addr, bucket, tag) {
+    if insert_live(addr, bucket, tag, patience) {
         if tag != 0 {
             crate::testing::tagged_block_changed(tag, size as i64);
         }
@@ -262,8 +268,8 @@ pub(crate) fn restore(addr: usize, f: Forgotten) {
     }
 }
 
-fn insert_live(addr: usize, bucket: &'static Bucket, tag: u32) -> bool {
-    let Some(mut shard) = live_shard(addr).lock_bounded(64) else {
+fn insert_live(addr: usize, bucket: &'static Bucket, tag: u32, patience: u32) -> bool {
+    let Some(mut shard) = live_shard(addr).lock_bounded(patience) else {
         return false;
     };
     // A stale entry at this address means its free went unseen (a free from a signal
@@ -300,9 +306,10 @@ fn find_or_insert_bucket(
     rate: u64,
     truncated: bool,
     bytes: u64,
+    patience: u32,
 ) -> Option<&'static Bucket> {
     let hash = stack_hash(frames, size, rate);
-    let mut shard = BUCKET_TABLE[(hash as usize) % BUCKET_SHARDS].lock_bounded(64)?;
+    let mut shard = BUCKET_TABLE[(hash as usize) % BUCKET_SHARDS].lock_bounded(patience)?;
     let count = |b: &'static Bucket| {
         add_plain(&b.alloc_count, 1);
         add_plain(&b.alloc_bytes, bytes);

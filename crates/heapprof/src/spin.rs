@@ -37,7 +37,7 @@ impl<T> SpinLock<T> {
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
         let mut spins = 0u32;
         while !self.try_acquire() {
-            spins += 1;
+            spins = spins.saturating_add(1);
             if spins < 64 {
                 std::hint::spin_loop();
             } else {
@@ -53,7 +53,7 @@ impl<T> SpinLock<T> {
     pub(crate) fn lock_bounded(&self, max_yields: u32) -> Option<SpinGuard<'_, T>> {
         let mut spins = 0u32;
         while !self.try_acquire() {
-            spins += 1;
+            spins = spins.saturating_add(1);
             if spins < 64 {
                 std::hint::spin_loop();
             } else if spins - 64 < max_yields {

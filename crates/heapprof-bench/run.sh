@@ -26,7 +26,7 @@ fi
 echo
 echo "## Stack capture (target/release/unwind_bench)"
 echo
-if [ "$smoke" = --smoke ]; then target/release/unwind_bench --smoke; else target/release/unwind_bench; fi
+if [ "$smoke" = --smoke ]; then target/release/unwind_bench 200; else target/release/unwind_bench; fi
 echo
 echo "## Profile endpoints under load (target/release/http_load)"
 echo

@@ -6,7 +6,7 @@
 //! a zero there proves the block was never sampled, with one load.
 
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering::*};
 
 use crate::rawmem;
 use crate::spin::SpinLock;
@@ -134,13 +134,14 @@ static LIVE_TABLE: [SpinLock<LiveShard>; LIVE_SHARDS] = [const {
     })
 }; LIVE_SHARDS];
 
-/// How many live sampled blocks hash to each slot: zero means none. Each live
+/// How many live sampled blocks hash to each slot: zero means none. One byte per
+/// slot keeps the table at 64 KiB, small enough to stay in cache on the free path;
+/// a slot that reaches 255 stays there (it then only answers "maybe"). Each live
 /// shard owns a contiguous part of the filter and of the length counters, changed
 /// only under that shard's lock, so updates are plain stores, not locked
 /// instructions; the free path reads them without a lock.
-static FILTER: [AtomicU32; LIVE_SHARDS << FILTER_BITS_PER_SHARD] =
-    [const { AtomicU32::new(0) }; LIVE_SHARDS << FILTER_BITS_PER_SHARD];
-const FILTER_BITS_PER_SHARD: u32 = 10;
+static FILTER: [AtomicU8; 1 << FILTER_BITS] = [const { AtomicU8::new(0) }; 1 << FILTER_BITS];
+const FILTER_BITS: u32 = 16;
 static LIVE_LENS: [AtomicUsize; LIVE_SHARDS] = [const { AtomicUsize::new(0) }; LIVE_SHARDS];
 
 #[inline(always)]
@@ -148,21 +149,33 @@ fn addr_hash(addr: usize) -> u64 {
     ((addr as u64) >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
+/// The shard is the filter slot's top bits, so a shard's slots are contiguous.
 #[inline(always)]
-fn shard_index(addr: usize) -> usize {
-    (addr_hash(addr) as usize) % LIVE_SHARDS
+fn filter_index(addr: usize) -> usize {
+    (addr_hash(addr) >> (64 - FILTER_BITS)) as usize
 }
 
 #[inline(always)]
-fn filter_slot(addr: usize) -> &'static AtomicU32 {
-    let within = (addr_hash(addr) >> (64 - FILTER_BITS_PER_SHARD)) as usize;
-    &FILTER[(shard_index(addr) << FILTER_BITS_PER_SHARD) | within]
+fn shard_index(addr: usize) -> usize {
+    filter_index(addr) >> (FILTER_BITS - LIVE_SHARDS.trailing_zeros())
+}
+
+/// Counts a live block in its filter slot (`up`) or uncounts it, saturating at 255.
+fn filter_count(addr: usize, up: bool) {
+    let slot = &FILTER[filter_index(addr)];
+    let v = slot.load(Relaxed);
+    match (up, v) {
+        (_, u8::MAX) => {}
+        (true, _) => slot.store(v + 1, Relaxed),
+        (false, 0) => {}
+        (false, _) => slot.store(v - 1, Relaxed),
+    }
 }
 
 /// Whether `addr` may be a live sampled block (false means certainly not).
 #[inline(always)]
 pub(crate) fn may_be_sampled(addr: usize) -> bool {
-    filter_slot(addr).load(Relaxed) != 0
+    FILTER[filter_index(addr)].load(Relaxed) != 0
 }
 
 fn live_shard(addr: usize) -> &'static SpinLock<LiveShard> {
@@ -187,8 +200,13 @@ pub(crate) fn record_sample(
     let class = size_class(size as u64);
     // A measurement of `heapprof::testing` must be exact: it waits for the locks
     // rather than drop the sample.
-    let patience = if tag == 0 { SAMPLE_LOCK_YIELDS } else { u32::MAX };
-    let Some(bucket) = find_or_insert_bucket(frames, class, rate, truncated, size as u64, patience) else {
+    let patience = if tag == 0 {
+        SAMPLE_LOCK_YIELDS
+    } else {
+        u32::MAX
+    };
+    let Some(bucket) = find_or_insert_bucket(frames, class, rate, truncated, size as u64, patience)
+    else {
         DROPPED.fetch_add(1, Relaxed);
         return None;
     };
@@ -211,11 +229,6 @@ pub(crate) fn record_sample(
 /// plain load and store, no locked instruction.
 #[inline(always)]
 fn add_plain(counter: &AtomicU64, n: u64) {
-    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
-}
-
-#[inline(always)]
-fn add_plain_u32(counter: &AtomicU32, n: u32) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
@@ -407,7 +420,7 @@ impl LiveShard {
             return false;
         }
         self.place(entry);
-        add_plain_u32(filter_slot(entry.addr), 1);
+        filter_count(entry.addr, true);
         LIVE_LENS[shard_index(entry.addr)].store(self.len, Relaxed);
         true
     }
@@ -468,7 +481,7 @@ impl LiveShard {
         // SAFETY: hole < capacity.
         unsafe { *self.entries.add(hole) = EMPTY };
         self.len -= 1;
-        add_plain_u32(filter_slot(addr), u32::MAX);
+        filter_count(addr, false);
         LIVE_LENS[shard_index(addr)].store(self.len, Relaxed);
         Some(found)
     }

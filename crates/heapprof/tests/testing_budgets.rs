@@ -151,7 +151,9 @@ fn the_failure_message_shows_figures_and_sites() {
 #[test]
 #[should_panic(expected = "bytes leaked: 64 B (max 0 B)")]
 fn a_leak_is_caught() {
-    assert_no_leak(|| std::hint::black_box(Box::leak(std::hint::black_box(Box::new([0u8; 64])))).len());
+    assert_no_leak(|| {
+        std::hint::black_box(Box::leak(std::hint::black_box(Box::new([0u8; 64])))).len()
+    });
 }
 
 #[test]

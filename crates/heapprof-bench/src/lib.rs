@@ -51,28 +51,18 @@ pub struct Workload {
 impl Workload {
     /// Reads `--allocs N --threads N --window N --sizes mixed|small|large`.
     pub fn from_args() -> Result<Self, String> {
-        let mut w = Workload {
-            allocs: 2_000_000,
-            threads: 1,
-            window: 4096,
-            sizes: SizeMix::Mixed,
-        };
+        let mut w = Workload { allocs: 2_000_000, threads: 1, window: 4096, sizes: SizeMix::Mixed };
         let args: Vec<String> = std::env::args().skip(1).collect();
         let mut it = args.iter();
         while let Some(flag) = it.next() {
             let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-            let number = || {
-                value
-                    .parse::<usize>()
-                    .map_err(|_| format!("{flag}: not a number: {value}"))
-            };
+            let number = || value.parse::<usize>().map_err(|_| format!("{flag}: not a number: {value}"));
             match flag.as_str() {
                 "--allocs" => w.allocs = number()?,
                 "--threads" => w.threads = number()?.max(1),
                 "--window" => w.window = number()?.max(1),
                 "--sizes" => {
-                    w.sizes = SizeMix::parse(value)
-                        .ok_or_else(|| format!("--sizes: unknown mix {value}"))?
+                    w.sizes = SizeMix::parse(value).ok_or_else(|| format!("--sizes: unknown mix {value}"))?
                 }
                 _ => return Err(format!("unknown option {flag}")),
             }
@@ -98,10 +88,7 @@ impl Workload {
             }
         });
         let seconds = start.elapsed().as_secs_f64();
-        (
-            seconds,
-            report.into_inner().unwrap_or_else(|e| e.into_inner()),
-        )
+        (seconds, report.into_inner().unwrap_or_else(|e| e.into_inner()))
     }
 }
 

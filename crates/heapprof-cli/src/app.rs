@@ -42,10 +42,7 @@ pub fn main() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "panic".to_string());
-        eprintln!(
-            "heapprof: internal error: {}",
-            msg.split_whitespace().collect::<Vec<_>>().join(" ")
-        );
+        eprintln!("heapprof: internal error: {}", msg.split_whitespace().collect::<Vec<_>>().join(" "));
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -21,27 +21,17 @@ impl std::error::Error for BadInput {}
 
 /// A [`BadInput`] as an `anyhow::Error`.
 pub fn bad(subject: impl Into<String>, message: impl fmt::Display) -> anyhow::Error {
-    anyhow::Error::new(BadInput {
-        subject: subject.into(),
-        message: message.to_string(),
-    })
+    anyhow::Error::new(BadInput { subject: subject.into(), message: message.to_string() })
 }
 
 /// Exit status for an error: 2 for bad input or usage, 1 for anything else
 /// (such as failing to write an output file).
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.downcast_ref::<BadInput>().is_some() {
-        2
-    } else {
-        1
-    }
+    if err.downcast_ref::<BadInput>().is_some() { 2 } else { 1 }
 }
 
 /// The error on one line: chained causes joined by ": ", runs of white space
 /// (multi-line messages such as regex errors) folded into one space.
 pub fn one_line(err: &anyhow::Error) -> String {
-    format!("{err:#}")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    format!("{err:#}").split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -3,9 +3,7 @@
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use heapprof_profile::Profile;
-use heapprof_profile::report::{
-    BaseMode, Filters, Granularity, Report, ReportError, ReportOptions, View,
-};
+use heapprof_profile::report::{BaseMode, Filters, Granularity, Report, ReportError, ReportOptions, View};
 use regex::Regex;
 
 use crate::error::bad;
@@ -135,18 +133,12 @@ pub fn report_error(subject: &str, e: ReportError) -> anyhow::Error {
 pub fn build_report(sources: &Sources, base: &BaseArgs, select: &Selection) -> Result<Report> {
     let opts = select.report_options()?;
     let profiles = source::load_all(&sources.sources, sources.seconds)?;
-    let (base_specs, diff) = if base.diff_base.is_empty() {
-        (&base.base, false)
-    } else {
-        (&base.diff_base, true)
-    };
+    let (base_specs, diff) =
+        if base.diff_base.is_empty() { (&base.base, false) } else { (&base.diff_base, true) };
     let bases = source::load_all(base_specs, sources.seconds)?;
     let subject = describe(&sources.sources);
     let all = describe(&[sources.sources.clone(), base_specs.clone()].concat());
-    let mode = BaseMode {
-        diff,
-        normalize: base.normalize,
-    };
+    let mode = BaseMode { diff, normalize: base.normalize };
     // The view takes the decoded profiles and frees them as it reads them.
     let view = View::from_owned(profiles, bases, mode).map_err(|e| bad(&all, e))?;
     let report = Report::new(view, &opts).map_err(|e| report_error(&subject, e))?;
@@ -157,8 +149,7 @@ pub fn build_report(sources: &Sources, base: &BaseArgs, select: &Selection) -> R
 /// One profile's report without bases.
 pub fn report_of(spec: &str, profile: Profile, select: &Selection) -> Result<Report> {
     let opts = select.report_options()?;
-    let view = View::from_owned(vec![profile], Vec::new(), BaseMode::default())
-        .map_err(|e| bad(spec, e))?;
+    let view = View::from_owned(vec![profile], Vec::new(), BaseMode::default()).map_err(|e| bad(spec, e))?;
     let report = Report::new(view, &opts).map_err(|e| report_error(spec, e))?;
     warn_unmatched(&report, select);
     Ok(report)

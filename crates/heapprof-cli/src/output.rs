@@ -21,10 +21,7 @@ fn use_color() -> bool {
 /// diff, growth in red and shrinkage in green.
 fn style(line: &str, diff: bool) -> Option<&'static str> {
     let trimmed = line.trim_start();
-    if trimmed.starts_with("flat ")
-        || trimmed.starts_with("flat-diff")
-        || line.starts_with("ROUTINE ")
-    {
+    if trimmed.starts_with("flat ") || trimmed.starts_with("flat-diff") || line.starts_with("ROUTINE ") {
         return Some(BOLD);
     }
     if diff {
@@ -74,10 +71,7 @@ impl fmt::Write for LineWriter {
 }
 
 /// Prints text produced by `write` to stdout. `diff` enables the diff colours.
-pub fn print_text(
-    diff: bool,
-    write: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result,
-) -> Result<()> {
+pub fn print_text(diff: bool, write: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) -> Result<()> {
     let mut w = LineWriter {
         out: BufWriter::with_capacity(1 << 16, io::stdout().lock()),
         color: use_color(),

@@ -47,16 +47,8 @@ pub fn fetch(spec: &str, seconds: Option<u64>) -> Result<Vec<u8>> {
         .user_agent(concat!("heapprof/", env!("CARGO_PKG_VERSION")))
         .build()
         .into();
-    let mut response = agent
-        .get(&url)
-        .call()
-        .map_err(|e| bad(spec, http_problem(&e)))?;
-    response
-        .body_mut()
-        .with_config()
-        .limit(MAX_INPUT)
-        .read_to_vec()
-        .map_err(|e| bad(spec, http_problem(&e)))
+    let mut response = agent.get(&url).call().map_err(|e| bad(spec, http_problem(&e)))?;
+    response.body_mut().with_config().limit(MAX_INPUT).read_to_vec().map_err(|e| bad(spec, http_problem(&e)))
 }
 
 /// Fetches and decodes one source (protobuf, gzipped or not, or legacy text).
@@ -78,9 +70,7 @@ pub fn is_legacy_text(bytes: &[u8]) -> bool {
         Err(e) => e.error_len().is_none(),
     };
     utf8 && !head.is_empty()
-        && head
-            .iter()
-            .all(|&b| b >= 0x20 && b != 0x7f || b == b'\n' || b == b'\t' || b == b'\r')
+        && head.iter().all(|&b| b >= 0x20 && b != 0x7f || b == b'\n' || b == b'\t' || b == b'\r')
 }
 
 /// Decodes protobuf (gzipped or not); text goes to the legacy parser.
@@ -125,10 +115,7 @@ mod tests {
             with_seconds("http://h/debug/pprof/heap", Some(30)),
             "http://h/debug/pprof/heap?seconds=30"
         );
-        assert_eq!(
-            with_seconds("http://h/x?gc=1", Some(5)),
-            "http://h/x?gc=1&seconds=5"
-        );
+        assert_eq!(with_seconds("http://h/x?gc=1", Some(5)), "http://h/x?gc=1&seconds=5");
         assert_eq!(with_seconds("http://h/x", None), "http://h/x");
         assert!(is_url("https://a") && !is_url("file.pb.gz"));
     }

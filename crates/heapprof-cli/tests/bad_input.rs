@@ -15,11 +15,7 @@ use heapprof_profile::{Line, ProfileBuilder, Sample, encode_gzip};
 fn fails_with_one_line(args: &[&str], names: &str) -> String {
     let out = common::heapprof(args);
     let err = common::stderr(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "heapprof {args:?}: stderr {err:?}"
-    );
+    assert_eq!(out.status.code(), Some(2), "heapprof {args:?}: stderr {err:?}");
     assert_eq!(err.lines().count(), 1, "heapprof {args:?}: stderr {err:?}");
     assert!(err.starts_with("heapprof: "), "{err:?}");
     assert!(err.contains(names), "{err:?} does not name {names:?}");
@@ -50,11 +46,7 @@ fn unreadable_files_fail_with_one_line_naming_them() {
         ("empty.pb.gz", Vec::new(), "empty"),
         ("truncated.pb.gz", full[..full.len() / 2].to_vec(), "gzip"),
         ("random.bin", noise, "protobuf"),
-        (
-            "notes.txt",
-            b"hello\nthis is not a profile\n".to_vec(),
-            "first line \"hello\"",
-        ),
+        ("notes.txt", b"hello\nthis is not a profile\n".to_vec(), "first line \"hello\""),
     ];
     for (name, bytes, problem) in cases {
         let path = write(dir.path(), name, &bytes);
@@ -70,20 +62,8 @@ fn unreadable_files_fail_with_one_line_naming_them() {
 fn ids_pointing_nowhere_are_rejected() {
     let mut b = ProfileBuilder::new(&[("inuse_space", "bytes")]);
     let f = b.function("main.f", "", "main.go", 1);
-    b.add_location(
-        0,
-        0x1000,
-        vec![Line {
-            function_id: f,
-            line: 2,
-            column: 0,
-        }],
-    );
-    b.profile_mut().sample.push(Sample {
-        location_id: vec![99],
-        value: vec![1],
-        label: vec![],
-    });
+    b.add_location(0, 0x1000, vec![Line { function_id: f, line: 2, column: 0 }]);
+    b.profile_mut().sample.push(Sample { location_id: vec![99], value: vec![1], label: vec![] });
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write(dir.path(), "dangling.pb.gz", &encode_gzip(&b.finish()));
     let err = fails_with_one_line(&["top", &path], &path);
@@ -98,10 +78,7 @@ fn ids_pointing_nowhere_are_rejected() {
 fn unreachable_url_fails_with_one_line() {
     let url = "http://127.0.0.1:1/debug/pprof/heap";
     let err = fails_with_one_line(&["top", url], url);
-    assert!(
-        err.contains("refused") || err.contains("connect"),
-        "{err:?}"
-    );
+    assert!(err.contains("refused") || err.contains("connect"), "{err:?}");
 }
 
 /// A one-request HTTP server on 127.0.0.1:0 answering with `status` and `body`;
@@ -123,11 +100,7 @@ fn serve_once(status: &'static str, body: Vec<u8>) -> (String, mpsc::Receiver<St
                 Ok(n) => request.extend_from_slice(&buf[..n]),
             }
         }
-        let first = String::from_utf8_lossy(&request)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string();
+        let first = String::from_utf8_lossy(&request).lines().next().unwrap_or("").to_string();
         let _ = tx.send(first);
         let head = format!(
             "HTTP/1.1 {status}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -152,15 +125,12 @@ fn url_profiles_are_fetched_with_seconds() {
     let (url, requests) = serve_once("200 OK", body);
     let out = common::heapprof(&["top", "--seconds", "5", &url]);
     assert!(out.status.success(), "{}", common::stderr(&out));
-    let expected =
-        std::fs::read_to_string(common::go_heap().join("default/full.top.inuse_space.txt"))
-            .expect("reference");
+    let expected = std::fs::read_to_string(common::go_heap().join("default/full.top.inuse_space.txt"))
+        .expect("reference");
     let rows = common::top_rows(&common::stdout(&out));
     // Default trimming drops the small nodes that the reference (nodefraction 0) lists.
     assert!(common::top_rows(&expected).starts_with(&rows[..3]));
-    let request = requests
-        .recv_timeout(Duration::from_secs(10))
-        .expect("request");
+    let request = requests.recv_timeout(Duration::from_secs(10)).expect("request");
     assert_eq!(request, "GET /debug/pprof/heap?seconds=5 HTTP/1.1");
 }
 
@@ -169,23 +139,14 @@ fn bad_options_fail_with_one_line() {
     let p = "default/full.pb.gz";
     fails_with_one_line(&["top", "--focus", "(", p], "--focus");
     let err = fails_with_one_line(&["top", "--sample-index", "nope", p], p);
-    assert!(
-        err.contains("alloc_objects alloc_space inuse_objects inuse_space"),
-        "{err:?}"
-    );
+    assert!(err.contains("alloc_objects alloc_space inuse_objects inuse_space"), "{err:?}");
     fails_with_one_line(&["top", "--sample-index", "9", p], "sample_index 9");
     fails_with_one_line(&["top", "--nodefraction", "2", p], "--nodefraction");
     fails_with_one_line(&["peek", "nothing-matches-this", p], p);
     fails_with_one_line(&["top", "--no-such-flag", p], "--no-such-flag");
     fails_with_one_line(&["top", "--lines", "--files", p], "--lines");
     fails_with_one_line(
-        &[
-            "diff",
-            "--sample-index",
-            "alloc_space",
-            p,
-            "../pprof-testdata/java.heap",
-        ],
+        &["diff", "--sample-index", "alloc_space", p, "../pprof-testdata/java.heap"],
         "java.heap",
     );
 }

@@ -76,17 +76,10 @@ fn write_go_profiles(go: &Path, work: &Path, out: &Path) {
             .env("HOME", work)
             .output()
             .expect("run go");
-        assert!(
-            out.status.success(),
-            "go {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "go {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     go_cmd(&["build", "-o", "leaky", "leaky.go"]);
-    let status = Command::new(work.join("leaky"))
-        .arg(out)
-        .status()
-        .expect("run the Go program");
+    let status = Command::new(work.join("leaky")).arg(out).status().expect("run the Go program");
     assert!(status.success());
 }
 
@@ -111,17 +104,10 @@ fn trend_ranks_the_leaking_go_function_first() {
     assert!(!sites.is_empty(), "no suspect: {report:#}");
     assert_eq!(sites[0]["stack"][0], "main.leak", "{report:#}");
     assert_eq!(sites[0]["verdict"], "suspect");
-    assert!(
-        sites[0]["confidence"].as_f64().unwrap() > 0.9,
-        "{:#}",
-        sites[0]
-    );
+    assert!(sites[0]["confidence"].as_f64().unwrap() > 0.9, "{:#}", sites[0]);
     for site in sites {
         let leaf = site["stack"][0].as_str().unwrap();
-        assert!(
-            leaf != "main.fillCache" && leaf != "main.churn",
-            "{report:#}"
-        );
+        assert!(leaf != "main.fillCache" && leaf != "main.churn", "{report:#}");
     }
     // 256 KiB per step, about; Go's estimate of the slope per minute is
     // large (the steps are milliseconds apart), so only its sign is checked.
@@ -132,11 +118,8 @@ fn trend_ranks_the_leaking_go_function_first() {
     assert!(text.status.success(), "{}", common::stderr(&text));
     let out = common::stdout(&text);
     assert!(out.starts_with("Profiles: 18 analysed"), "{out}");
-    let first_site = out
-        .lines()
-        .skip_while(|l| !l.starts_with("Top growing sites"))
-        .nth(2)
-        .unwrap_or_default();
+    let first_site =
+        out.lines().skip_while(|l| !l.starts_with("Top growing sites")).nth(2).unwrap_or_default();
     assert_eq!(first_site.trim(), "main.leak", "{out}");
 }
 

@@ -10,11 +10,7 @@ fn pprof_top(go: &Path, dir: &Path, args: &[&str]) -> Vec<String> {
     let mut all = vec!["-top", "-nodefraction=0"];
     all.extend_from_slice(args);
     let out = common::go_pprof(go, dir, &all);
-    assert!(
-        out.status.success(),
-        "go tool pprof {all:?}: {}",
-        common::stderr(&out)
-    );
+    assert!(out.status.success(), "go tool pprof {all:?}: {}", common::stderr(&out));
     common::top_rows(&common::stdout(&out))
 }
 
@@ -26,25 +22,15 @@ fn go_reads_merged_profiles() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let merged = tmp.path().join("merged.pb.gz");
     let corpus = common::go_heap();
-    let (a, b) = (
-        corpus.join("default/full.pb.gz"),
-        corpus.join("rate1/cache.pb.gz"),
-    );
-    let (a, b, m) = (
-        a.to_string_lossy(),
-        b.to_string_lossy(),
-        merged.to_string_lossy(),
-    );
+    let (a, b) = (corpus.join("default/full.pb.gz"), corpus.join("rate1/cache.pb.gz"));
+    let (a, b, m) = (a.to_string_lossy(), b.to_string_lossy(), merged.to_string_lossy());
     let out = common::heapprof(&["merge", "-o", &m, &a, &b]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     for index in ["alloc_space", "inuse_objects"] {
         let flag = format!("-sample_index={index}");
         let ours = pprof_top(&go, tmp.path(), &[&flag, &m]);
         let theirs = pprof_top(&go, tmp.path(), &[&flag, &a, &b]);
-        assert_eq!(
-            ours, theirs,
-            "{index}: pprof on our merge vs pprof merging itself"
-        );
+        assert_eq!(ours, theirs, "{index}: pprof on our merge vs pprof merging itself");
         assert!(!ours.is_empty());
     }
 }
@@ -53,11 +39,7 @@ fn go_reads_merged_profiles() {
 fn pprof_total(go: &Path, dir: &Path, index: &str, file: &str) -> String {
     let flag = format!("-sample_index={index}");
     let out = common::go_pprof(go, dir, &["-top", "-unit=B", &flag, file]);
-    assert!(
-        out.status.success(),
-        "go tool pprof {file}: {}",
-        common::stderr(&out)
-    );
+    assert!(out.status.success(), "go tool pprof {file}: {}", common::stderr(&out));
     let text = common::stdout(&out);
     let line = text
         .lines()
@@ -90,12 +72,7 @@ fn go_reads_converted_profiles() {
         let out = common::heapprof(&["convert", &original, "-o", &back]);
         assert!(out.status.success(), "{}", common::stderr(&out));
 
-        for index in [
-            "alloc_objects",
-            "alloc_space",
-            "inuse_objects",
-            "inuse_space",
-        ] {
+        for index in ["alloc_objects", "alloc_space", "inuse_objects", "inuse_space"] {
             let d = tmp.path();
             assert_eq!(
                 pprof_total(&go, d, index, &pb),

@@ -7,25 +7,16 @@ use std::path::Path;
 
 fn check_golden(name: &str, args: &[&str]) {
     let out = common::heapprof(args);
-    assert!(
-        out.status.success(),
-        "heapprof {args:?}: {}",
-        common::stderr(&out)
-    );
+    assert!(out.status.success(), "heapprof {args:?}: {}", common::stderr(&out));
     let got = common::stdout(&out);
     serde_json::from_str::<serde_json::Value>(&got).expect("valid JSON");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
     if std::env::var("HEAPPROF_BLESS").is_ok_and(|v| v == "1") {
         std::fs::write(&path, &got).expect("write golden");
         return;
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with HEAPPROF_BLESS=1 to create it from the current output",
-            path.display()
-        )
+        panic!("{}: {e}; run with HEAPPROF_BLESS=1 to create it from the current output", path.display())
     });
     assert!(
         expected == got,
@@ -38,73 +29,34 @@ fn check_golden(name: &str, args: &[&str]) {
 fn top_json() {
     check_golden(
         "top.json",
-        &[
-            "top",
-            "--format",
-            "json",
-            "--sample-index",
-            "alloc_space",
-            "default/full.pb.gz",
-        ],
+        &["top", "--format", "json", "--sample-index", "alloc_space", "default/full.pb.gz"],
     );
 }
 
 #[test]
 fn diff_json() {
-    check_golden(
-        "diff.json",
-        &[
-            "diff",
-            "--format",
-            "json",
-            "default/cache.pb.gz",
-            "default/full.pb.gz",
-        ],
-    );
+    check_golden("diff.json", &["diff", "--format", "json", "default/cache.pb.gz", "default/full.pb.gz"]);
 }
 
 #[test]
 fn traces_json() {
-    check_golden(
-        "traces.json",
-        &["traces", "--format", "json", "default/cache.pb.gz"],
-    );
+    check_golden("traces.json", &["traces", "--format", "json", "default/cache.pb.gz"]);
 }
 
 #[test]
 fn tags_json() {
-    check_golden(
-        "tags.json",
-        &["tags", "--format", "json", "default/full.pb.gz"],
-    );
+    check_golden("tags.json", &["tags", "--format", "json", "default/full.pb.gz"]);
 }
 
 #[test]
 fn peek_json() {
-    check_golden(
-        "peek.json",
-        &[
-            "peek",
-            "--format",
-            "json",
-            "main\\.main",
-            "default/full.pb.gz",
-        ],
-    );
+    check_golden("peek.json", &["peek", "--format", "json", "main\\.main", "default/full.pb.gz"]);
 }
 
 #[test]
 fn list_json() {
     check_golden(
         "list.json",
-        &[
-            "list",
-            "--format",
-            "json",
-            "--source-path",
-            "/nonexistent",
-            "fillCache",
-            "default/full.pb.gz",
-        ],
+        &["list", "--format", "json", "--source-path", "/nonexistent", "fillCache", "default/full.pb.gz"],
     );
 }

@@ -23,11 +23,7 @@ fn closed_pipe_exits_quietly_with_success() {
     drop(stdout); // like `| head`
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(0));
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -44,15 +40,10 @@ fn no_escape_codes_when_piped() {
 
 #[test]
 fn help_has_an_example_per_subcommand() {
-    for cmd in [
-        "top", "list", "peek", "traces", "tags", "diff", "merge", "convert",
-    ] {
+    for cmd in ["top", "list", "peek", "traces", "tags", "diff", "merge", "convert"] {
         let out = common::heapprof(&[cmd, "--help"]);
         assert!(out.status.success(), "{cmd} --help");
         let text = common::stdout(&out);
-        assert!(
-            text.contains(&format!("heapprof {cmd} ")),
-            "{cmd} --help has no example:\n{text}"
-        );
+        assert!(text.contains(&format!("heapprof {cmd} ")), "{cmd} --help has no example:\n{text}");
     }
 }

@@ -11,11 +11,8 @@ fn every_report_prints_what_pprof_prints() {
     let refs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pprof-ref");
     let src = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(src.path().join("heapcorpus")).expect("mkdir");
-    std::fs::copy(
-        common::go_heap().join("main.go"),
-        src.path().join("heapcorpus/main.go"),
-    )
-    .expect("copy main.go");
+    std::fs::copy(common::go_heap().join("main.go"), src.path().join("heapcorpus/main.go"))
+        .expect("copy main.go");
     let src_dir = src.path().to_string_lossy().into_owned();
 
     let mut entries: Vec<_> = std::fs::read_dir(&refs)

@@ -38,26 +38,12 @@ impl ProfileBuilder {
 
     /// A value type from names.
     pub fn value_type(&mut self, ty: &str, unit: &str) -> ValueType {
-        ValueType {
-            r#type: self.intern(ty),
-            unit: self.intern(unit),
-        }
+        ValueType { r#type: self.intern(ty), unit: self.intern(unit) }
     }
 
     /// The id of a function with these names, adding it if new.
-    pub fn function(
-        &mut self,
-        name: &str,
-        system_name: &str,
-        filename: &str,
-        start_line: i64,
-    ) -> u64 {
-        let key = (
-            self.intern(name),
-            self.intern(system_name),
-            self.intern(filename),
-            start_line,
-        );
+    pub fn function(&mut self, name: &str, system_name: &str, filename: &str, start_line: i64) -> u64 {
+        let key = (self.intern(name), self.intern(system_name), self.intern(filename), start_line);
         if let Some(&id) = self.functions.get(&key) {
             return id;
         }
@@ -84,13 +70,7 @@ impl ProfileBuilder {
     /// Adds a location; its id is assigned here and returned.
     pub fn add_location(&mut self, mapping_id: u64, address: u64, lines: Vec<Line>) -> u64 {
         let id = self.profile.location.len() as u64 + 1;
-        self.profile.location.push(Location {
-            id,
-            mapping_id,
-            address,
-            line: lines,
-            is_folded: false,
-        });
+        self.profile.location.push(Location { id, mapping_id, address, line: lines, is_folded: false });
         id
     }
 

@@ -21,9 +21,7 @@ pub struct DecodeOptions {
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        DecodeOptions {
-            max_decompressed: DEFAULT_MAX_DECOMPRESSED,
-        }
+        DecodeOptions { max_decompressed: DEFAULT_MAX_DECOMPRESSED }
     }
 }
 
@@ -68,8 +66,7 @@ pub fn decode_with(data: &[u8], options: DecodeOptions) -> Result<Profile, Error
     }
     if crate::legacy::looks_like_legacy(&raw) {
         // Legacy text it seems; a protobuf that merely looks like it still decodes.
-        return crate::legacy::parse_legacy(&raw)
-            .or_else(|legacy| decode_protobuf(&raw).map_err(|_| legacy));
+        return crate::legacy::parse_legacy(&raw).or_else(|legacy| decode_protobuf(&raw).map_err(|_| legacy));
     }
     decode_protobuf(&raw)
 }

@@ -26,8 +26,8 @@ mod validate;
 
 pub use builder::ProfileBuilder;
 pub use codec::{
-    DEFAULT_MAX_DECOMPRESSED, DecodeOptions, decode, decode_with, encode_gzip, encode_raw,
-    gunzip_bounded, is_gzip,
+    DEFAULT_MAX_DECOMPRESSED, DecodeOptions, decode, decode_with, encode_gzip, encode_raw, gunzip_bounded,
+    is_gzip,
 };
 pub use legacy::{parse_legacy, write_legacy_heap};
 pub use merge::{merge, scale, subtract};

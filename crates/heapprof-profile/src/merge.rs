@@ -51,18 +51,13 @@ fn merge_refs(srcs: &[&Profile]) -> Result<Profile, Error> {
         return Err(Error::Merge("no profiles to merge".into()));
     };
     for (i, p) in srcs.iter().enumerate() {
-        crate::validate::validate(p)
-            .map_err(|e| Error::Merge(format!("profile {i} is invalid: {e}")))?;
+        crate::validate::validate(p).map_err(|e| Error::Merge(format!("profile {i} is invalid: {e}")))?;
     }
     for (i, p) in srcs.iter().enumerate().skip(1) {
         compatible(first, p, i)?;
     }
     let merged = merge_validated(srcs);
-    if merged
-        .sample
-        .iter()
-        .any(|s| s.value.iter().all(|&v| v == 0))
-    {
+    if merged.sample.iter().any(|s| s.value.iter().all(|&v| v == 0)) {
         // Sums that cancelled out: merge again to drop them and what only they used.
         return Ok(merge_validated(&[&merged]));
     }
@@ -70,17 +65,11 @@ fn merge_refs(srcs: &[&Profile]) -> Result<Profile, Error> {
 }
 
 fn type_names(p: &Profile) -> Vec<String> {
-    p.sample_type
-        .iter()
-        .map(|t| format!("{}/{}", p.str(t.r#type), p.str(t.unit)))
-        .collect()
+    p.sample_type.iter().map(|t| format!("{}/{}", p.str(t.r#type), p.str(t.unit))).collect()
 }
 
 fn compatible(a: &Profile, b: &Profile, i: usize) -> Result<(), Error> {
-    let period = |p: &Profile| {
-        p.period_type
-            .map(|t| format!("{}/{}", p.str(t.r#type), p.str(t.unit)))
-    };
+    let period = |p: &Profile| p.period_type.map(|t| format!("{}/{}", p.str(t.r#type), p.str(t.unit)));
     if period(a) != period(b) {
         return Err(Error::Merge(format!(
             "period types differ: {:?} in profile 0, {:?} in profile {i}",
@@ -90,20 +79,15 @@ fn compatible(a: &Profile, b: &Profile, i: usize) -> Result<(), Error> {
     }
     let (ta, tb) = (type_names(a), type_names(b));
     if ta != tb {
-        return Err(Error::Merge(format!(
-            "sample types differ: {ta:?} in profile 0, {tb:?} in profile {i}"
-        )));
+        return Err(Error::Merge(format!("sample types differ: {ta:?} in profile 0, {tb:?} in profile {i}")));
     }
     Ok(())
 }
 
 fn merge_validated(srcs: &[&Profile]) -> Profile {
     let first = srcs[0];
-    let types: Vec<(&str, &str)> = first
-        .sample_type
-        .iter()
-        .map(|t| (first.str(t.r#type), first.str(t.unit)))
-        .collect();
+    let types: Vec<(&str, &str)> =
+        first.sample_type.iter().map(|t| (first.str(t.r#type), first.str(t.unit))).collect();
     let mut m = Merger {
         b: ProfileBuilder::new(&types),
         samples: HashMap::new(),
@@ -217,33 +201,20 @@ impl Merger {
         let times: Vec<i64> = srcs.iter().map(|p| p.time_nanos).collect();
         let time = times.iter().copied().filter(|&t| t != 0).min().unwrap_or(0);
         let duration = if times.iter().all(|&t| t != 0) {
-            let end = srcs
-                .iter()
-                .map(|p| p.time_nanos.saturating_add(p.duration_nanos))
-                .max()
-                .unwrap_or(time);
+            let end =
+                srcs.iter().map(|p| p.time_nanos.saturating_add(p.duration_nanos)).max().unwrap_or(time);
             end.saturating_sub(time)
         } else {
-            srcs.iter()
-                .map(|p| p.duration_nanos)
-                .fold(0, i64::saturating_add)
+            srcs.iter().map(|p| p.duration_nanos).fold(0, i64::saturating_add)
         };
-        let period_type = first
-            .period_type
-            .map(|t| self.b.value_type(first.str(t.r#type), first.str(t.unit)));
+        let period_type =
+            first.period_type.map(|t| self.b.value_type(first.str(t.r#type), first.str(t.unit)));
         let drop_frames = self.b.intern(first.str(first.drop_frames));
         let keep_frames = self.b.intern(first.str(first.keep_frames));
-        let default_type = srcs
-            .iter()
-            .map(|p| p.str(p.default_sample_type))
-            .find(|s| !s.is_empty())
-            .unwrap_or("");
+        let default_type =
+            srcs.iter().map(|p| p.str(p.default_sample_type)).find(|s| !s.is_empty()).unwrap_or("");
         let default_type = self.b.intern(default_type);
-        let doc_url = srcs
-            .iter()
-            .map(|p| p.str(p.doc_url))
-            .find(|s| !s.is_empty())
-            .unwrap_or("");
+        let doc_url = srcs.iter().map(|p| p.str(p.doc_url)).find(|s| !s.is_empty()).unwrap_or("");
         let doc_url = self.b.intern(doc_url);
         let mut comments = Vec::new();
         for p in srcs {
@@ -264,11 +235,7 @@ impl Merger {
     }
 
     fn sample(&mut self, ctx: &mut Source<'_>, s: &Sample) {
-        let locations: Vec<u64> = s
-            .location_id
-            .iter()
-            .map(|&id| self.location(ctx, id))
-            .collect();
+        let locations: Vec<u64> = s.location_id.iter().map(|&id| self.location(ctx, id)).collect();
         let p = ctx.p;
         let label: Vec<Label> = s
             .label
@@ -280,10 +247,7 @@ impl Merger {
                 num_unit: self.b.intern(p.str(l.num_unit)),
             })
             .collect();
-        let mut labels: Vec<LabelKey> = label
-            .iter()
-            .map(|l| (l.key, l.str, l.num, l.num_unit))
-            .collect();
+        let mut labels: Vec<LabelKey> = label.iter().map(|l| (l.key, l.str, l.num, l.num_unit)).collect();
         labels.sort_unstable();
         match self.samples.entry((locations, labels)) {
             Entry::Occupied(e) => {
@@ -296,11 +260,7 @@ impl Merger {
                 let out = self.b.profile_mut();
                 let location_id = e.key().0.clone();
                 e.insert(out.sample.len());
-                out.sample.push(Sample {
-                    location_id,
-                    value: s.value.clone(),
-                    label,
-                });
+                out.sample.push(Sample { location_id, value: s.value.clone(), label });
             }
         }
     }
@@ -314,20 +274,13 @@ impl Merger {
             return new;
         }
         let src = &ctx.p.location[pos];
-        let (mapping_id, shift) = if src.mapping_id == 0 {
-            (0, 0)
-        } else {
-            self.mapping(ctx, src.mapping_id)
-        };
+        let (mapping_id, shift) =
+            if src.mapping_id == 0 { (0, 0) } else { self.mapping(ctx, src.mapping_id) };
         let address = src.address.wrapping_add_signed(shift);
         let lines: Vec<Line> = src
             .line
             .iter()
-            .map(|l| Line {
-                function_id: self.function(ctx, l.function_id),
-                line: l.line,
-                column: l.column,
-            })
+            .map(|l| Line { function_id: self.function(ctx, l.function_id), line: l.line, column: l.column })
             .collect();
         let mapping_start = self
             .b
@@ -338,10 +291,7 @@ impl Merger {
         let key = (
             address.wrapping_sub(mapping_start),
             mapping_id,
-            lines
-                .iter()
-                .map(|l| (l.function_id, l.line, l.column))
-                .collect(),
+            lines.iter().map(|l| (l.function_id, l.line, l.column)).collect(),
         );
         let new = match self.locations.get(&key) {
             Some(&new) => new,
@@ -366,12 +316,7 @@ impl Merger {
             return new;
         }
         let (p, f) = (ctx.p, &ctx.p.function[pos]);
-        let new = self.b.function(
-            p.str(f.name),
-            p.str(f.system_name),
-            p.str(f.filename),
-            f.start_line,
-        );
+        let new = self.b.function(p.str(f.name), p.str(f.system_name), p.str(f.filename), f.start_line);
         ctx.function_ids[pos] = Some(new);
         new
     }
@@ -395,11 +340,7 @@ impl Merger {
         let existing = (!build_id.is_empty())
             .then(|| self.mappings.get(&build_key))
             .flatten()
-            .or_else(|| {
-                (!file.is_empty())
-                    .then(|| self.mappings.get(&file_key))
-                    .flatten()
-            })
+            .or_else(|| (!file.is_empty()).then(|| self.mappings.get(&file_key)).flatten())
             .copied();
         let found = match existing {
             Some(new) => {

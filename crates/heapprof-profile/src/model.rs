@@ -185,9 +185,6 @@ pub struct Function {
 impl Profile {
     /// The string at `index`, or "" when out of range.
     pub fn str(&self, index: i64) -> &str {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.string_table.get(i))
-            .map_or("", String::as_str)
+        usize::try_from(index).ok().and_then(|i| self.string_table.get(i)).map_or("", String::as_str)
     }
 }

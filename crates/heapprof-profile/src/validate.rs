@@ -7,16 +7,12 @@ use crate::{Error, Profile};
 /// Checks ids (nonzero, unique, referenced ones exist), value lengths and the string table.
 pub fn validate(p: &Profile) -> Result<(), Error> {
     if p.string_table.first().is_some_and(|s| !s.is_empty()) {
-        return Err(Error::Invalid(
-            "string table does not start with \"\"".into(),
-        ));
+        return Err(Error::Invalid("string table does not start with \"\"".into()));
     }
     let strings = p.string_table.len() as i64;
     let check_str = |what: &str, i: i64| {
         if i < 0 || (i >= strings && i != 0) {
-            Err(Error::Invalid(format!(
-                "{what} refers to string {i}, table has {strings}"
-            )))
+            Err(Error::Invalid(format!("{what} refers to string {i}, table has {strings}")))
         } else {
             Ok(())
         }
@@ -28,10 +24,7 @@ pub fn validate(p: &Profile) -> Result<(), Error> {
     let mut mappings = HashSet::with_capacity(p.mapping.len());
     for m in &p.mapping {
         if m.id == 0 || !mappings.insert(m.id) {
-            return Err(Error::Invalid(format!(
-                "mapping id {} is zero or repeated",
-                m.id
-            )));
+            return Err(Error::Invalid(format!("mapping id {} is zero or repeated", m.id)));
         }
         check_str("mapping filename", m.filename)?;
         check_str("mapping build id", m.build_id)?;
@@ -39,10 +32,7 @@ pub fn validate(p: &Profile) -> Result<(), Error> {
     let mut functions = HashSet::with_capacity(p.function.len());
     for f in &p.function {
         if f.id == 0 || !functions.insert(f.id) {
-            return Err(Error::Invalid(format!(
-                "function id {} is zero or repeated",
-                f.id
-            )));
+            return Err(Error::Invalid(format!("function id {} is zero or repeated", f.id)));
         }
         check_str("function name", f.name)?;
         check_str("function system name", f.system_name)?;
@@ -51,10 +41,7 @@ pub fn validate(p: &Profile) -> Result<(), Error> {
     let mut locations = HashSet::with_capacity(p.location.len());
     for l in &p.location {
         if l.id == 0 || !locations.insert(l.id) {
-            return Err(Error::Invalid(format!(
-                "location id {} is zero or repeated",
-                l.id
-            )));
+            return Err(Error::Invalid(format!("location id {} is zero or repeated", l.id)));
         }
         if l.mapping_id != 0 && !mappings.contains(&l.mapping_id) {
             return Err(Error::Invalid(format!(
@@ -80,9 +67,7 @@ pub fn validate(p: &Profile) -> Result<(), Error> {
             )));
         }
         if let Some(id) = s.location_id.iter().find(|id| !locations.contains(id)) {
-            return Err(Error::Invalid(format!(
-                "sample {i} refers to missing location {id}"
-            )));
+            return Err(Error::Invalid(format!("sample {i} refers to missing location {id}")));
         }
         for label in &s.label {
             check_str("label key", label.key)?;

@@ -5,14 +5,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use heapprof_profile::{
-    DecodeOptions, Error, Profile, ProfileBuilder, Sample, decode, decode_with, encode_gzip,
-    encode_raw,
+    DecodeOptions, Error, Profile, ProfileBuilder, Sample, decode, decode_with, encode_gzip, encode_raw,
 };
 
 fn corpus(rel: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus")
-        .join(rel);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus").join(rel);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -28,28 +25,14 @@ fn one_line_error(data: &[u8], options: DecodeOptions) -> Error {
 }
 
 fn small() -> DecodeOptions {
-    DecodeOptions {
-        max_decompressed: 1 << 20,
-    }
+    DecodeOptions { max_decompressed: 1 << 20 }
 }
 
 fn profile(time_nanos: i64) -> Profile {
     let mut b = ProfileBuilder::new(&[("inuse_space", "bytes")]);
     let f = b.function("main", "main", "main.rs", 1);
-    let loc = b.add_location(
-        0,
-        0x1000,
-        vec![heapprof_profile::Line {
-            function_id: f,
-            line: 3,
-            column: 0,
-        }],
-    );
-    b.profile_mut().sample.push(Sample {
-        location_id: vec![loc],
-        value: vec![4096],
-        label: Vec::new(),
-    });
+    let loc = b.add_location(0, 0x1000, vec![heapprof_profile::Line { function_id: f, line: 3, column: 0 }]);
+    b.profile_mut().sample.push(Sample { location_id: vec![loc], value: vec![4096], label: Vec::new() });
     b.profile_mut().time_nanos = time_nanos;
     b.finish()
 }
@@ -119,10 +102,7 @@ fn random_bytes() {
 
 #[test]
 fn text_that_is_not_a_profile() {
-    let e = one_line_error(
-        b"Hello, this is a README.\nIt is not a profile.\n",
-        DecodeOptions::default(),
-    );
+    let e = one_line_error(b"Hello, this is a README.\nIt is not a profile.\n", DecodeOptions::default());
     let text = e.to_string();
     assert!(text.contains("not a legacy heap profile either"), "{text}");
     assert!(text.contains("Hello, this is a README."), "{text}");
@@ -188,11 +168,7 @@ fn gzip_bomb(repeats: u64) -> Vec<u8> {
             self.put(reversed, bits);
         }
     }
-    let mut w = Bits {
-        out: vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff],
-        acc: 0,
-        n: 0,
-    };
+    let mut w = Bits { out: vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff], acc: 0, n: 0 };
     w.out.reserve((repeats * 13 / 8 + 64) as usize);
     w.put(1, 1); // final block
     w.put(1, 2); // fixed Huffman codes
@@ -213,10 +189,7 @@ fn gzip_bomb_stops_at_the_bound() {
     let bomb = gzip_bomb((2u64 << 30) / 258);
     assert!(bomb.len() < 20 << 20);
     let e = one_line_error(&bomb, small());
-    assert!(
-        matches!(e, Error::TooLarge { limit } if limit == 1 << 20),
-        "{e}"
-    );
+    assert!(matches!(e, Error::TooLarge { limit } if limit == 1 << 20), "{e}");
     assert!(e.to_string().contains("gzip bomb"), "{e}");
     // The bomb is well formed up to the bound: a bound above its size reads zeros.
     let e = one_line_error(&gzip_bomb(1000), small());
@@ -230,10 +203,7 @@ fn gzip_bomb_stops_at_the_default_bound() {
     let bomb = gzip_bomb((11u64 << 30) / 10 / 258);
     let start = Instant::now();
     let e = one_line_error(&bomb, DecodeOptions::default());
-    assert!(
-        matches!(e, Error::TooLarge { limit } if limit == 1 << 30),
-        "{e}"
-    );
+    assert!(matches!(e, Error::TooLarge { limit } if limit == 1 << 30), "{e}");
     eprintln!("default-bound bomb rejected in {:?}", start.elapsed());
 }
 

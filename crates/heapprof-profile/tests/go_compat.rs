@@ -3,26 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use heapprof_profile::report::{
-    BaseMode, Granularity, Report, ReportOptions, TopOptions, TrimOptions, View,
-};
+use heapprof_profile::report::{BaseMode, Granularity, Report, ReportOptions, TopOptions, TrimOptions, View};
 use heapprof_profile::{Profile, decode};
 
-const SAMPLE_INDEXES: [&str; 4] = [
-    "alloc_objects",
-    "alloc_space",
-    "inuse_objects",
-    "inuse_space",
-];
+const SAMPLE_INDEXES: [&str; 4] = ["alloc_objects", "alloc_space", "inuse_objects", "inuse_space"];
 
 /// `<workspace root>/../shared/corpus`, where the corpus sits beside the repository.
 fn corpus() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    assert!(
-        dir.join("go-heap").is_dir(),
-        "the shared corpus is missing: expected it at {}",
-        dir.display()
-    );
+    assert!(dir.join("go-heap").is_dir(), "the shared corpus is missing: expected it at {}", dir.display());
     dir
 }
 
@@ -33,10 +22,7 @@ fn load(path: &Path) -> Profile {
 
 fn report(sources: &[&Profile], bases: &[&Profile], index: &str) -> Report {
     let view = View::with_base(sources, bases, BaseMode::default()).expect("merge");
-    let opts = ReportOptions {
-        sample_index: Some(index.to_string()),
-        ..ReportOptions::default()
-    };
+    let opts = ReportOptions { sample_index: Some(index.to_string()), ..ReportOptions::default() };
     Report::new(view, &opts).expect("report")
 }
 
@@ -44,11 +30,7 @@ fn report(sources: &[&Profile], bases: &[&Profile], index: &str) -> Report {
 fn top_text(r: &Report) -> String {
     let top = r.top(&TopOptions {
         granularity: Granularity::Functions,
-        trim: TrimOptions {
-            node_fraction: 0.0,
-            node_count: 100_000,
-            ..TrimOptions::default()
-        },
+        trim: TrimOptions { node_fraction: 0.0, node_count: 100_000, ..TrimOptions::default() },
     });
     let mut out = String::new();
     top.write_text(&mut out).expect("write");
@@ -57,10 +39,7 @@ fn top_text(r: &Report) -> String {
 
 /// The table rows: the lines after the `flat  flat%` heading.
 fn rows(text: &str) -> Vec<&str> {
-    text.lines()
-        .skip_while(|l| !l.trim_start().starts_with("flat  flat%"))
-        .skip(1)
-        .collect()
+    text.lines().skip_while(|l| !l.trim_start().starts_with("flat  flat%")).skip(1).collect()
 }
 
 /// Compares two texts line by line; returns a description of the differences.
@@ -68,20 +47,11 @@ fn compare(what: &str, expected: &[&str], got: &[&str]) -> Option<String> {
     if expected == got {
         return None;
     }
-    let mut msg = format!(
-        "{what}: {} expected lines, {} got\n",
-        expected.len(),
-        got.len()
-    );
+    let mut msg = format!("{what}: {} expected lines, {} got\n", expected.len(), got.len());
     for i in 0..expected.len().max(got.len()) {
         let (e, g) = (expected.get(i), got.get(i));
         if e != g {
-            msg += &format!(
-                "  line {}:\n    pprof:    {:?}\n    heapprof: {:?}\n",
-                i + 1,
-                e,
-                g
-            );
+            msg += &format!("  line {}:\n    pprof:    {:?}\n    heapprof: {:?}\n", i + 1, e, g);
         }
     }
     Some(msg)
@@ -121,8 +91,8 @@ fn base_subtraction_matches_pprof() {
         let dir = corpus.join("go-heap").join(rate);
         let full = load(&dir.join("full.pb.gz"));
         let cache = load(&dir.join("cache.pb.gz"));
-        let expected = std::fs::read_to_string(dir.join("full-minus-cache.top.inuse_space.txt"))
-            .expect("reference");
+        let expected =
+            std::fs::read_to_string(dir.join("full-minus-cache.top.inuse_space.txt")).expect("reference");
         let got = top_text(&report(&[&full], &[&cache], "inuse_space"));
         let (e, g): (Vec<_>, Vec<_>) = (expected.lines().collect(), got.lines().collect());
         failures.extend(compare(&format!("{rate}/full-minus-cache"), &e, &g));
@@ -143,9 +113,7 @@ fn traces_match_pprof() {
             let view = View::from_profiles(&[&profile]).expect("view");
             let r = Report::new(view, &ReportOptions::default()).expect("report");
             let mut got = String::new();
-            r.traces(Granularity::Functions)
-                .write_text(&mut got)
-                .expect("write");
+            r.traces(Granularity::Functions).write_text(&mut got).expect("write");
             let (e, g): (Vec<_>, Vec<_>) = (expected.lines().collect(), got.lines().collect());
             failures.extend(compare(&format!("{rate}/{name} traces"), &e, &g));
         }

@@ -9,9 +9,7 @@ use std::process::Command;
 use heapprof_profile::{Error, Profile, decode, merge, parse_legacy, write_legacy_heap};
 
 fn corpus(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus")
-        .join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus").join(rel)
 }
 
 fn read(rel: &str) -> Vec<u8> {
@@ -23,11 +21,7 @@ fn read(rel: &str) -> Vec<u8> {
 /// 1.19's vendored copy `file:line`. `lines`: print the functions of locations.
 fn render(p: &Profile, columns: bool, lines: bool) -> String {
     let s = |i: i64| p.str(i);
-    let mut out: Vec<String> = p
-        .comment
-        .iter()
-        .map(|&c| format!("Comment: {}", s(c)))
-        .collect();
+    let mut out: Vec<String> = p.comment.iter().map(|&c| format!("Comment: {}", s(c))).collect();
     if p.doc_url != 0 {
         out.push(format!("Doc: {}", s(p.doc_url)));
     }
@@ -42,11 +36,8 @@ fn render(p: &Profile, columns: bool, lines: bool) -> String {
         .sample_type
         .iter()
         .map(|t| {
-            let dflt = if p.default_sample_type != 0 && t.r#type == p.default_sample_type {
-                "[dflt]"
-            } else {
-                ""
-            };
+            let dflt =
+                if p.default_sample_type != 0 && t.r#type == p.default_sample_type { "[dflt]" } else { "" };
             format!("{}/{}{dflt}", s(t.r#type), s(t.unit))
         })
         .collect();
@@ -68,16 +59,11 @@ fn render(p: &Profile, columns: bool, lines: bool) -> String {
             if l.str != 0 {
                 strs.entry(s(l.key)).or_default().push(s(l.str));
             } else {
-                nums.entry(s(l.key))
-                    .or_default()
-                    .push((l.num, s(l.num_unit)));
+                nums.entry(s(l.key)).or_default().push((l.num, s(l.num_unit)));
             }
         }
         if !strs.is_empty() {
-            let mut ls: Vec<String> = strs
-                .iter()
-                .map(|(k, v)| format!("{k}:[{}]", v.join(" ")))
-                .collect();
+            let mut ls: Vec<String> = strs.iter().map(|(k, v)| format!("{k}:[{}]", v.join(" "))).collect();
             ls.sort();
             out.push(format!("{header}{}", ls.join(" ")));
         }
@@ -88,13 +74,7 @@ fn render(p: &Profile, columns: bool, lines: bool) -> String {
                     let with_units = v.iter().any(|(_, u)| !u.is_empty());
                     let vals: Vec<String> = v
                         .iter()
-                        .map(|(n, u)| {
-                            if with_units {
-                                format!("{n} {u}")
-                            } else {
-                                n.to_string()
-                            }
-                        })
+                        .map(|(n, u)| if with_units { format!("{n} {u}") } else { n.to_string() })
                         .collect();
                     format!("{k}:[{}]", vals.join(" "))
                 })
@@ -117,28 +97,11 @@ fn render(p: &Profile, columns: bool, lines: bool) -> String {
             continue;
         }
         for line in &l.line {
-            let f = p
-                .function
-                .iter()
-                .find(|f| f.id == line.function_id)
-                .unwrap();
+            let f = p.function.iter().find(|f| f.id == line.function_id).unwrap();
             let mut text = if columns {
-                format!(
-                    "{} {}:{}:{} s={}",
-                    s(f.name),
-                    s(f.filename),
-                    line.line,
-                    line.column,
-                    f.start_line
-                )
+                format!("{} {}:{}:{} s={}", s(f.name), s(f.filename), line.line, line.column, f.start_line)
             } else {
-                format!(
-                    "{} {}:{} s={}",
-                    s(f.name),
-                    s(f.filename),
-                    line.line,
-                    f.start_line
-                )
+                format!("{} {}:{} s={}", s(f.name), s(f.filename), line.line, f.start_line)
             };
             if f.name != f.system_name && s(f.name) != s(f.system_name) {
                 write!(text, "({})", s(f.system_name)).unwrap();
@@ -180,22 +143,13 @@ fn assert_same_text(want: &str, got: &str, what: &str) {
     for (i, (w, g)) in want.lines().zip(got.lines()).enumerate() {
         assert_eq!(w, g, "{what}: first difference at line {}", i + 1);
     }
-    assert_eq!(
-        want.lines().count(),
-        got.lines().count(),
-        "{what}: line counts differ"
-    );
+    assert_eq!(want.lines().count(), got.lines().count(), "{what}: line counts differ");
     assert_eq!(want, got, "{what}");
 }
 
 #[test]
 fn pprof_testdata_matches_pprof_goldens() {
-    for name in [
-        "gobench.heap",
-        "cppbench.heap",
-        "cppbench.growth",
-        "java.heap",
-    ] {
+    for name in ["gobench.heap", "cppbench.heap", "cppbench.growth", "java.heap"] {
         let text = read(&format!("pprof-testdata/{name}"));
         let golden = String::from_utf8(read(&format!("pprof-testdata/{name}.string"))).unwrap();
         let p = parse_legacy(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -208,11 +162,7 @@ fn pprof_testdata_matches_pprof_goldens() {
 #[test]
 fn gobench_heap_values_and_addresses() {
     let p = parse_legacy(&read("pprof-testdata/gobench.heap")).unwrap();
-    let types: Vec<_> = p
-        .sample_type
-        .iter()
-        .map(|t| (p.str(t.r#type), p.str(t.unit)))
-        .collect();
+    let types: Vec<_> = p.sample_type.iter().map(|t| (p.str(t.r#type), p.str(t.unit))).collect();
     assert_eq!(
         types,
         [
@@ -231,10 +181,7 @@ fn gobench_heap_values_and_addresses() {
     // Return addresses moved back onto the call.
     assert_eq!(p.location[0].address, 0x420cee);
     assert_eq!(p.mapping.len(), 1);
-    assert_eq!(
-        (p.mapping[0].memory_start, p.mapping[0].memory_limit),
-        (0, u64::MAX)
-    );
+    assert_eq!((p.mapping[0].memory_start, p.mapping[0].memory_limit), (0, u64::MAX));
     assert!(p.str(p.drop_frames).contains("runtime\\..*"));
 }
 
@@ -246,10 +193,7 @@ fn cppbench_heap_mappings() {
     let m = &p.mapping[0];
     // `source=/home` substituted into `$source/cppbench_server_main`.
     assert_eq!(p.str(m.filename), "/home/cppbench_server_main");
-    assert_eq!(
-        (m.memory_start, m.memory_limit, m.file_offset),
-        (0x400000, 0xfcb000, 0)
-    );
+    assert_eq!((m.memory_start, m.memory_limit, m.file_offset), (0x400000, 0xfcb000, 0));
     assert_eq!(p.str(p.mapping[11].filename), "[vsyscall]");
 }
 
@@ -299,23 +243,14 @@ fn go_debug1_agrees_with_go_protobuf() {
         let extra_bytes: i64 = unmatched.iter().map(|t| t.value[1]).sum();
         let (tt, pt) = (totals(&text), totals(&pb));
         assert_eq!(tt[1] - pt[1], extra_bytes, "{dir}");
-        assert!(
-            extra_bytes * 100 < pt[1],
-            "{dir}: {extra_bytes} extra bytes"
-        );
-        assert!(
-            (tt[3] - pt[3]).abs() * 1000 < pt[3],
-            "{dir}: in-use {tt:?} vs {pt:?}"
-        );
+        assert!(extra_bytes * 100 < pt[1], "{dir}: {extra_bytes} extra bytes");
+        assert!((tt[3] - pt[3]).abs() * 1000 < pt[3], "{dir}: in-use {tt:?} vs {pt:?}");
         if dir == "default" {
             // At 512 KiB sampling only two of the writer's gzip buffers were sampled.
             assert_eq!(tt[2..], pt[2..], "{dir}");
             for t in &unmatched {
                 let names = frame_names(&text, t);
-                assert!(
-                    names.iter().any(|n| n.starts_with("compress/")),
-                    "{dir}: {names:?}"
-                );
+                assert!(names.iter().any(|n| n.starts_with("compress/")), "{dir}: {names:?}");
             }
         }
     }
@@ -326,11 +261,7 @@ fn go_debug1_symbols_become_functions() {
     let p = parse_legacy(&read("go-heap/default/full.debug1.txt")).unwrap();
     let loc = p.location.iter().find(|l| l.address == 0x4c6690).unwrap();
     assert_eq!(loc.line.len(), 1);
-    let f = p
-        .function
-        .iter()
-        .find(|f| f.id == loc.line[0].function_id)
-        .unwrap();
+    let f = p.function.iter().find(|f| f.id == loc.line[0].function_id).unwrap();
     assert_eq!(
         (p.str(f.name), p.str(f.filename), loc.line[0].line),
         ("main.bigBuffers", "heapcorpus/main.go", 41)
@@ -355,11 +286,8 @@ fn have_go() -> bool {
 }
 
 fn go_pprof_raw(path: &Path) -> String {
-    let out = Command::new("go")
-        .args(["tool", "pprof", "-raw"])
-        .arg(path)
-        .output()
-        .expect("run go tool pprof");
+    let out =
+        Command::new("go").args(["tool", "pprof", "-raw"]).arg(path).output().expect("run go tool pprof");
     assert!(
         out.status.success(),
         "go tool pprof -raw {} failed: {}",
@@ -440,10 +368,7 @@ fn written_text_keeps_function_names() {
     let s = String::from_utf8(text.clone()).unwrap();
     assert!(s.starts_with("heap profile: "), "{s}");
     assert!(s.lines().next().unwrap().ends_with("@ heap/1048576"));
-    assert!(
-        s.contains("#\t0x4c6690\tmain.bigBuffers\theapcorpus/main.go:41\n"),
-        "{s}"
-    );
+    assert!(s.contains("#\t0x4c6690\tmain.bigBuffers\theapcorpus/main.go:41\n"), "{s}");
     let back = parse_legacy(&text).unwrap();
     let name = |p: &Profile, addr: u64| -> Vec<String> {
         let l = p.location.iter().find(|l| l.address == addr).unwrap();
@@ -477,8 +402,7 @@ fn go_tool_pprof_reads_written_text() {
             .lines()
             .filter_map(|l| l.split_once(": ").map(|(vals, _)| vals.trim().to_owned()))
             .filter(|v| {
-                v.split_whitespace().count() == 4
-                    && v.split_whitespace().all(|n| n.parse::<i64>().is_ok())
+                v.split_whitespace().count() == 4 && v.split_whitespace().all(|n| n.parse::<i64>().is_ok())
             })
             .collect();
         v.sort();
@@ -524,10 +448,7 @@ fn jemalloc_heap_v2() {
     let rendered = render(&p, true, true);
     // Threads in text order ("10" < "2"); the last stack is kept (pprof drops it).
     assert_eq!(p.sample.len(), 3, "{rendered}");
-    assert!(
-        rendered.contains("thread:[10]\n                bytes:[100]"),
-        "{rendered}"
-    );
+    assert!(rendered.contains("thread:[10]\n                bytes:[100]"), "{rendered}");
     let last = &p.sample[2];
     // 1 MiB at 512 KiB: 1/(1-e^-2) = 1.1565.
     assert_eq!(last.value, vec![1, 1_212_696], "{rendered}");
@@ -543,21 +464,13 @@ fn legacy_err(text: &[u8]) -> (usize, String) {
 
 #[test]
 fn garbage_names_the_line() {
-    let (line, msg) =
-        legacy_err(b"heap profile: 1: 2 [3: 4] @ heap/8\n1: 2 [3: 4] @ 0x1\nnot a record\n");
+    let (line, msg) = legacy_err(b"heap profile: 1: 2 [3: 4] @ heap/8\n1: 2 [3: 4] @ 0x1\nnot a record\n");
     assert_eq!(line, 3);
-    assert!(
-        msg.contains("not a heap profile record") && msg.contains("not a record"),
-        "{msg}"
-    );
+    assert!(msg.contains("not a heap profile record") && msg.contains("not a record"), "{msg}");
     let (line, msg) = legacy_err(b"heap profile: 1: 2 [3: 4] @ heap/8\n0: 2 [3: 4] @ 0x1\n");
     assert_eq!(line, 2);
-    assert!(
-        msg.contains("in-use count is 0 but in-use bytes is 2"),
-        "{msg}"
-    );
-    let (line, msg) =
-        legacy_err(b"heap profile: 1: 2 [3: 4] @ heap/8\n1: 2 [3: 4] @ 0x10000000000000000\n");
+    assert!(msg.contains("in-use count is 0 but in-use bytes is 2"), "{msg}");
+    let (line, msg) = legacy_err(b"heap profile: 1: 2 [3: 4] @ heap/8\n1: 2 [3: 4] @ 0x10000000000000000\n");
     assert_eq!(line, 2);
     assert!(msg.contains("does not fit in 64 bits"), "{msg}");
     let (line, msg) =
@@ -571,8 +484,7 @@ fn garbage_names_the_line() {
     assert!(msg.contains("not supported"), "{msg}");
     let (_, msg) = legacy_err(b"hello world\n");
     assert!(msg.contains("unrecognised profile format"), "{msg}");
-    let (line, msg) =
-        legacy_err(b"--- heapz 1 ---\nformat = java\nresolution = bytes\n10 0 @ 0x1\n");
+    let (line, msg) = legacy_err(b"--- heapz 1 ---\nformat = java\nresolution = bytes\n10 0 @ 0x1\n");
     assert_eq!(line, 4);
     assert!(msg.contains("object count of 0"), "{msg}");
     for e in [
@@ -603,8 +515,5 @@ fn gzipped_legacy_text_decodes() {
         gz.write_all(&read("pprof-testdata/gobench.heap")).unwrap();
         gz.finish().unwrap()
     };
-    assert_eq!(
-        decode(&gz).unwrap(),
-        parse_legacy(&read("pprof-testdata/gobench.heap")).unwrap()
-    );
+    assert_eq!(decode(&gz).unwrap(), parse_legacy(&read("pprof-testdata/gobench.heap")).unwrap());
 }

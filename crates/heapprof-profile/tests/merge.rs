@@ -3,14 +3,11 @@
 use std::path::Path;
 
 use heapprof_profile::{
-    Error, Line, Mapping, Profile, ProfileBuilder, Sample, decode, encode_raw, merge, scale,
-    subtract,
+    Error, Line, Mapping, Profile, ProfileBuilder, Sample, decode, encode_raw, merge, scale, subtract,
 };
 
 fn corpus(rel: &str) -> Profile {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus")
-        .join(rel);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus").join(rel);
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     decode(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -31,11 +28,7 @@ fn merging_go_heap_profiles_adds_up() {
         let cache = corpus(&format!("go-heap/{dir}/cache.pb.gz"));
         let full = corpus(&format!("go-heap/{dir}/full.pb.gz"));
         let merged = merge(&[cache.clone(), full.clone()]).unwrap();
-        let want: Vec<i64> = totals(&cache)
-            .iter()
-            .zip(totals(&full))
-            .map(|(a, b)| a + b)
-            .collect();
+        let want: Vec<i64> = totals(&cache).iter().zip(totals(&full)).map(|(a, b)| a + b).collect();
         assert_eq!(totals(&merged), want, "{dir}");
         assert_eq!(merged.sample_type.len(), 4);
         assert_eq!(merged.period, full.period);
@@ -43,11 +36,8 @@ fn merging_go_heap_profiles_adds_up() {
         assert_eq!(merged.mapping.len(), 1, "{dir}");
         assert!(merged.function.len() < cache.function.len() + full.function.len());
         assert!(merged.location.len() < cache.location.len() + full.location.len());
-        let mut names: Vec<(&str, &str)> = merged
-            .function
-            .iter()
-            .map(|f| (merged.str(f.name), merged.str(f.filename)))
-            .collect();
+        let mut names: Vec<(&str, &str)> =
+            merged.function.iter().map(|f| (merged.str(f.name), merged.str(f.filename))).collect();
         let n = names.len();
         names.sort();
         names.dedup();
@@ -71,10 +61,7 @@ fn merging_a_profile_with_itself_doubles_it() {
     let doubled: Vec<i64> = totals(&full).iter().map(|t| 2 * t).collect();
     assert_eq!(totals(&merged), doubled);
     // Merging one profile compacts it and keeps its values.
-    assert_eq!(
-        totals(&merge(std::slice::from_ref(&full)).unwrap()),
-        totals(&full)
-    );
+    assert_eq!(totals(&merge(std::slice::from_ref(&full)).unwrap()), totals(&full));
 }
 
 #[test]
@@ -82,11 +69,7 @@ fn legacy_text_and_protobuf_merge() {
     let text = corpus("go-heap/default/full.debug1.txt");
     let pb = corpus("go-heap/default/full.pb.gz");
     let merged = merge(&[pb.clone(), text.clone()]).unwrap();
-    let want: Vec<i64> = totals(&pb)
-        .iter()
-        .zip(totals(&text))
-        .map(|(a, b)| a + b)
-        .collect();
+    let want: Vec<i64> = totals(&pb).iter().zip(totals(&text)).map(|(a, b)| a + b).collect();
     assert_eq!(totals(&merged), want);
 }
 
@@ -96,24 +79,17 @@ fn subtracting_the_cache_snapshot() {
         let cache = corpus(&format!("go-heap/{dir}/cache.pb.gz"));
         let full = corpus(&format!("go-heap/{dir}/full.pb.gz"));
         let diff = subtract(&full, &cache).unwrap();
-        let want: Vec<i64> = totals(&full)
-            .iter()
-            .zip(totals(&cache))
-            .map(|(a, b)| a - b)
-            .collect();
+        let want: Vec<i64> = totals(&full).iter().zip(totals(&cache)).map(|(a, b)| a - b).collect();
         assert_eq!(totals(&diff), want, "{dir}");
         assert!(diff.sample.iter().all(|s| s.value.iter().any(|&v| v != 0)));
         // `go tool pprof -top -base cache.pb.gz full.pb.gz` shows the same total.
-        let top = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
-            "../../../shared/corpus/go-heap/{dir}/full-minus-cache.top.inuse_space.txt"
-        )))
+        let top = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("../../../shared/corpus/go-heap/{dir}/full-minus-cache.top.inuse_space.txt")),
+        )
         .unwrap();
         let line = top.lines().nth(3).unwrap();
-        let shown = line
-            .split(" of ")
-            .nth(1)
-            .unwrap()
-            .trim_end_matches(" total");
+        let shown = line.split(" of ").nth(1).unwrap().trim_end_matches(" total");
         let unit = shown.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
         let number: f64 = shown[..shown.len() - unit.len()].parse().unwrap();
         let scale = match unit {
@@ -123,17 +99,12 @@ fn subtracting_the_cache_snapshot() {
             "GB" => 1073741824.0,
             _ => panic!("{line}"),
         };
-        assert!(
-            (number * scale - want[3] as f64).abs() <= scale / 100.0,
-            "{dir}: {want:?} vs {line}"
-        );
+        assert!((number * scale - want[3] as f64).abs() <= scale / 100.0, "{dir}: {want:?} vs {line}");
     }
     // A profile minus itself is empty.
     let full = corpus("go-heap/default/full.pb.gz");
     let nothing = subtract(&full, &full).unwrap();
-    assert!(
-        nothing.sample.is_empty() && nothing.location.is_empty() && nothing.function.is_empty()
-    );
+    assert!(nothing.sample.is_empty() && nothing.location.is_empty() && nothing.function.is_empty());
 }
 
 #[test]
@@ -143,10 +114,7 @@ fn incompatible_sample_types_are_named() {
     let e = merge(&[heap, gperf]).unwrap_err();
     let text = e.to_string();
     assert!(matches!(e, Error::Merge(_)), "{text}");
-    assert!(
-        text.contains("alloc_objects/count") && text.contains("objects/count"),
-        "{text}"
-    );
+    assert!(text.contains("alloc_objects/count") && text.contains("objects/count"), "{text}");
     assert!(!text.contains('\n'));
     let e = merge(&[]).unwrap_err();
     assert!(e.to_string().contains("no profiles"), "{e}");
@@ -162,21 +130,9 @@ fn tiny(time: i64, duration: i64, period: i64, start: u64, value: i64) -> Profil
         ..Mapping::default()
     });
     let f = b.function("main", "main", "main.rs", 1);
-    let loc = b.add_location(
-        m,
-        start + 0x1234,
-        vec![Line {
-            function_id: f,
-            line: 3,
-            column: 0,
-        }],
-    );
+    let loc = b.add_location(m, start + 0x1234, vec![Line { function_id: f, line: 3, column: 0 }]);
     let p = b.profile_mut();
-    p.sample.push(Sample {
-        location_id: vec![loc],
-        value: vec![value],
-        label: vec![],
-    });
+    p.sample.push(Sample { location_id: vec![loc], value: vec![value], label: vec![] });
     p.time_nanos = time;
     p.duration_nanos = duration;
     p.period = period;
@@ -205,16 +161,8 @@ fn labels_keep_samples_apart() {
     let key = a.string_table.len() as i64;
     a.string_table.push("bytes".into());
     let mut b = a.clone();
-    a.sample[0].label.push(heapprof_profile::Label {
-        key,
-        num: 16,
-        ..Default::default()
-    });
-    b.sample[0].label.push(heapprof_profile::Label {
-        key,
-        num: 32,
-        ..Default::default()
-    });
+    a.sample[0].label.push(heapprof_profile::Label { key, num: 16, ..Default::default() });
+    b.sample[0].label.push(heapprof_profile::Label { key, num: 32, ..Default::default() });
     let m = merge(&[a.clone(), b, a]).unwrap();
     assert_eq!(m.sample.len(), 2);
     assert_eq!(m.sample[0].value, vec![2]);

@@ -46,11 +46,7 @@ fn expire_sessions(sessions: &mut HashMap<u64, Vec<u8>>, next_id: u64) {
 fn warm_cache(cache: &mut Vec<String>, capacity: usize) {
     if cache.len() < capacity {
         for i in 0..500 {
-            cache.push(format!(
-                "cached-entry-{:08}-{}",
-                cache.len(),
-                "v".repeat(64 + i % 64)
-            ));
+            cache.push(format!("cached-entry-{:08}-{}", cache.len(), "v".repeat(64 + i % 64)));
         }
     }
 }
@@ -67,10 +63,7 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:6060".into(),
-        duration: None,
-    };
+    let mut args = Args { addr: "127.0.0.1:6060".into(), duration: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -110,10 +103,7 @@ fn main() {
         std::process::exit(2);
     });
     let base = format!("http://{}/debug/pprof", server.addr());
-    say!(
-        "heapprof demo: serving {base}/ (rate {} bytes)",
-        heapprof::sample_rate()
-    );
+    say!("heapprof demo: serving {base}/ (rate {} bytes)", heapprof::sample_rate());
     say!("  heapprof top {base}/heap");
     say!("  curl -s '{base}/heap?debug=1' | head -30");
     say!("  curl -s {base}/stats");

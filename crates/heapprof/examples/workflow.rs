@@ -15,17 +15,13 @@ static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
 /// Test data: a map of records with byte buffers of varying sizes.
 #[inline(never)]
 fn make_test_data(n: usize) -> BTreeMap<u64, Vec<u8>> {
-    (0..n as u64)
-        .map(|i| (i, vec![(i % 251) as u8; 1024 + (i as usize * 37) % 9216]))
-        .collect()
+    (0..n as u64).map(|i| (i, vec![(i % 251) as u8; 1024 + (i as usize * 37) % 9216])).collect()
 }
 
 /// Strings built in a loop: a second, distinct allocation site.
 #[inline(never)]
 fn make_labels(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("label-{i:08}-{}", "x".repeat(i % 64)))
-        .collect()
+    (0..n).map(|i| format!("label-{i:08}-{}", "x".repeat(i % 64))).collect()
 }
 
 fn write_and_summarize(dir: &Path, name: &str) -> Result<(), heapprof::Error> {
@@ -56,9 +52,7 @@ fn human(bytes: u64) -> String {
 }
 
 fn main() {
-    let dir = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "heapprof-workflow".to_owned());
+    let dir = std::env::args().nth(1).unwrap_or_else(|| "heapprof-workflow".to_owned());
     let dir = Path::new(&dir);
     if let Err(e) = std::fs::create_dir_all(dir) {
         eprintln!("workflow: cannot create {}: {e}", dir.display());
@@ -77,8 +71,5 @@ fn main() {
         eprintln!("workflow: {e}");
         std::process::exit(2);
     }
-    println!(
-        "inspect with: go tool pprof -top {}",
-        dir.join("2-allocated.pb.gz").display()
-    );
+    println!("inspect with: go tool pprof -top {}", dir.join("2-allocated.pb.gz").display());
 }

@@ -18,10 +18,7 @@ pub(crate) fn rate_from_env() -> Option<u64> {
 /// `HEAPPROF_SEED`: a nonzero integer, for reproducible sampling.
 pub(crate) fn seed_from_env() -> Option<u64> {
     let value = getenv(c"HEAPPROF_SEED")?;
-    match std::str::from_utf8(value)
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-    {
+    match std::str::from_utf8(value).ok().and_then(|s| s.trim().parse::<u64>().ok()) {
         Some(v) if v != 0 => Some(v),
         _ => {
             warn(b"heapprof: HEAPPROF_SEED is not a nonzero integer; ignored\n");
@@ -53,11 +50,7 @@ pub(crate) fn parse_bytes(s: &[u8]) -> Option<u64> {
     for &c in &s[..digits] {
         n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
     }
-    let shift = match s[digits..]
-        .trim_ascii_start()
-        .to_ascii_lowercase()
-        .as_slice()
-    {
+    let shift = match s[digits..].trim_ascii_start().to_ascii_lowercase().as_slice() {
         b"" | b"b" => 0,
         b"k" | b"kb" | b"kib" => 10,
         b"m" | b"mb" | b"mib" => 20,

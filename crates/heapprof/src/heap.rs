@@ -75,13 +75,8 @@ pub fn snapshot() -> HeapSnapshot {
             truncated: b.truncated,
         });
     });
-    records
-        .sort_by(|a, b| (&a.frames, a.size_class, a.rate).cmp(&(&b.frames, b.size_class, b.rate)));
-    HeapSnapshot {
-        records,
-        unix_nanos: clock::unix_nanos(),
-        rate: sampler::sample_rate(),
-    }
+    records.sort_by(|a, b| (&a.frames, a.size_class, a.rate).cmp(&(&b.frames, b.size_class, b.rate)));
+    HeapSnapshot { records, unix_nanos: clock::unix_nanos(), rate: sampler::sample_rate() }
 }
 
 /// The sampled heap now, as a pprof profile (`alloc_objects`, `alloc_space`,
@@ -100,27 +95,14 @@ pub fn write_heap_profile(path: impl AsRef<Path>) -> Result<(), crate::Error> {
 /// Writes `bytes` to `path` through a temporary file and a rename, so that a
 /// crash never leaves a partial file under the final name.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), crate::Error> {
-    let io_error = |source| crate::Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| {
-        io_error(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a file path",
-        ))
-    })?;
+    let io_error = |source| crate::Error::Write { path: path.to_path_buf(), source };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path")))?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
-    tmp_name.push(format!(
-        ".tmp.{}.{}",
-        std::process::id(),
-        clock::monotonic_nanos()
-    ));
+    tmp_name.push(format!(".tmp.{}.{}", std::process::id(), clock::monotonic_nanos()));
     let tmp: PathBuf = dir.join(tmp_name);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -154,14 +136,10 @@ impl HeapSnapshot {
     /// tools built on it call that a corruption). `duration_nanos` spans the two.
     pub fn delta_since(&self, earlier: &HeapSnapshot) -> Profile {
         let key = |r: &StackRecord| (r.frames.clone(), r.size_class, r.rate);
-        let before: HashMap<_, &StackRecord> =
-            earlier.records.iter().map(|r| (key(r), r)).collect();
+        let before: HashMap<_, &StackRecord> = earlier.records.iter().map(|r| (key(r), r)).collect();
         let rows = self.records.iter().filter_map(|r| {
             let (allocs, bytes) = match before.get(&key(r)) {
-                Some(e) => (
-                    r.allocs.saturating_sub(e.allocs),
-                    r.alloc_bytes.saturating_sub(e.alloc_bytes),
-                ),
+                Some(e) => (r.allocs.saturating_sub(e.allocs), r.alloc_bytes.saturating_sub(e.alloc_bytes)),
                 None => (r.allocs, r.alloc_bytes),
             };
             let (alloc_objects, alloc_space) = scale_pair(allocs, bytes, r.rate);
@@ -202,10 +180,7 @@ fn build_profile<'r>(
     let rows: Vec<_> = rows.collect();
     // Resolving in address order builds each file's debug info once.
     with_symbolizer(|s| {
-        s.prefetch(
-            rows.iter()
-                .flat_map(|(r, _)| r.frames.iter().map(|&f| f.saturating_sub(1) as u64)),
-        )
+        s.prefetch(rows.iter().flat_map(|(r, _)| r.frames.iter().map(|&f| f.saturating_sub(1) as u64)))
     });
     for (r, values) in rows {
         let locations = resolver.stack(&r.frames, r.truncated);
@@ -219,10 +194,7 @@ fn build_profile<'r>(
     let mut merged: Vec<(Sample, u64, u64)> = Vec::with_capacity(samples.len());
     let mut last: Option<(Vec<u64>, u64)> = None;
     for (locations, class, values, bytes, blocks) in samples {
-        if last
-            .as_ref()
-            .is_some_and(|(l, c)| *l == locations && *c == class)
-        {
+        if last.as_ref().is_some_and(|(l, c)| *l == locations && *c == class) {
             if let Some((prev, b, n)) = merged.last_mut() {
                 for (p, v) in prev.value.iter_mut().zip(values) {
                     *p += v;
@@ -233,23 +205,14 @@ fn build_profile<'r>(
             continue;
         }
         last = Some((locations.clone(), class));
-        let sample = Sample {
-            location_id: locations,
-            value: values.to_vec(),
-            label: vec![],
-        };
+        let sample = Sample { location_id: locations, value: values.to_vec(), label: vec![] };
         merged.push((sample, bytes, blocks));
     }
     let merged: Vec<Sample> = merged
         .into_iter()
         .map(|(mut s, bytes, blocks)| {
             let average = bytes / blocks.max(1);
-            s.label.push(Label {
-                key: bytes_key,
-                str: 0,
-                num: average as i64,
-                num_unit: 0,
-            });
+            s.label.push(Label { key: bytes_key, str: 0, num: average as i64, num_unit: 0 });
             s
         })
         .collect();
@@ -295,10 +258,7 @@ impl<'b> Resolver<'b> {
     /// Location ids for a stack, leaf first, without the profiler's own frames.
     fn stack(&mut self, frames: &[usize], truncated: bool) -> Vec<u64> {
         let resolved: Vec<Vec<symbols::Frame>> = with_symbolizer(|s| {
-            frames
-                .iter()
-                .map(|&ret| s.resolve(ret.saturating_sub(1) as u64).to_vec())
-                .collect()
+            frames.iter().map(|&ret| s.resolve(ret.saturating_sub(1) as u64).to_vec()).collect()
         });
         let (cut_frame, cut_lines) = leaf_cut(&resolved);
         let mut out = Vec::with_capacity(frames.len() + 1);
@@ -322,15 +282,8 @@ impl<'b> Resolver<'b> {
                 Some(id) => id,
                 None => {
                     let f = self.builder.function("[truncated]", "[truncated]", "", 0);
-                    let id = self.builder.add_location(
-                        0,
-                        0,
-                        vec![Line {
-                            function_id: f,
-                            line: 0,
-                            column: 0,
-                        }],
-                    );
+                    let id =
+                        self.builder.add_location(0, 0, vec![Line { function_id: f, line: 0, column: 0 }]);
                     self.truncated_location = Some(id);
                     id
                 }
@@ -341,10 +294,7 @@ impl<'b> Resolver<'b> {
     }
 
     fn location(&mut self, call: usize, frames: &[symbols::Frame]) -> u64 {
-        let module = self
-            .modules
-            .iter()
-            .position(|m| (m.start..m.limit).contains(&(call as u64)));
+        let module = self.modules.iter().position(|m| (m.start..m.limit).contains(&(call as u64)));
         let mapping_id = match module {
             Some(i) => {
                 let k = match self.used_modules.iter().position(|&(u, _)| u == i) {
@@ -362,12 +312,7 @@ impl<'b> Resolver<'b> {
         let lines = frames
             .iter()
             .map(|f| Line {
-                function_id: self.builder.function(
-                    &f.name,
-                    &f.system_name,
-                    &f.file,
-                    i64::from(f.start_line),
-                ),
+                function_id: self.builder.function(&f.name, &f.system_name, &f.file, i64::from(f.start_line)),
                 line: i64::from(f.line),
                 column: i64::from(f.column),
             })
@@ -408,11 +353,7 @@ struct Symbolized {
 }
 
 impl Symbolized {
-    const ALL: Symbolized = Symbolized {
-        functions: true,
-        filenames: true,
-        line_numbers: true,
-    };
+    const ALL: Symbolized = Symbolized { functions: true, filenames: true, line_numbers: true };
 
     fn note(&mut self, frames: &[symbols::Frame]) {
         self.functions &= !frames.is_empty();
@@ -428,10 +369,7 @@ fn scale_pair(blocks: u64, bytes: u64, rate: u64) -> (i64, i64) {
         return (0, 0);
     }
     let scale = sampler::scale(bytes / blocks, rate);
-    (
-        (blocks as f64 * scale) as i64,
-        (bytes as f64 * scale) as i64,
-    )
+    ((blocks as f64 * scale) as i64, (bytes as f64 * scale) as i64)
 }
 
 /// The first `max` frames of a stack that belong to the application, as
@@ -440,10 +378,7 @@ fn scale_pair(blocks: u64, bytes: u64, rate: u64) -> (i64, i64) {
 /// out: a reader wants the code that asked for memory.
 pub(crate) fn describe_stack(frames: &[usize], max: usize) -> Vec<String> {
     let resolved: Vec<Vec<symbols::Frame>> = with_symbolizer(|s| {
-        frames
-            .iter()
-            .map(|&ret| s.resolve(ret.saturating_sub(1) as u64).to_vec())
-            .collect()
+        frames.iter().map(|&ret| s.resolve(ret.saturating_sub(1) as u64).to_vec()).collect()
     });
     let (cut_frame, cut_lines) = leaf_cut(&resolved);
     let mut out = Vec::with_capacity(max);
@@ -452,9 +387,11 @@ pub(crate) fn describe_stack(frames: &[usize], max: usize) -> Vec<String> {
         if lines.is_empty() {
             out.push(format!("{ret:#x}"));
         }
-        for f in lines.iter().skip(skip).filter(|f| {
-            !(f.file.starts_with("/rustc/") || f.file.contains("/lib/rustlib/src/rust/library/"))
-        }) {
+        for f in lines
+            .iter()
+            .skip(skip)
+            .filter(|f| !(f.file.starts_with("/rustc/") || f.file.contains("/lib/rustlib/src/rust/library/")))
+        {
             let file = f
                 .file
                 .rsplit('/')
@@ -493,10 +430,7 @@ fn leaf_cut(resolved: &[Vec<symbols::Frame>]) -> (usize, usize) {
         .flat_map(|(i, l)| l.iter().enumerate().map(move |(j, f)| (i, j, f)))
         .take(LEAF_WINDOW)
         .collect();
-    let Some(entry) = lines
-        .iter()
-        .position(|(_, _, f)| symbols::is_allocator_entry(&f.name))
-    else {
+    let Some(entry) = lines.iter().position(|(_, _, f)| symbols::is_allocator_entry(&f.name)) else {
         return (0, 0);
     };
     let end = lines[entry..]

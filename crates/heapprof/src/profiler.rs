@@ -202,14 +202,7 @@ pub(crate) fn capture_and_record(
         records::count_drop();
         return None;
     }
-    records::record_sample(
-        p as usize,
-        size,
-        rate,
-        &frames[..captured.len],
-        captured.truncated(),
-        tag,
-    )
+    records::record_sample(p as usize, size, rate, &frames[..captured.len], captured.truncated(), tag)
 }
 
 /// The first `n` elements of `storage` (at most its length), set to zero.

@@ -93,12 +93,7 @@ struct BucketShard {
 unsafe impl Send for BucketShard {}
 
 static BUCKET_TABLE: [SpinLock<BucketShard>; BUCKET_SHARDS] = [const {
-    SpinLock::new(BucketShard {
-        heads: ptr::null_mut(),
-        capacity: 0,
-        len: 0,
-        arena: Arena::new(),
-    })
+    SpinLock::new(BucketShard { heads: ptr::null_mut(), capacity: 0, len: 0, arena: Arena::new() })
 }; BUCKET_SHARDS];
 
 #[derive(Clone, Copy)]
@@ -110,12 +105,7 @@ struct LiveEntry {
     tag: u32,
 }
 
-const EMPTY: LiveEntry = LiveEntry {
-    addr: 0,
-    bucket: ptr::null(),
-    time: 0,
-    tag: 0,
-};
+const EMPTY: LiveEntry = LiveEntry { addr: 0, bucket: ptr::null(), time: 0, tag: 0 };
 
 struct LiveShard {
     entries: *mut LiveEntry,
@@ -126,13 +116,8 @@ struct LiveShard {
 // SAFETY: only used under its lock.
 unsafe impl Send for LiveShard {}
 
-static LIVE_TABLE: [SpinLock<LiveShard>; LIVE_SHARDS] = [const {
-    SpinLock::new(LiveShard {
-        entries: ptr::null_mut(),
-        capacity: 0,
-        len: 0,
-    })
-}; LIVE_SHARDS];
+static LIVE_TABLE: [SpinLock<LiveShard>; LIVE_SHARDS] =
+    [const { SpinLock::new(LiveShard { entries: ptr::null_mut(), capacity: 0, len: 0 }) }; LIVE_SHARDS];
 
 /// How many live sampled blocks hash to each slot: zero means none. One byte per
 /// slot keeps the table at 64 KiB, small enough to stay in cache on the free path;
@@ -200,13 +185,8 @@ pub(crate) fn record_sample(
     let class = size_class(size as u64);
     // A measurement of `heapprof::testing` must be exact: it waits for the locks
     // rather than drop the sample.
-    let patience = if tag == 0 {
-        SAMPLE_LOCK_YIELDS
-    } else {
-        u32::MAX
-    };
-    let Some(bucket) = find_or_insert_bucket(frames, class, rate, truncated, size as u64, patience)
-    else {
+    let patience = if tag == 0 { SAMPLE_LOCK_YIELDS } else { u32::MAX };
+    let Some(bucket) = find_or_insert_bucket(frames, class, rate, truncated, size as u64, patience) else {
         DROPPED.fetch_add(1, Relaxed);
         return None;
     };
@@ -253,24 +233,14 @@ pub(crate) fn forget(addr: usize, size: usize) -> Option<Forgotten> {
     if entry.tag != 0 {
         crate::testing::tagged_block_changed(entry.tag, -(size as i64));
     }
-    Some(Forgotten {
-        bucket: entry.bucket,
-        time: entry.time,
-        size,
-        tag: entry.tag,
-    })
+    Some(Forgotten { bucket: entry.bucket, time: entry.time, size, tag: entry.tag })
 }
 
 /// Puts back a block that [`forget`] removed (a `realloc` that failed).
 pub(crate) fn restore(addr: usize, f: Forgotten) {
     // SAFETY: buckets are never freed.
     let bucket = unsafe { &*f.bucket };
-    if live_shard(addr).lock().insert(LiveEntry {
-        addr,
-        bucket: f.bucket,
-        time: f.time,
-        tag: f.tag,
-    }) {
+    if live_shard(addr).lock().insert(LiveEntry { addr, bucket: f.bucket, time: f.time, tag: f.tag }) {
         bucket.free_count.fetch_sub(1, Relaxed);
         bucket.free_bytes.fetch_sub(f.size as u64, Relaxed);
         if f.tag != 0 {
@@ -293,20 +263,13 @@ fn insert_live(addr: usize, bucket: &'static Bucket, tag: u32, patience: u32) ->
         b.free_count.fetch_add(1, Relaxed);
         b.free_bytes.fetch_add(b.size, Relaxed);
     }
-    shard.insert(LiveEntry {
-        addr,
-        bucket,
-        time: crate::clock::coarse_nanos(),
-        tag,
-    })
+    shard.insert(LiveEntry { addr, bucket, time: crate::clock::coarse_nanos(), tag })
 }
 
 fn stack_hash(frames: &[usize], size: u64, rate: u64) -> u64 {
     let mut h = size ^ rate.rotate_left(32) ^ 0xcbf2_9ce4_8422_2325;
     for &f in frames {
-        h = (h ^ f as u64)
-            .wrapping_mul(0x0000_0100_0000_01b3)
-            .rotate_left(23);
+        h = (h ^ f as u64).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(23);
     }
     h ^ (h >> 29)
 }
@@ -334,9 +297,7 @@ fn find_or_insert_bucket(
     if shard.len >= shard.capacity && !shard.grow() && shard.capacity == 0 {
         return None;
     }
-    let bucket = shard
-        .arena
-        .make_bucket(hash, frames, size, rate, truncated)?;
+    let bucket = shard.arena.make_bucket(hash, frames, size, rate, truncated)?;
     let index = (hash as usize >> 8) & (shard.capacity - 1);
     // SAFETY: `index` < capacity; heads has `capacity` entries; bucket is fresh.
     unsafe {
@@ -492,14 +453,7 @@ impl LiveShard {
         if entries.is_null() {
             return false;
         }
-        let old = std::mem::replace(
-            self,
-            LiveShard {
-                entries,
-                capacity: new_capacity,
-                len: 0,
-            },
-        );
+        let old = std::mem::replace(self, LiveShard { entries, capacity: new_capacity, len: 0 });
         for i in 0..old.capacity {
             // SAFETY: i < old capacity.
             let e = unsafe { *old.entries.add(i) };
@@ -525,10 +479,7 @@ impl Arena {
     const CHUNK: usize = 64 * 1024;
 
     const fn new() -> Self {
-        Arena {
-            next: ptr::null_mut(),
-            end: ptr::null_mut(),
-        }
+        Arena { next: ptr::null_mut(), end: ptr::null_mut() }
     }
 
     fn take(&mut self, bytes: usize) -> *mut u8 {

@@ -110,10 +110,7 @@ fn thread_seed() -> u64 {
     let mut base = SEED.load(Relaxed);
     if base == 0 {
         base = crate::config::seed_from_env().unwrap_or_else(|| {
-            let mut ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
+            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
             // SAFETY: `ts` is a valid out pointer.
             unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
             // SAFETY: getpid has no preconditions.

@@ -147,10 +147,8 @@ pub(crate) fn measured_allocation(st: &ThreadState, p: *mut u8, size: usize) {
         } else if current != bucket_ptr {
             continue;
         }
-        site.allocations
-            .store(site.allocations.load(Relaxed) + 1, Relaxed);
-        site.bytes
-            .store(site.bytes.load(Relaxed) + size as u64, Relaxed);
+        site.allocations.store(site.allocations.load(Relaxed) + 1, Relaxed);
+        site.bytes.store(site.bytes.load(Relaxed) + size as u64, Relaxed);
         return;
     }
 }
@@ -164,12 +162,7 @@ pub fn measure<R>(f: impl FnOnce() -> R) -> Measurement<R> {
     let generation = slot.generation.load(Relaxed);
     let tag = (generation << 8) | (index as u32 + 1);
     let (saved, before) = thread_state::with(|st| {
-        let saved = (
-            st.measure_tag.get(),
-            st.measure_start.get(),
-            st.measure_peak.get(),
-            st.countdown.get(),
-        );
+        let saved = (st.measure_tag.get(), st.measure_start.get(), st.measure_peak.get(), st.countdown.get());
         (saved, Counters::of(st))
     });
     thread_state::with(|st| {
@@ -194,40 +187,23 @@ pub fn measure<R>(f: impl FnOnce() -> R) -> Measurement<R> {
     let restore = Restore(saved);
     let result = f();
     let (after, net_end, peak) = thread_state::with(|st| {
-        (
-            Counters::of(st),
-            st.net_bytes() - st.measure_start.get(),
-            st.measure_peak.get(),
-        )
+        (Counters::of(st), st.net_bytes() - st.measure_start.get(), st.measure_peak.get())
     });
     drop(restore);
     let raw_sites: Vec<(usize, u64, u64)> = slot
         .sites
         .iter()
         .filter(|s| !s.bucket.load(Relaxed).is_null())
-        .map(|s| {
-            (
-                s.bucket.load(Relaxed) as usize,
-                s.allocations.load(Relaxed),
-                s.bytes.load(Relaxed),
-            )
-        })
+        .map(|s| (s.bucket.load(Relaxed) as usize, s.allocations.load(Relaxed), s.bytes.load(Relaxed)))
         .collect();
-    let (leaked_bytes, leaked_blocks) = (
-        slot.live_bytes.load(Relaxed),
-        slot.live_blocks.load(Relaxed),
-    );
+    let (leaked_bytes, leaked_blocks) = (slot.live_bytes.load(Relaxed), slot.live_blocks.load(Relaxed));
     release_slot(index);
     let mut sites: Vec<Site> = raw_sites
         .into_iter()
         .map(|(bucket, allocations, bytes)| {
             // SAFETY: buckets are never freed.
             let frames = unsafe { &*(bucket as *const Bucket) }.frames();
-            Site {
-                allocations,
-                bytes,
-                stack: crate::heap::describe_stack(frames, 4),
-            }
+            Site { allocations, bytes, stack: crate::heap::describe_stack(frames, 4) }
         })
         .collect();
     sites.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.stack.cmp(&b.stack)));
@@ -293,10 +269,7 @@ fn claim_slot() -> usize {
     loop {
         for (i, slot) in MEASURES.iter().enumerate() {
             if !slot.in_use.load(Relaxed)
-                && slot
-                    .in_use
-                    .compare_exchange(false, true, Acquire, Relaxed)
-                    .is_ok()
+                && slot.in_use.compare_exchange(false, true, Acquire, Relaxed).is_ok()
             {
                 slot.live_bytes.store(0, Relaxed);
                 slot.live_blocks.store(0, Relaxed);
@@ -316,8 +289,7 @@ fn claim_slot() -> usize {
 fn release_slot(index: usize) {
     let slot = &MEASURES[index];
     // A new generation: frees of this measurement's blocks no longer count.
-    slot.generation
-        .store((slot.generation.load(Relaxed) + 1) & 0x00ff_ffff, Relaxed);
+    slot.generation.store((slot.generation.load(Relaxed) + 1) & 0x00ff_ffff, Relaxed);
     slot.in_use.store(false, Release);
 }
 
@@ -352,30 +324,10 @@ impl<R> Measurement<R> {
     /// Checks the figures against `budget`.
     pub fn check(&self, budget: &Budget) -> Result<(), OverBudget> {
         let limits = [
-            (
-                "allocations",
-                self.allocations,
-                budget.max_allocations,
-                false,
-            ),
-            (
-                "bytes allocated",
-                self.bytes_allocated,
-                budget.max_bytes,
-                true,
-            ),
-            (
-                "peak bytes held",
-                self.peak_live_bytes,
-                budget.max_peak_bytes,
-                true,
-            ),
-            (
-                "bytes leaked",
-                self.leaked_bytes,
-                budget.max_leaked_bytes,
-                true,
-            ),
+            ("allocations", self.allocations, budget.max_allocations, false),
+            ("bytes allocated", self.bytes_allocated, budget.max_bytes, true),
+            ("peak bytes held", self.peak_live_bytes, budget.max_peak_bytes, true),
+            ("bytes leaked", self.leaked_bytes, budget.max_leaked_bytes, true),
         ];
         let over: Vec<String> = limits
             .iter()
@@ -393,13 +345,7 @@ impl<R> Measurement<R> {
         if over.is_empty() {
             return Ok(());
         }
-        Err(OverBudget {
-            message: format!(
-                "heap budget exceeded: {}\n{}",
-                over.join(", "),
-                self.report()
-            ),
-        })
+        Err(OverBudget { message: format!("heap budget exceeded: {}\n{}", over.join(", "), self.report()) })
     }
 
     /// The figures and the sites, as the failure messages show them.
@@ -442,25 +388,13 @@ fn human(bytes: u64) -> String {
 /// Runs `f`, panicking with the figures and sites if it allocated at all.
 #[track_caller]
 pub fn assert_no_alloc<R>(f: impl FnOnce() -> R) -> R {
-    check_or_panic(
-        measure(f),
-        &Budget {
-            max_allocations: Some(0),
-            ..Budget::default()
-        },
-    )
+    check_or_panic(measure(f), &Budget { max_allocations: Some(0), ..Budget::default() })
 }
 
 /// Runs `f`, panicking with the figures and sites if it left anything it allocated live.
 #[track_caller]
 pub fn assert_no_leak<R>(f: impl FnOnce() -> R) -> R {
-    check_or_panic(
-        measure(f),
-        &Budget {
-            max_leaked_bytes: Some(0),
-            ..Budget::default()
-        },
-    )
+    check_or_panic(measure(f), &Budget { max_leaked_bytes: Some(0), ..Budget::default() })
 }
 
 /// Runs `f`, panicking with the figures and sites if it exceeds `budget`.

@@ -142,16 +142,12 @@ impl ThreadState {
     /// Bytes this thread allocated minus bytes it freed, since it started.
     pub(crate) fn net_bytes(&self) -> i64 {
         let slot = self.slot();
-        slot.alloc_bytes
-            .load(Relaxed)
-            .wrapping_sub(slot.free_bytes.load(Relaxed)) as i64
+        slot.alloc_bytes.load(Relaxed).wrapping_sub(slot.free_bytes.load(Relaxed)) as i64
     }
 
     #[cold]
     fn claim_slot(&self) -> &'static Slot {
-        let slot = reuse_free_slot()
-            .or_else(new_slot)
-            .unwrap_or(&OVERFLOW_SLOT);
+        let slot = reuse_free_slot().or_else(new_slot).unwrap_or(&OVERFLOW_SLOT);
         self.slot.set(slot);
         if !slot.shared && !register_exit_handler(slot) {
             // No way to learn of this thread's exit: share the overflow slot instead.
@@ -166,20 +162,14 @@ impl ThreadState {
     /// the profiler's own work on ordinary threads, such as symbolization.
     pub(crate) fn suppress_sampling(&self) -> SamplingSuppressed<'_> {
         let countdown = self.countdown.replace(i64::MAX);
-        SamplingSuppressed {
-            state: self,
-            countdown,
-        }
+        SamplingSuppressed { state: self, countdown }
     }
 
     /// Sets the busy flag; the returned guard restores the previous value, also
     /// when unwinding.
     pub(crate) fn enter(&self) -> BusyGuard<'_> {
         let previous = self.busy.replace(true);
-        BusyGuard {
-            state: self,
-            previous,
-        }
+        BusyGuard { state: self, previous }
     }
 }
 
@@ -212,12 +202,7 @@ fn reuse_free_slot() -> Option<&'static Slot> {
     while !p.is_null() {
         // SAFETY: slots are never unmapped.
         let slot = unsafe { &*p };
-        if !slot.in_use.load(Relaxed)
-            && slot
-                .in_use
-                .compare_exchange(false, true, Acquire, Relaxed)
-                .is_ok()
-        {
+        if !slot.in_use.load(Relaxed) && slot.in_use.compare_exchange(false, true, Acquire, Relaxed).is_ok() {
             return Some(slot);
         }
         p = slot.next.load(Acquire);
@@ -269,9 +254,7 @@ fn register_exit_handler(slot: &'static Slot) -> bool {
         }
     }
     // SAFETY: the key is valid; the value is a non-null pointer to a static slot.
-    unsafe {
-        libc::pthread_setspecific(key as libc::pthread_key_t, ptr::from_ref(slot).cast()) == 0
-    }
+    unsafe { libc::pthread_setspecific(key as libc::pthread_key_t, ptr::from_ref(slot).cast()) == 0 }
 }
 
 extern "C" fn release_slot(value: *mut libc::c_void) {

@@ -23,10 +23,10 @@ fn through(p: &Profile, function: &str, index: usize) -> i64 {
         .iter()
         .filter(|s| {
             s.location_id.iter().any(|&id| {
-                p.location[id as usize - 1].line.iter().any(|l| {
-                    p.str(p.function[l.function_id as usize - 1].name)
-                        .contains(function)
-                })
+                p.location[id as usize - 1]
+                    .line
+                    .iter()
+                    .any(|l| p.str(p.function[l.function_id as usize - 1].name).contains(function))
             })
         })
         .map(|s| s.value[index])
@@ -90,10 +90,7 @@ fn inuse_estimate_is_unbiased_over_a_256_mib_heap() {
         errors.push(estimate as f64 / exact as f64 - 1.0);
     }
     let mean = errors.iter().sum::<f64>() / errors.len() as f64;
-    let pretty: Vec<String> = errors
-        .iter()
-        .map(|e| format!("{:+.2}%", e * 100.0))
-        .collect();
+    let pretty: Vec<String> = errors.iter().map(|e| format!("{:+.2}%", e * 100.0)).collect();
     println!(
         "{} blocks, {} bytes; expected sd {:.2}%; errors {}; mean {:+.2}%",
         sizes.len(),
@@ -102,23 +99,11 @@ fn inuse_estimate_is_unbiased_over_a_256_mib_heap() {
         pretty.join(" "),
         mean * 100.0
     );
-    assert!(
-        errors[0].abs() <= 0.05,
-        "first seed off by {:+.2}%",
-        errors[0] * 100.0
-    );
+    assert!(errors[0].abs() <= 0.05, "first seed off by {:+.2}%", errors[0] * 100.0);
     for e in &errors {
-        assert!(
-            e.abs() <= 4.0 * expected_sd,
-            "a run is off by {:+.2}%",
-            e * 100.0
-        );
+        assert!(e.abs() <= 4.0 * expected_sd, "a run is off by {:+.2}%", e * 100.0);
     }
-    assert!(
-        mean.abs() <= 0.015,
-        "20-seed mean off by {:+.2}%",
-        mean * 100.0
-    );
+    assert!(mean.abs() <= 0.015, "20-seed mean off by {:+.2}%", mean * 100.0);
 }
 
 #[test]
@@ -132,9 +117,5 @@ fn blocks_larger_than_the_rate_are_not_over_counted() {
     // Always sampling blocks above the rate and still scaling them would give ~1.16x
     // here (1 / (1 - exp(-2))); the Poisson process gives 1.0 ± 0.6%.
     println!("large blocks: estimate / exact = {:.4}", estimate / exact);
-    assert!(
-        (estimate / exact - 1.0).abs() < 0.05,
-        "estimate / exact = {:.4}",
-        estimate / exact
-    );
+    assert!((estimate / exact - 1.0).abs() < 0.05, "estimate / exact = {:.4}", estimate / exact);
 }

@@ -13,10 +13,7 @@ fn site_totals(p: &Profile, function: &str) -> [i64; 4] {
     for s in &p.sample {
         let through = s.location_id.iter().any(|&id| {
             let loc = &p.location[id as usize - 1];
-            loc.line.iter().any(|l| {
-                p.str(p.function[l.function_id as usize - 1].name)
-                    .contains(function)
-            })
+            loc.line.iter().any(|l| p.str(p.function[l.function_id as usize - 1].name).contains(function))
         });
         if through {
             for (t, v) in totals.iter_mut().zip(&s.value) {
@@ -78,19 +75,10 @@ fn per_site_values_are_exact_at_rate_one() {
 
     let p = heapprof::heap_profile();
     // [alloc_objects, alloc_space, inuse_objects, inuse_space]
-    assert_eq!(
-        site_totals(&p, "site_small_blocks"),
-        [1000, 100_000, 400, 40_000]
-    );
-    assert_eq!(
-        site_totals(&p, "site_large_blocks"),
-        [50, 50 * 65536, 50, 50 * 65536]
-    );
+    assert_eq!(site_totals(&p, "site_small_blocks"), [1000, 100_000, 400, 40_000]);
+    assert_eq!(site_totals(&p, "site_large_blocks"), [50, 50 * 65536, 50, 50 * 65536]);
     assert_eq!(site_totals(&p, "site_realloc"), [3, 1510, 1, 500]);
-    assert_eq!(
-        site_totals(&p, "site_cross_thread"),
-        [300, 300 * 256, 100, 100 * 256]
-    );
+    assert_eq!(site_totals(&p, "site_cross_thread"), [300, 300 * 256, 100, 100 * 256]);
     assert_eq!(heapprof::stats().dropped_samples, 0);
     drop((small, large, grown, shared));
 }

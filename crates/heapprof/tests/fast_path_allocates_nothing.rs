@@ -44,21 +44,9 @@ fn profiler_makes_no_allocations_of_its_own() {
         churn(100_000);
         let s1 = heapprof::stats();
         let (a1, f1) = (INNER_ALLOCS.load(Relaxed), INNER_FREES.load(Relaxed));
-        assert_eq!(
-            a1 - a0,
-            100_000,
-            "rate {rate}: the wrapped allocator saw extra allocations"
-        );
-        assert_eq!(
-            f1 - f0,
-            100_000,
-            "rate {rate}: the wrapped allocator saw extra frees"
-        );
-        assert_eq!(
-            s1.allocated_objects - s0.allocated_objects,
-            100_000,
-            "rate {rate}"
-        );
+        assert_eq!(a1 - a0, 100_000, "rate {rate}: the wrapped allocator saw extra allocations");
+        assert_eq!(f1 - f0, 100_000, "rate {rate}: the wrapped allocator saw extra frees");
+        assert_eq!(s1.allocated_objects - s0.allocated_objects, 100_000, "rate {rate}");
         assert_eq!(s1.freed_objects - s0.freed_objects, 100_000, "rate {rate}");
     }
 }

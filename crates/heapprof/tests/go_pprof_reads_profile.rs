@@ -16,17 +16,8 @@ fn go_visible_site(kept: &mut Vec<Vec<u8>>) {
 }
 
 fn pprof(go: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(go)
-        .arg("tool")
-        .arg("pprof")
-        .args(args)
-        .output()
-        .expect("run go tool pprof");
-    assert!(
-        out.status.success(),
-        "go tool pprof {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(go).arg("tool").arg("pprof").args(args).output().expect("run go tool pprof");
+    assert!(out.status.success(), "go tool pprof {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -43,34 +34,17 @@ fn go_tool_pprof_lists_demangled_functions_and_lines() {
     heapprof::write_heap_profile(&path).expect("write profile");
     let path = path.to_str().expect("utf-8 path");
 
-    let top = pprof(
-        &go,
-        &["-top", "-nodefraction=0", "-sample_index=alloc_space", path],
-    );
+    let top = pprof(&go, &["-top", "-nodefraction=0", "-sample_index=alloc_space", path]);
     let row = top
         .lines()
         .find(|l| l.contains("go_pprof_reads_profile::go_visible_site"))
         .unwrap_or_else(|| panic!("site missing from go tool pprof -top:\n{top}"));
     assert!(!row.contains("_ZN"), "name not demangled: {row}");
-    assert!(
-        !top.contains("heapprof::profiler"),
-        "profiler frames leak into the profile:\n{top}"
-    );
+    assert!(!top.contains("heapprof::profiler"), "profiler frames leak into the profile:\n{top}");
 
-    let lines = pprof(
-        &go,
-        &[
-            "-top",
-            "-lines",
-            "-nodefraction=0",
-            "-sample_index=inuse_space",
-            path,
-        ],
-    );
+    let lines = pprof(&go, &["-top", "-lines", "-nodefraction=0", "-sample_index=inuse_space", path]);
     assert!(
-        lines
-            .lines()
-            .any(|l| l.contains("go_visible_site") && l.contains("go_pprof_reads_profile.rs:")),
+        lines.lines().any(|l| l.contains("go_visible_site") && l.contains("go_pprof_reads_profile.rs:")),
         "no file:line for the site in -lines mode:\n{lines}"
     );
     drop(kept);
@@ -83,45 +57,16 @@ fn go_tool_pprof_reads_the_workflow_example() {
     };
     // `cargo test` builds the examples into target/<profile>/examples.
     let exe = std::env::current_exe().expect("current exe");
-    let example = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join("examples/workflow");
-    assert!(
-        example.is_file(),
-        "{} is not built: run `cargo test` for the whole crate",
-        example.display()
-    );
+    let example = exe.parent().and_then(|d| d.parent()).expect("target dir").join("examples/workflow");
+    assert!(example.is_file(), "{} is not built: run `cargo test` for the whole crate", example.display());
     let dir = common::scratch_dir("workflow");
-    let out = Command::new(&example)
-        .arg(&dir)
-        .output()
-        .expect("run the workflow example");
-    assert!(
-        out.status.success(),
-        "workflow failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(&example).arg(&dir).output().expect("run the workflow example");
+    assert!(out.status.success(), "workflow failed: {}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        stdout
-            .lines()
-            .filter(|l| l.contains(".pb.gz: live"))
-            .count(),
-        3,
-        "{stdout}"
-    );
+    assert_eq!(stdout.lines().filter(|l| l.contains(".pb.gz: live")).count(), 3, "{stdout}");
     let allocated = dir.join("2-allocated.pb.gz");
-    let top = pprof(
-        &go,
-        &[
-            "-top",
-            "-nodefraction=0",
-            "-sample_index=inuse_space",
-            allocated.to_str().unwrap(),
-        ],
-    );
+    let top =
+        pprof(&go, &["-top", "-nodefraction=0", "-sample_index=inuse_space", allocated.to_str().unwrap()]);
     assert!(top.contains("workflow::make_test_data"), "{top}");
     assert!(top.contains("workflow::make_labels"), "{top}");
 }

@@ -18,16 +18,8 @@ impl Drop for Demo {
 /// Starts the demo example on a free port; returns it and its `/debug/pprof` base URL.
 fn start_demo() -> (Demo, String) {
     let exe = std::env::current_exe().expect("current exe");
-    let demo = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join("examples/demo");
-    assert!(
-        demo.is_file(),
-        "{} is not built: run `cargo test` for the whole crate",
-        demo.display()
-    );
+    let demo = exe.parent().and_then(|d| d.parent()).expect("target dir").join("examples/demo");
+    assert!(demo.is_file(), "{} is not built: run `cargo test` for the whole crate", demo.display());
     let mut child = Command::new(&demo)
         .args(["--addr", "127.0.0.1:0", "--duration", "120s"])
         // A finer rate than the default, so that a 3-second run samples every site.
@@ -51,22 +43,11 @@ fn start_demo() -> (Demo, String) {
 
 fn pprof_top(go: &std::path::Path, source: &str, sample_index: &str) -> String {
     let out = Command::new(go)
-        .args([
-            "tool",
-            "pprof",
-            "-top",
-            "-nodefraction=0",
-            &format!("-sample_index={sample_index}"),
-            source,
-        ])
+        .args(["tool", "pprof", "-top", "-nodefraction=0", &format!("-sample_index={sample_index}"), source])
         .env("PPROF_TMPDIR", std::env::temp_dir())
         .output()
         .expect("run go tool pprof");
-    assert!(
-        out.status.success(),
-        "go tool pprof {source}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "go tool pprof {source}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -83,28 +64,16 @@ fn go_tool_pprof_reads_the_live_demo() {
         assert!(heap.contains(f), "{f} missing from /heap:\n{heap}");
     }
     let allocs = pprof_top(&go, &format!("{base}/allocs"), "alloc_space");
-    assert!(
-        allocs.contains("Type: alloc_space") && allocs.contains("demo::handle_requests"),
-        "{allocs}"
-    );
+    assert!(allocs.contains("Type: alloc_space") && allocs.contains("demo::handle_requests"), "{allocs}");
 
-    let text = ureq::get(&format!("{base}/heap?debug=1"))
-        .call()
-        .expect("GET debug=1")
-        .into_body()
-        .read_to_vec();
+    let text =
+        ureq::get(&format!("{base}/heap?debug=1")).call().expect("GET debug=1").into_body().read_to_vec();
     let dir = common::scratch_dir("demo-debug1");
     let file = dir.join("heap.txt");
     std::fs::write(&file, text.expect("body")).unwrap();
     // Like Go's own debug=1 text, it carries addresses, not names: pprof accepts it
     // and reads the same totals.
     let from_text = pprof_top(&go, file.to_str().unwrap(), "inuse_space");
-    let total = from_text
-        .lines()
-        .find(|l| l.starts_with("Showing nodes accounting for"))
-        .unwrap_or("");
-    assert!(
-        !total.is_empty() && !total.contains("for 0,"),
-        "{from_text}"
-    );
+    let total = from_text.lines().find(|l| l.starts_with("Showing nodes accounting for")).unwrap_or("");
+    assert!(!total.is_empty() && !total.contains("for 0,"), "{from_text}");
 }

@@ -19,37 +19,18 @@ struct Reply {
 }
 
 fn get(url: &str, token: Option<&str>) -> Reply {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let mut request = agent.get(url);
     if let Some(t) = token {
         request = request.header("Authorization", &format!("Bearer {t}"));
     }
     let mut response = request.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
+    let header =
+        |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let (content_type, disposition) = (header("content-type"), header("content-disposition"));
     let status = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .read_to_vec()
-        .expect("read body");
-    Reply {
-        status,
-        content_type,
-        disposition,
-        body,
-    }
+    let body = response.body_mut().with_config().limit(1 << 30).read_to_vec().expect("read body");
+    Reply { status, content_type, disposition, body }
 }
 
 fn server(options: Options) -> (heapprof::http::Server, String) {
@@ -63,10 +44,10 @@ fn through(p: &Profile, function: &str, index: usize) -> i64 {
         .iter()
         .filter(|s| {
             s.location_id.iter().any(|&id| {
-                p.location[id as usize - 1].line.iter().any(|l| {
-                    p.str(p.function[l.function_id as usize - 1].name)
-                        .contains(function)
-                })
+                p.location[id as usize - 1]
+                    .line
+                    .iter()
+                    .any(|l| p.str(p.function[l.function_id as usize - 1].name).contains(function))
             })
         })
         .map(|s| s.value[index])
@@ -92,12 +73,7 @@ fn routes_answer_like_go() {
     assert_eq!(index.status, 200);
     assert!(index.content_type.starts_with("text/html"));
     let html = String::from_utf8(index.body).unwrap();
-    for link in [
-        "href=\"heap\"",
-        "href=\"allocs\"",
-        "href=\"heap?debug=1\"",
-        "href=\"stats\"",
-    ] {
+    for link in ["href=\"heap\"", "href=\"allocs\"", "href=\"heap?debug=1\"", "href=\"stats\""] {
         assert!(html.contains(link), "index lacks {link}");
     }
 
@@ -106,10 +82,7 @@ fn routes_answer_like_go() {
     assert_eq!(heap.content_type, "application/octet-stream");
     assert_eq!(heap.disposition, "attachment; filename=\"heap\"");
     let p = heapprof::pprof::decode(&heap.body).expect("heap decodes");
-    assert_eq!(
-        p.default_sample_type, 0,
-        "heap leaves the default unset: readers take inuse_space, the last"
-    );
+    assert_eq!(p.default_sample_type, 0, "heap leaves the default unset: readers take inuse_space, the last");
     assert_eq!(p.str(p.sample_type[3].r#type), "inuse_space");
 
     let allocs = get(&format!("{base}/allocs?gc=1"), None);
@@ -122,11 +95,7 @@ fn routes_answer_like_go() {
     assert_eq!(text.status, 200);
     assert!(text.content_type.starts_with("text/plain"));
     let body = String::from_utf8(text.body.clone()).unwrap();
-    assert!(
-        body.starts_with("heap profile: "),
-        "{}",
-        &body[..body.len().min(200)]
-    );
+    assert!(body.starts_with("heap profile: "), "{}", &body[..body.len().min(200)]);
     assert!(body.contains("\n# heapprof.Stats\n# allocated_objects = "));
     heapprof::pprof::decode(&text.body).expect("the legacy text parses back");
 
@@ -152,34 +121,15 @@ fn delta_counts_only_what_was_allocated_in_the_window() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.disposition, "attachment; filename=\"heap-delta\"");
     let p = heapprof::pprof::decode(&reply.body).unwrap();
-    assert_eq!(
-        through(&p, "allocated_during_window", 1),
-        200_000,
-        "alloc_space of the window"
-    );
-    assert_eq!(
-        through(&p, "allocated_before_window", 1),
-        0,
-        "allocated before the window"
-    );
-    assert_eq!(
-        through(&p, "allocated_before_window", 3),
-        300_000,
-        "in-use values are the later snapshot's"
-    );
-    assert!(
-        p.duration_nanos >= 1_900_000_000,
-        "duration {}",
-        p.duration_nanos
-    );
+    assert_eq!(through(&p, "allocated_during_window", 1), 200_000, "alloc_space of the window");
+    assert_eq!(through(&p, "allocated_before_window", 1), 0, "allocated before the window");
+    assert_eq!(through(&p, "allocated_before_window", 3), 300_000, "in-use values are the later snapshot's");
+    assert!(p.duration_nanos >= 1_900_000_000, "duration {}", p.duration_nanos);
 }
 
 #[test]
 fn bad_requests_get_one_line_reasons() {
-    let (_server, base) = server(Options {
-        max_seconds: 5,
-        ..Options::default()
-    });
+    let (_server, base) = server(Options { max_seconds: 5, ..Options::default() });
     for (query, fragment) in [
         ("heap?seconds=1&debug=1", "cannot be combined"),
         ("heap?seconds=abc", "bad seconds"),
@@ -192,26 +142,14 @@ fn bad_requests_get_one_line_reasons() {
         let r = get(&format!("{base}/{query}"), None);
         let body = String::from_utf8(r.body).unwrap();
         assert_eq!(r.status, 400, "{query}: {body}");
-        assert!(
-            body.contains(fragment) && body.trim_end().lines().count() == 1,
-            "{query}: {body}"
-        );
+        assert!(body.contains(fragment) && body.trim_end().lines().count() == 1, "{query}: {body}");
     }
     let r = get(&format!("{base}/goroutine"), None);
     assert_eq!(r.status, 404);
     let body = String::from_utf8(r.body).unwrap();
-    assert!(
-        body.contains("heap") && body.contains("allocs") && body.contains("stats"),
-        "{body}"
-    );
+    assert!(body.contains("heap") && body.contains("allocs") && body.contains("stats"), "{body}");
     let r = get(
-        &format!(
-            "http://{}/elsewhere",
-            base.trim_start_matches("http://")
-                .split('/')
-                .next()
-                .unwrap()
-        ),
+        &format!("http://{}/elsewhere", base.trim_start_matches("http://").split('/').next().unwrap()),
         None,
     );
     assert_eq!(r.status, 404);
@@ -219,10 +157,7 @@ fn bad_requests_get_one_line_reasons() {
 
 #[test]
 fn token_is_required_when_configured() {
-    let (_server, base) = server(Options {
-        token: Some("s3cret".into()),
-        ..Options::default()
-    });
+    let (_server, base) = server(Options { token: Some("s3cret".into()), ..Options::default() });
     assert_eq!(get(&format!("{base}/heap"), None).status, 401);
     assert_eq!(get(&format!("{base}/heap"), Some("wrong")).status, 401);
     assert_eq!(get(&format!("{base}/heap"), Some("s3cret")).status, 200);
@@ -232,9 +167,7 @@ fn token_is_required_when_configured() {
 fn non_loopback_addresses_need_an_explicit_opt_in() {
     let err = heapprof::http::serve("0.0.0.0:0").unwrap_err().to_string();
     assert!(err.contains("non-loopback") && !err.contains('\n'), "{err}");
-    let err = heapprof::http::serve("not an address")
-        .unwrap_err()
-        .to_string();
+    let err = heapprof::http::serve("not an address").unwrap_err().to_string();
     assert!(err.starts_with("cannot listen on not an address"), "{err}");
 }
 
@@ -249,18 +182,12 @@ fn raw(addr: &str, request: &[u8]) -> String {
 
 #[test]
 fn methods_oversized_and_slow_requests_are_refused() {
-    let (server, _) = server(Options {
-        read_timeout: Duration::from_millis(500),
-        workers: 2,
-        ..Options::default()
-    });
+    let (server, _) =
+        server(Options { read_timeout: Duration::from_millis(500), workers: 2, ..Options::default() });
     let addr = server.addr().to_string();
     assert!(raw(&addr, b"POST /debug/pprof/heap HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
     assert!(raw(&addr, b"garbage\r\n\r\n").starts_with("HTTP/1.1 400"));
-    let huge = format!(
-        "GET /debug/pprof/heap HTTP/1.1\r\nX-Pad: {}\r\n\r\n",
-        "a".repeat(20_000)
-    );
+    let huge = format!("GET /debug/pprof/heap HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "a".repeat(20_000));
     assert!(raw(&addr, huge.as_bytes()).starts_with("HTTP/1.1 431"));
     // A client that connects and says nothing ties up one worker until the read
     // timeout, then gets 408; meanwhile the other worker serves.
@@ -268,25 +195,16 @@ fn methods_oversized_and_slow_requests_are_refused() {
     std::thread::sleep(Duration::from_millis(100));
     let start = Instant::now();
     assert!(raw(&addr, b"GET /debug/pprof/stats HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200"));
-    assert!(
-        start.elapsed() < Duration::from_millis(450),
-        "a silent client delayed another request"
-    );
+    assert!(start.elapsed() < Duration::from_millis(450), "a silent client delayed another request");
     let mut answer = String::new();
-    silent
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = silent.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 
 #[test]
 fn busy_workers_turn_new_connections_away_with_503() {
-    let (server, base) = server(Options {
-        workers: 1,
-        queue: 1,
-        ..Options::default()
-    });
+    let (server, base) = server(Options { workers: 1, queue: 1, ..Options::default() });
     let addr = server.addr().to_string();
     let url = format!("{base}/heap?seconds=3");
     let long = std::thread::spawn(move || get(&url, None).status);
@@ -297,10 +215,8 @@ fn busy_workers_turn_new_connections_away_with_503() {
     let mut refused = false;
     for _ in 0..5 {
         let mut s = TcpStream::connect(&addr).unwrap();
-        s.write_all(b"GET /debug/pprof/stats HTTP/1.1\r\n\r\n")
-            .unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
+        s.write_all(b"GET /debug/pprof/stats HTTP/1.1\r\n\r\n").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
         let mut head = [0u8; 12];
         if s.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 503" {
             refused = true;
@@ -308,10 +224,7 @@ fn busy_workers_turn_new_connections_away_with_503() {
         }
         held.push(s);
     }
-    assert!(
-        refused,
-        "no connection was turned away while the worker was busy"
-    );
+    assert!(refused, "no connection was turned away while the worker was busy");
     drop(held);
     assert_eq!(long.join().unwrap(), 200);
 }

@@ -8,14 +8,8 @@ use heapprof::http::{Options, serve_with};
 static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
 
 fn status(url: &str) -> u16 {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = agent
-        .get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut r = agent.get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let _ = r.body_mut().with_config().limit(1 << 30).read_to_vec();
     r.status().as_u16()
 }
@@ -40,9 +34,7 @@ fn concurrent_clients_all_get_answers_while_the_application_allocates() {
             let base = base.clone();
             std::thread::spawn(move || {
                 let route = ["heap", "allocs", "stats", "heap?debug=1"][i % 4];
-                (0..25)
-                    .filter(|_| status(&format!("{base}/{route}")) != 200)
-                    .count()
+                (0..25).filter(|_| status(&format!("{base}/{route}")) != 200).count()
             })
         })
         .collect();

@@ -62,10 +62,7 @@ fn names(frames: &[usize]) -> Vec<String> {
 /// a second old).
 fn blocks_of(sites: &[SiteAges], function: &str) -> (u64, Duration, Duration, u64) {
     let mut out = (0, Duration::ZERO, Duration::MAX, 0);
-    for s in sites
-        .iter()
-        .filter(|s| names(&s.frames).iter().any(|n| n.ends_with(function)))
-    {
+    for s in sites.iter().filter(|s| names(&s.frames).iter().any(|n| n.ends_with(function))) {
         out.0 += s.blocks;
         out.1 = out.1.max(s.oldest);
         out.2 = out.2.min(s.youngest);
@@ -96,11 +93,7 @@ fn live_blocks_know_their_age() {
     let profile = survivors.to_profile();
     let inuse = heapprof::pprof::trend::site_values(&profile, 3);
     let held = |f: &str| -> i64 {
-        inuse
-            .iter()
-            .filter(|(stack, _)| stack.iter().any(|n| n.ends_with(f)))
-            .map(|(_, v)| v)
-            .sum()
+        inuse.iter().filter(|(stack, _)| stack.iter().any(|n| n.ends_with(f))).map(|(_, v)| v).sum()
     };
     assert!(held("old_site") >= 8 * 64 * 1024, "{inuse:#?}");
     assert_eq!(held("young_site"), 0);
@@ -110,39 +103,26 @@ fn live_blocks_know_their_age() {
 #[test]
 fn a_large_allocation_is_reported_with_its_stack_even_when_already_freed() {
     heapprof::set_sample_rate(RATE);
-    let monitor = HeapMonitor::new()
-        .large_allocation_threshold(4 << 20)
-        .start_manual()
-        .expect("start");
+    let monitor = HeapMonitor::new().large_allocation_threshold(4 << 20).start_manual().expect("start");
     monitor.tick_now();
     assert_eq!(big_short_lived(), 8 << 20);
     let events = monitor.tick_now();
     let large: Vec<_> = events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::LargeAllocation {
-                size, count, stack, ..
-            } => Some((*size, *count, stack, &e.message)),
+            EventKind::LargeAllocation { size, count, stack, .. } => Some((*size, *count, stack, &e.message)),
             _ => None,
         })
         .collect();
     assert_eq!(large.len(), 1, "{events:#?}");
     let (size, count, stack, message) = large[0];
     assert_eq!((size, count), (8 << 20, 1));
-    assert!(
-        stack.iter().any(|f| f.ends_with("big_short_lived")),
-        "{stack:#?}"
-    );
-    assert!(
-        message.contains("8MB") && message.contains("big_short_lived"),
-        "{message}"
-    );
+    assert!(stack.iter().any(|f| f.ends_with("big_short_lived")), "{stack:#?}");
+    assert!(message.contains("8MB") && message.contains("big_short_lived"), "{message}");
     assert_eq!(monitor.counters().large_allocations, 1);
     let later = monitor.tick_now();
     assert!(
-        !later
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::LargeAllocation { .. })),
+        !later.iter().any(|e| matches!(e.kind, EventKind::LargeAllocation { .. })),
         "reported once: {later:#?}"
     );
     monitor.stop();

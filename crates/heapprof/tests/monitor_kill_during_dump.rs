@@ -60,19 +60,12 @@ fn dump_loop_child() {
 
 fn names(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default()
 }
 
 fn profiles(dir: &Path) -> Vec<String> {
-    names(dir)
-        .into_iter()
-        .filter(|n| n.ends_with(".pb.gz"))
-        .collect()
+    names(dir).into_iter().filter(|n| n.ends_with(".pb.gz")).collect()
 }
 
 #[test]
@@ -132,10 +125,7 @@ fn a_process_killed_while_dumping_leaves_no_truncated_profile() {
     for t in &temporaries {
         assert!(t.starts_with(".heap_") && !t.ends_with(".pb.gz"), "{t}");
     }
-    eprintln!(
-        "{} profiles decode; {mid_write_kills} of 6 kills landed mid-write",
-        finals.len()
-    );
+    eprintln!("{} profiles decode; {mid_write_kills} of 6 kills landed mid-write", finals.len());
     assert!(mid_write_kills >= 1, "no kill landed during a write");
 
     // The next monitor removes what dead writers left.

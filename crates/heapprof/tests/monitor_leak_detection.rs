@@ -87,10 +87,7 @@ fn the_leak_is_the_top_suspect_and_the_cache_and_churn_are_not() {
         .max_files(MAX_FILES)
         .start_manual()
         .expect("start the monitor");
-    assert!(matches!(
-        HeapMonitor::new().start(),
-        Err(MonitorError::AlreadyRunning)
-    ));
+    assert!(matches!(HeapMonitor::new().start(), Err(MonitorError::AlreadyRunning)));
 
     let mut leaked = Vec::with_capacity(STEPS);
     let mut cache = Vec::with_capacity(STEPS);
@@ -120,22 +117,14 @@ fn the_leak_is_the_top_suspect_and_the_cache_and_churn_are_not() {
     let suspects = monitor.suspects();
     let described: Vec<String> = suspects
         .iter()
-        .map(|s| {
-            format!(
-                "{:.0} B/s conf {:.2}: {:?}",
-                s.trend.slope, s.trend.confidence, s.stack
-            )
-        })
+        .map(|s| format!("{:.0} B/s conf {:.2}: {:?}", s.trend.slope, s.trend.confidence, s.stack))
         .collect();
     assert!(!suspects.is_empty(), "no suspect");
     assert!(stack_has(&suspects[0].stack, "leak_step"), "{described:#?}");
     assert!(suspects[0].trend.confidence > 0.5, "{described:#?}");
     for s in &suspects {
         for innocent in ["cache_step", "churn_step"] {
-            assert!(
-                !stack_has(&s.stack, innocent),
-                "{innocent} suspected: {described:#?}"
-            );
+            assert!(!stack_has(&s.stack, innocent), "{innocent} suspected: {described:#?}");
         }
     }
     // The slope is about 1 MiB per step.
@@ -145,16 +134,8 @@ fn the_leak_is_the_top_suspect_and_the_cache_and_churn_are_not() {
     // While the cache fills (the first 20 steps) it cannot be told from a
     // leak; once it has been flat for a while, it is no longer suspected.
     let last_event = leak_events.last().expect("a potential_leak event");
-    assert!(
-        !last_event.is_empty() && stack_has(&last_event[0].stack, "leak_step"),
-        "{last_event:#?}"
-    );
-    assert!(
-        last_event
-            .iter()
-            .all(|s| !stack_has(&s.stack, "cache_step")),
-        "{last_event:#?}"
-    );
+    assert!(!last_event.is_empty() && stack_has(&last_event[0].stack, "leak_step"), "{last_event:#?}");
+    assert!(last_event.iter().all(|s| !stack_has(&s.stack, "cache_step")), "{last_event:#?}");
     let (series, assessment) = monitor.leak_assessment().expect("an assessment");
     assert!(assessment.potential_leak, "{}", assessment.summary);
     assert!(series.classification.is_growing());
@@ -162,38 +143,22 @@ fn the_leak_is_the_top_suspect_and_the_cache_and_churn_are_not() {
     let counters = monitor.counters();
     assert_eq!(counters.ticks, STEPS as u64);
     assert_eq!(counters.dump_errors, 0);
-    assert!(
-        counters.files_removed > 0,
-        "retention never acted: {counters:?}"
-    );
-    assert!(
-        counters.suppressed_events > 0,
-        "no rate limiting: {counters:?}"
-    );
+    assert!(counters.files_removed > 0, "retention never acted: {counters:?}");
+    assert!(counters.suppressed_events > 0, "no rate limiting: {counters:?}");
     assert_eq!(monitor.history().len(), STEPS);
 
     let peak = heapprof::monitor::peak_snapshot().expect("a peak was kept");
     let last = monitor.history().last().unwrap().live_bytes;
-    assert!(
-        peak.live_bytes >= last - last / 20,
-        "peak {} last {last}",
-        peak.live_bytes
-    );
+    assert!(peak.live_bytes >= last - last / 20, "peak {} last {last}", peak.live_bytes);
     assert!(heapprof::monitor::peak_profile().is_some());
     monitor.stop();
 
     for reason in ["potential_leak", "new_peak"] {
-        assert!(
-            written.iter().any(|(r, _)| *r == reason),
-            "no {reason} profile among {written:?}"
-        );
+        assert!(written.iter().any(|(r, _)| *r == reason), "no {reason} profile among {written:?}");
     }
     for (reason, path) in &written {
         let name = path.file_name().unwrap().to_string_lossy();
-        assert!(
-            name.starts_with(&format!("heap_{reason}_")) && name.ends_with("Z.pb.gz"),
-            "{name}"
-        );
+        assert!(name.starts_with(&format!("heap_{reason}_")) && name.ends_with("Z.pb.gz"), "{name}");
         let bytes = std::fs::read(path).unwrap();
         let profile = heapprof::pprof::decode(&bytes).expect("decodes");
         assert!(!profile.sample.is_empty());
@@ -204,10 +169,7 @@ fn the_leak_is_the_top_suspect_and_the_cache_and_churn_are_not() {
     for reason in ["potential_leak", "new_peak"] {
         let (_, path) = written.iter().find(|(r, _)| *r == reason).unwrap();
         let top = go_pprof_top(&go, path);
-        assert!(
-            top.contains("leak_step"),
-            "{reason}: go tool pprof -top:\n{top}"
-        );
+        assert!(top.contains("leak_step"), "{reason}: go tool pprof -top:\n{top}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -43,10 +43,7 @@ static RECORDER: Recorder = Recorder;
 
 fn logged(level: log::Level, containing: &str) -> usize {
     let logged = LOGGED.lock().unwrap_or_else(|e| e.into_inner());
-    logged
-        .iter()
-        .filter(|(l, m)| *l == level && m.contains(containing))
-        .count()
+    logged.iter().filter(|(l, m)| *l == level && m.contains(containing)).count()
 }
 
 /// Waits until `done` holds, for at most 10 s.
@@ -72,41 +69,21 @@ fn the_thread_ticks_until_stopped_and_only_one_monitor_runs() {
         })
         .start()
         .expect("start");
-    assert!(matches!(
-        HeapMonitor::new().start(),
-        Err(MonitorError::AlreadyRunning)
-    ));
-    assert!(matches!(
-        HeapMonitor::new().start_manual(),
-        Err(MonitorError::AlreadyRunning)
-    ));
+    assert!(matches!(HeapMonitor::new().start(), Err(MonitorError::AlreadyRunning)));
+    assert!(matches!(HeapMonitor::new().start_manual(), Err(MonitorError::AlreadyRunning)));
     wait_for("five ticks", || monitor.history().len() >= 5);
-    assert!(
-        events.load(Ordering::Relaxed) >= 4,
-        "one threshold event per tick"
-    );
+    assert!(events.load(Ordering::Relaxed) >= 4, "one threshold event per tick");
     let ticks = monitor.history();
     assert!(ticks.windows(2).all(|w| w[0].elapsed < w[1].elapsed));
-    assert!(
-        ticks
-            .iter()
-            .all(|t| t.live_bytes > 0 && t.rss_bytes > 0 && t.threads >= 2)
-    );
+    assert!(ticks.iter().all(|t| t.live_bytes > 0 && t.rss_bytes > 0 && t.threads >= 2));
 
     monitor.stop();
     let after_stop = events.load(Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(
-        events.load(Ordering::Relaxed),
-        after_stop,
-        "ticks after stop"
-    );
+    assert_eq!(events.load(Ordering::Relaxed), after_stop, "ticks after stop");
 
     // Stopped, a monitor may start again; dropping its handle stops it too.
-    let again = HeapMonitor::new()
-        .interval(Duration::from_millis(10))
-        .start()
-        .expect("start after stop");
+    let again = HeapMonitor::new().interval(Duration::from_millis(10)).start().expect("start after stop");
     wait_for("a tick", || !again.history().is_empty());
     drop(again);
     HeapMonitor::new().start().expect("start after drop").stop();
@@ -143,21 +120,13 @@ fn an_unwritable_directory_is_one_logged_error_and_the_monitor_goes_on() {
 
     // Once the directory can be made, profiles are written again.
     std::fs::remove_file(&blocker).unwrap();
-    wait_for("a written profile", || {
-        monitor.counters().dumps_written >= 1
-    });
+    wait_for("a written profile", || monitor.counters().dumps_written >= 1);
     let ticks = monitor.counters().ticks;
     wait_for("more ticks", || monitor.counters().ticks > ticks + 2);
     monitor.stop();
     assert_eq!(logged(log::Level::Info, "written again"), 1);
-    assert_eq!(
-        logged(log::Level::Error, "cannot create profile directory"),
-        1
-    );
+    assert_eq!(logged(log::Level::Error, "cannot create profile directory"), 1);
     let written = std::fs::read_dir(&profiles).unwrap().count();
-    assert!(
-        (1..=20).contains(&written),
-        "{written} files: retention keeps 20"
-    );
+    assert!((1..=20).contains(&written), "{written} files: retention keeps 20");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -20,11 +20,7 @@ fn profile_has_go_heap_shape() {
     format_site(&mut kept);
     let p = heapprof::heap_profile();
     heapprof::pprof::validate(&p).expect("valid profile");
-    let types: Vec<(&str, &str)> = p
-        .sample_type
-        .iter()
-        .map(|t| (p.str(t.r#type), p.str(t.unit)))
-        .collect();
+    let types: Vec<(&str, &str)> = p.sample_type.iter().map(|t| (p.str(t.r#type), p.str(t.unit))).collect();
     assert_eq!(
         types,
         [
@@ -35,17 +31,11 @@ fn profile_has_go_heap_shape() {
         ]
     );
     let period_type = p.period_type.expect("period type");
-    assert_eq!(
-        (p.str(period_type.r#type), p.str(period_type.unit)),
-        ("space", "bytes")
-    );
+    assert_eq!((p.str(period_type.r#type), p.str(period_type.unit)), ("space", "bytes"));
     assert_eq!(p.period, 1);
     assert_eq!(p.string_table[0], "");
     assert!(p.time_nanos > 0);
-    assert_eq!(
-        p.default_sample_type, 0,
-        "heap profiles leave the default unset, as Go does"
-    );
+    assert_eq!(p.default_sample_type, 0, "heap profiles leave the default unset, as Go does");
     for s in &p.sample {
         assert_eq!(s.label.len(), 1);
         assert_eq!(p.str(s.label[0].key), "bytes");
@@ -73,16 +63,8 @@ fn profile_has_go_heap_shape() {
         .iter()
         .find(|m| std::path::Path::new(p.str(m.filename)) == exe)
         .unwrap_or_else(|| panic!("no mapping for the test binary {}", exe.display()));
-    assert_eq!(
-        p.str(main_mapping.build_id).len(),
-        40,
-        "GNU build id (sha1, hex)"
-    );
-    assert!(
-        p.location
-            .iter()
-            .all(|l| l.mapping_id == 0 || p.mapping.iter().any(|m| m.id == l.mapping_id))
-    );
+    assert_eq!(p.str(main_mapping.build_id).len(), 40, "GNU build id (sha1, hex)");
+    assert!(p.location.iter().all(|l| l.mapping_id == 0 || p.mapping.iter().any(|m| m.id == l.mapping_id)));
     drop(kept);
 }
 
@@ -104,17 +86,10 @@ fn write_is_atomic_and_errors_name_the_file() {
     // A target that cannot be written: a directory stands where the file would go.
     let blocked = dir.join("blocked.pb.gz");
     std::fs::create_dir(&blocked).unwrap();
-    let err = heapprof::write_heap_profile(&blocked)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("blocked.pb.gz") && !err.contains('\n'),
-        "{err}"
-    );
+    let err = heapprof::write_heap_profile(&blocked).unwrap_err().to_string();
+    assert!(err.contains("blocked.pb.gz") && !err.contains('\n'), "{err}");
     // A missing directory.
-    let err = heapprof::write_heap_profile(dir.join("missing/heap.pb.gz"))
-        .unwrap_err()
-        .to_string();
+    let err = heapprof::write_heap_profile(dir.join("missing/heap.pb.gz")).unwrap_err().to_string();
     assert!(err.contains("missing/heap.pb.gz"), "{err}");
     // No temporary files are left behind.
     let names: Vec<String> = std::fs::read_dir(&dir)

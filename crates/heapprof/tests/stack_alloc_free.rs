@@ -42,11 +42,7 @@ fn allocations() -> u64 {
 
 #[inline(never)]
 fn deep(n: u32, unwinder: Unwinder, out: &mut [usize]) -> heapprof::stack::Capture {
-    if n == 0 {
-        black_box(capture_with(unwinder, out))
-    } else {
-        black_box(deep(n - 1, unwinder, out))
-    }
+    if n == 0 { black_box(capture_with(unwinder, out)) } else { black_box(deep(n - 1, unwinder, out)) }
 }
 
 /// Call sites never seen before: their rules are not cached yet, so capturing from
@@ -102,8 +98,5 @@ fn capture_allocates_nothing_after_warm_up() {
     })
     .join()
     .unwrap();
-    assert_eq!(
-        second, 0,
-        "the second thread reused the scratch space of the first"
-    );
+    assert_eq!(second, 0, "the second thread reused the scratch space of the first");
 }

@@ -30,11 +30,7 @@ fn chain_three() -> Seen {
     let mut out = [0usize; DEPTH];
     let capture = capture_with(Unwinder::Dwarf, &mut out);
     let libgcc = libgcc_trace();
-    black_box(Seen {
-        capture,
-        frames: out[..capture.len].to_vec(),
-        libgcc,
-    })
+    black_box(Seen { capture, frames: out[..capture.len].to_vec(), libgcc })
 }
 
 fn check_chain(seen: &Seen, chain: &[&str]) -> Vec<String> {
@@ -48,42 +44,23 @@ fn check_chain(seen: &Seen, chain: &[&str]) -> Vec<String> {
 #[test]
 fn chain_on_a_test_thread_is_complete() {
     let seen = chain_one();
-    let names = check_chain(
-        &seen,
-        &[
-            "chain_three",
-            "chain_two",
-            "chain_one",
-            "chain_on_a_test_thread_is_complete",
-        ],
-    );
+    let names =
+        check_chain(&seen, &["chain_three", "chain_two", "chain_one", "chain_on_a_test_thread_is_complete"]);
     // The test harness runs tests in std-spawned threads (or on the main thread with
     // one test thread): either way the walk goes through std into libc's thread start
     // or `main`.
-    assert!(
-        names
-            .iter()
-            .any(|n| n.contains("std::") || n.contains("test::")),
-        "no std frames: {names:#?}"
-    );
+    assert!(names.iter().any(|n| n.contains("std::") || n.contains("test::")), "no std frames: {names:#?}");
 }
 
 #[test]
 fn inside_a_closure_run_by_thread_spawn() {
-    let seen = std::thread::spawn(|| black_box(chain_one()))
-        .join()
-        .unwrap();
+    let seen = std::thread::spawn(|| black_box(chain_one())).join().unwrap();
     let names = check_chain(&seen, &["chain_three", "chain_two", "chain_one"]);
     // Past the closure (inlined into std's thread start in release builds): std's
     // thread start, then libc's (start_thread, clone3).
-    let thread_start = names
-        .iter()
-        .position(|n| n.contains("thread_start"))
-        .expect("std's thread start");
+    let thread_start = names.iter().position(|n| n.contains("thread_start")).expect("std's thread start");
     assert!(
-        seen.frames[thread_start + 1..]
-            .iter()
-            .all(|&ra| module_of(ra).contains("libc.so")),
+        seen.frames[thread_start + 1..].iter().all(|&ra| module_of(ra).contains("libc.so")),
         "only libc after std's thread start: {names:#?}"
     );
 }
@@ -95,17 +72,11 @@ fn capture_in_adapter(i: u32) -> Option<Seen> {
 
 #[test]
 fn inside_an_iterator_adapter() {
-    let seen: Vec<Seen> = (0..4u32)
-        .map(black_box)
-        .filter_map(|i| black_box(capture_in_adapter(i)))
-        .collect();
+    let seen: Vec<Seen> = (0..4u32).map(black_box).filter_map(|i| black_box(capture_in_adapter(i))).collect();
     assert_eq!(seen.len(), 1);
     let names = check_chain(&seen[0], &["chain_three", "chain_two", "chain_one"]);
     // In release builds the adapters and the closure are inlined into the test function.
-    assert_in_order(
-        &names,
-        &["capture_in_adapter", "inside_an_iterator_adapter"],
-    );
+    assert_in_order(&names, &["capture_in_adapter", "inside_an_iterator_adapter"]);
 }
 
 #[test]
@@ -132,10 +103,7 @@ fn truncation_is_reported() {
     assert_eq!(none.len, 0);
     assert!(none.truncated());
     let (exact, _) = shallow(whole.len);
-    assert_eq!(
-        exact, whole,
-        "a buffer of exactly the stack's depth is not truncated"
-    );
+    assert_eq!(exact, whole, "a buffer of exactly the stack's depth is not truncated");
 }
 
 #[test]

@@ -25,11 +25,7 @@ fn look() -> Seen {
     let mut out = [0usize; DEPTH];
     let capture = capture_with(Unwinder::Dwarf, &mut out);
     let libgcc = libgcc_trace();
-    black_box(Seen {
-        capture: Some(capture),
-        frames: out[..capture.len].to_vec(),
-        libgcc,
-    })
+    black_box(Seen { capture: Some(capture), frames: out[..capture.len].to_vec(), libgcc })
 }
 
 #[test]
@@ -44,12 +40,7 @@ fn thread_started_by_pthread_create() {
     // SAFETY: `seen` outlives the thread (joined below); `start` matches the signature.
     unsafe {
         let mut thread: libc::pthread_t = 0;
-        let rc = libc::pthread_create(
-            &mut thread,
-            std::ptr::null(),
-            start,
-            (&raw mut seen).cast::<c_void>(),
-        );
+        let rc = libc::pthread_create(&mut thread, std::ptr::null(), start, (&raw mut seen).cast::<c_void>());
         assert_eq!(rc, 0);
         assert_eq!(libc::pthread_join(thread, std::ptr::null_mut()), 0);
     }
@@ -59,12 +50,7 @@ fn thread_started_by_pthread_create() {
     assert_starts_with_chain(&names, &["look", "start"]);
     // start → start_thread → clone3: nothing but libc after our start routine.
     assert_eq!(seen.frames.len(), 4, "{names:#?}");
-    assert!(
-        seen.frames[2..]
-            .iter()
-            .all(|&ra| module_of(ra).contains("libc.so")),
-        "{names:#?}"
-    );
+    assert!(seen.frames[2..].iter().all(|&ra| module_of(ra).contains("libc.so")), "{names:#?}");
     assert_matches_libgcc(&seen.frames, &seen.libgcc);
 }
 
@@ -85,12 +71,7 @@ fn comparator_called_back_from_qsort() {
     fn sort(values: &mut [u64]) {
         // SAFETY: `values` is a valid array of `len` elements of 8 bytes each.
         unsafe {
-            libc::qsort(
-                values.as_mut_ptr().cast::<c_void>(),
-                values.len(),
-                8,
-                Some(compare),
-            );
+            libc::qsort(values.as_mut_ptr().cast::<c_void>(), values.len(), 8, Some(compare));
         }
         black_box(&values);
     }
@@ -108,14 +89,8 @@ fn comparator_called_back_from_qsort() {
         .find(|&i| !module_of(seen.frames[i]).contains("libc.so"))
         .expect("the stack continues past libc");
     assert!(back_in_rust > 2, "{names:#?}");
-    assert!(
-        names[back_in_rust].contains("sort"),
-        "back in the Rust caller of qsort: {names:#?}"
-    );
-    assert_in_order(
-        &names[back_in_rust..],
-        &["comparator_called_back_from_qsort", "start_thread"],
-    );
+    assert!(names[back_in_rust].contains("sort"), "back in the Rust caller of qsort: {names:#?}");
+    assert_in_order(&names[back_in_rust..], &["comparator_called_back_from_qsort", "start_thread"]);
     assert_matches_libgcc(&seen.frames, &seen.libgcc);
 }
 

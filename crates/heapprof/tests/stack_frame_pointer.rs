@@ -28,10 +28,7 @@ fn descend(n: u32, unwinder: Unwinder, out: &mut [usize]) -> Capture {
 fn both(n: u32) -> (Vec<usize>, Capture, Vec<usize>, Capture) {
     let mut out = [[0usize; DEPTH]; 2];
     let mut captures = [None; 2];
-    for (i, unwinder) in [Unwinder::Dwarf, Unwinder::FramePointer]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, unwinder) in [Unwinder::Dwarf, Unwinder::FramePointer].into_iter().enumerate() {
         captures[i] = Some(descend(n, unwinder, &mut out[i]));
     }
     let (d, f) = (captures[0].unwrap(), captures[1].unwrap());
@@ -46,10 +43,7 @@ fn frame_pointer_stacks_are_valid_and_measured() {
         assert_eq!(d.end, StackEnd::Root);
         // Whatever it found is code: each address resolves to a function.
         for &ra in &fp {
-            assert!(
-                !names_at(ra).is_empty() || module_of(ra) != "<none>",
-                "{ra:#x}"
-            );
+            assert!(!names_at(ra).is_empty() || module_of(ra) != "<none>", "{ra:#x}");
         }
         let found = dwarf.iter().filter(|ra| fp.contains(ra)).count();
         let leading = dwarf.iter().zip(&fp).take_while(|(a, b)| a == b).count();
@@ -65,12 +59,7 @@ fn frame_pointer_stacks_are_valid_and_measured() {
             // Our frames: `descend` depth + 1 times (the frame after them, the return
             // address into `both`, depends on how its loop was compiled).
             let ours = depth as usize + 1;
-            assert!(
-                leading >= ours,
-                "dwarf {:#?}\nfp {:#?}",
-                describe(&dwarf),
-                describe(&fp)
-            );
+            assert!(leading >= ours, "dwarf {:#?}\nfp {:#?}", describe(&dwarf), describe(&fp));
         }
     }
 }
@@ -92,11 +81,7 @@ fn garbage_frame_pointers_are_harmless() {
             };
         }
         black_box(&mut junk);
-        if n == 0 {
-            0
-        } else {
-            black_box(scribble(n - 1)) + 1
-        }
+        if n == 0 { 0 } else { black_box(scribble(n - 1)) + 1 }
     }
     for round in 0..200u32 {
         black_box(scribble(round % 16));

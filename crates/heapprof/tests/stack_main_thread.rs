@@ -109,10 +109,7 @@ fn forked_child_of_a_thread_that_never_captured() {
                 && frames.len() > 3
                 && module_of(*frames.last().unwrap()).contains("libc.so")
         });
-        assert_eq!(
-            status, 0,
-            "capture failed in the forked child of a fresh thread"
-        );
+        assert_eq!(status, 0, "capture failed in the forked child of a fresh thread");
     })
     .join()
     .unwrap();
@@ -146,18 +143,9 @@ fn forked_child_while_other_threads_capture() {
 fn main() {
     let tests: [(&str, fn()); 4] = [
         ("main_thread_reaches_start", main_thread_reaches_start),
-        (
-            "forked_child_of_the_main_thread",
-            forked_child_of_the_main_thread,
-        ),
-        (
-            "forked_child_of_a_thread_that_never_captured",
-            forked_child_of_a_thread_that_never_captured,
-        ),
-        (
-            "forked_child_while_other_threads_capture",
-            forked_child_while_other_threads_capture,
-        ),
+        ("forked_child_of_the_main_thread", forked_child_of_the_main_thread),
+        ("forked_child_of_a_thread_that_never_captured", forked_child_of_a_thread_that_never_captured),
+        ("forked_child_while_other_threads_capture", forked_child_while_other_threads_capture),
     ];
     let mut failed = 0;
     for (name, test) in tests {
@@ -169,10 +157,7 @@ fn main() {
             }
         }
     }
-    println!(
-        "stack_main_thread: {} passed, {failed} failed",
-        tests.len() - failed
-    );
+    println!("stack_main_thread: {} passed, {failed} failed", tests.len() - failed);
     if failed > 0 {
         std::process::exit(1);
     }

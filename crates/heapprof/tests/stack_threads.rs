@@ -62,14 +62,8 @@ fn eight_threads_capture_concurrently() {
     for t in threads {
         let frames = t.join().unwrap();
         let names = describe(&frames);
-        assert_starts_with_chain(
-            &names,
-            &["level_c", "level_b", "level_a", "capture_repeatedly"],
-        );
-        assert!(
-            module_of(*frames.last().unwrap()).contains("libc.so"),
-            "{names:#?}"
-        );
+        assert_starts_with_chain(&names, &["level_c", "level_b", "level_a", "capture_repeatedly"]);
+        assert!(module_of(*frames.last().unwrap()).contains("libc.so"), "{names:#?}");
     }
 }
 
@@ -77,9 +71,7 @@ fn eight_threads_capture_concurrently() {
 fn many_short_lived_threads() {
     // Threads hand their unwind cache back when they exit; the next ones reuse it.
     for _ in 0..50 {
-        let threads: Vec<_> = (0..4)
-            .map(|_| std::thread::spawn(|| capture_repeatedly(10).len()))
-            .collect();
+        let threads: Vec<_> = (0..4).map(|_| std::thread::spawn(|| capture_repeatedly(10).len())).collect();
         for t in threads {
             assert!(t.join().unwrap() > 4);
         }
@@ -91,10 +83,7 @@ static IN_TEARDOWN: Mutex<Vec<(String, Capture, Vec<usize>)>> = Mutex::new(Vec::
 fn record(what: &str) {
     let mut out = [0usize; DEPTH];
     let c = level_a(&mut out);
-    IN_TEARDOWN
-        .lock()
-        .unwrap()
-        .push((what.to_string(), c, out[..c.len].to_vec()));
+    IN_TEARDOWN.lock().unwrap().push((what.to_string(), c, out[..c.len].to_vec()));
 }
 
 struct CaptureOnDrop;
@@ -123,10 +112,7 @@ fn capture_during_thread_teardown() {
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: plain libc calls; the destructor matches the expected signature.
     unsafe {
-        assert_eq!(
-            libc::pthread_key_create(&mut key, Some(capture_in_key_destructor)),
-            0
-        );
+        assert_eq!(libc::pthread_key_create(&mut key, Some(capture_in_key_destructor)), 0);
     }
     std::thread::spawn(move || {
         let mut out = [0usize; DEPTH];
@@ -143,9 +129,6 @@ fn capture_during_thread_teardown() {
         let names = describe(&frames);
         assert_eq!(capture.end, StackEnd::Root, "{what}: {names:#?}");
         assert_starts_with_chain(&names, &["level_c", "level_b", "level_a", "record"]);
-        assert!(
-            module_of(*frames.last().unwrap()).contains("libc.so"),
-            "{what}: {names:#?}"
-        );
+        assert!(module_of(*frames.last().unwrap()).contains("libc.so"), "{what}: {names:#?}");
     }
 }

@@ -19,8 +19,7 @@ const MAILBOX: usize = 4096;
 
 /// Blocks waiting to be freed by another thread; each block holds its size in its
 /// first 8 bytes, so one swap moves a block and its size together.
-static MAILBOXES: [AtomicPtr<u8>; MAILBOX] =
-    [const { AtomicPtr::new(std::ptr::null_mut()) }; MAILBOX];
+static MAILBOXES: [AtomicPtr<u8>; MAILBOX] = [const { AtomicPtr::new(std::ptr::null_mut()) }; MAILBOX];
 static SHORT_LIVED_THREADS: AtomicUsize = AtomicUsize::new(0);
 static ALLOCATED_OBJECTS: AtomicU64 = AtomicU64::new(0);
 static ALLOCATED_BYTES: AtomicU64 = AtomicU64::new(0);
@@ -82,9 +81,8 @@ extern "C" fn thread_main(arg: *mut libc::c_void) -> *mut libc::c_void {
             // A thread that allocates, frees and exits while the others run.
             let mut t: libc::pthread_t = 0;
             // SAFETY: valid out pointer and start routine.
-            let rc = unsafe {
-                libc::pthread_create(&mut t, std::ptr::null(), short_lived, std::ptr::null_mut())
-            };
+            let rc =
+                unsafe { libc::pthread_create(&mut t, std::ptr::null(), short_lived, std::ptr::null_mut()) };
             assert_eq!(rc, 0);
             // SAFETY: joined once.
             unsafe { libc::pthread_join(t, std::ptr::null_mut()) };
@@ -132,10 +130,7 @@ fn fork_and_check_child() {
     let mut status = 0;
     // SAFETY: `pid` is our child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child failed: status {status}"
-    );
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child failed: status {status}");
     FORKED.store(true, Relaxed);
 }
 
@@ -157,9 +152,7 @@ fn main() {
     let mut threads = [0 as libc::pthread_t; THREADS];
     for (i, t) in threads.iter_mut().enumerate() {
         // SAFETY: `t` is a valid out pointer; thread_main is a valid start routine.
-        let rc = unsafe {
-            libc::pthread_create(t, std::ptr::null(), thread_main, i as *mut libc::c_void)
-        };
+        let rc = unsafe { libc::pthread_create(t, std::ptr::null(), thread_main, i as *mut libc::c_void) };
         assert_eq!(rc, 0);
     }
     for t in threads {
@@ -185,14 +178,8 @@ fn main() {
     assert_eq!(freed_bytes, FREED_BYTES.load(Relaxed));
     let short_lived = SHORT_LIVED_THREADS.load(Relaxed);
     assert_eq!(short_lived, THREADS * (ALLOCS_PER_THREAD / 100_000));
-    assert_eq!(
-        allocated,
-        (THREADS * ALLOCS_PER_THREAD + short_lived * 100) as u64
-    );
-    assert_eq!(
-        after.live_bytes, before.live_bytes,
-        "everything allocated was freed"
-    );
+    assert_eq!(allocated, (THREADS * ALLOCS_PER_THREAD + short_lived * 100) as u64);
+    assert_eq!(after.live_bytes, before.live_bytes, "everything allocated was freed");
     println!(
         "stress: {allocated} allocations, {freed} frees, {} samples dropped, {} stack records: ok",
         after.dropped_samples, after.stack_records

@@ -27,18 +27,8 @@ fn figures_are_exact() {
     assert_eq!(m.bytes_freed, 100 + 32);
     assert_eq!(m.leaked_bytes, 200 + 64, "b and v outlive the closure");
     assert_eq!(m.leaked_blocks, 2);
-    assert_eq!(
-        m.peak_live_bytes,
-        100 + 200 + 64,
-        "a, b and v's grown block at once"
-    );
-    assert!(
-        m.sites
-            .iter()
-            .any(|s| s.stack[0].contains("allocate_twice")),
-        "{:?}",
-        m.sites
-    );
+    assert_eq!(m.peak_live_bytes, 100 + 200 + 64, "a, b and v's grown block at once");
+    assert!(m.sites.iter().any(|s| s.stack[0].contains("allocate_twice")), "{:?}", m.sites);
     drop(m.result);
 }
 
@@ -66,19 +56,11 @@ fn parallel_measurements_are_independent() {
                         keep
                     });
                     assert_eq!(
-                        (
-                            m.allocations,
-                            m.bytes_allocated,
-                            m.deallocations,
-                            m.bytes_freed
-                        ),
+                        (m.allocations, m.bytes_allocated, m.deallocations, m.bytes_freed),
                         (2, 4 * size as u64, 1, 3 * size as u64),
                         "thread {t} round {round}"
                     );
-                    assert_eq!(
-                        (m.leaked_bytes, m.peak_live_bytes),
-                        (size as u64, 4 * size as u64)
-                    );
+                    assert_eq!((m.leaked_bytes, m.peak_live_bytes), (size as u64, 4 * size as u64));
                 }
             });
         }
@@ -119,27 +101,14 @@ fn no_alloc_fails_on_a_fresh_buffer_each_time() {
 #[test]
 #[should_panic(expected = "testing_budgets::allocate_twice")]
 fn a_failing_budget_names_the_allocating_function() {
-    heapprof::assert_allocations!(
-        || allocate_twice(10_000),
-        max_count = 1,
-        max_bytes = 40 * 1024
-    );
+    heapprof::assert_allocations!(|| allocate_twice(10_000), max_count = 1, max_bytes = 40 * 1024);
 }
 
 #[test]
 fn the_failure_message_shows_figures_and_sites() {
     let m = measure(|| allocate_twice(10_000));
-    let err = m
-        .check(&Budget {
-            max_allocations: Some(1),
-            ..Budget::default()
-        })
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.starts_with("heap budget exceeded: allocations: 2 (max 1)"),
-        "{err}"
-    );
+    let err = m.check(&Budget { max_allocations: Some(1), ..Budget::default() }).unwrap_err().to_string();
+    assert!(err.starts_with("heap budget exceeded: allocations: 2 (max 1)"), "{err}");
     assert!(err.contains("2 allocations (29.3 KiB)"), "{err}");
     assert!(
         err.contains("allocate_twice (testing_budgets.rs:")
@@ -151,9 +120,7 @@ fn the_failure_message_shows_figures_and_sites() {
 #[test]
 #[should_panic(expected = "bytes leaked: 64 B (max 0 B)")]
 fn a_leak_is_caught() {
-    assert_no_leak(|| {
-        std::hint::black_box(Box::leak(std::hint::black_box(Box::new([0u8; 64])))).len()
-    });
+    assert_no_leak(|| std::hint::black_box(Box::leak(std::hint::black_box(Box::new([0u8; 64])))).len());
 }
 
 #[test]

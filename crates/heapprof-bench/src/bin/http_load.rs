@@ -74,10 +74,8 @@ fn main() {
             .map(|i| {
                 let base = base.clone();
                 std::thread::spawn(move || {
-                    let agent: ureq::Agent = ureq::Agent::config_builder()
-                        .http_status_as_error(false)
-                        .build()
-                        .into();
+                    let agent: ureq::Agent =
+                        ureq::Agent::config_builder().http_status_as_error(false).build().into();
                     let mut failed = 0;
                     let mut latencies = Vec::new();
                     for k in 0..requests / clients {
@@ -88,9 +86,7 @@ fn main() {
                             .call()
                             .ok()
                             .filter(|r| r.status().as_u16() == 200)
-                            .and_then(|mut r| {
-                                r.body_mut().with_config().limit(1 << 30).read_to_vec().ok()
-                            })
+                            .and_then(|mut r| r.body_mut().with_config().limit(1 << 30).read_to_vec().ok())
                             .is_some();
                         latencies.push(t.elapsed());
                         failed += usize::from(!ok);
@@ -99,24 +95,21 @@ fn main() {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or((usize::MAX, vec![])))
-            .fold((0, vec![]), |(f, mut l), (f2, l2)| {
+        handles.into_iter().map(|h| h.join().unwrap_or((usize::MAX, vec![]))).fold(
+            (0, vec![]),
+            |(f, mut l), (f2, l2)| {
                 l.extend(l2);
                 (f + f2, l)
-            })
+            },
+        )
     });
     let load_seconds = load_start.elapsed().as_secs_f64();
     latencies.sort();
     let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+        latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
     };
     let ms = |d: Option<&Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
-    println!(
-        "| phase | allocations/s (1 thread) | ratio | requests | failed | latency p50 / p99 / max |"
-    );
+    println!("| phase | allocations/s (1 thread) | ratio | requests | failed | latency p50 / p99 / max |");
     println!("|---|---|---|---|---|---|");
     println!("| no clients | {quiet:.0} | 1.000 | 0 | 0 | |");
     println!(

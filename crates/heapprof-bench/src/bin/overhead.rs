@@ -30,10 +30,7 @@ fn main() {
         args.iter()
             .position(|a| a == flag)
             .and_then(|i| args.get(i + 1))
-            .map(|v| {
-                v.parse::<usize>()
-                    .unwrap_or_else(|_| fail(&format!("{flag}: not a number: {v}")))
-            })
+            .map(|v| v.parse::<usize>().unwrap_or_else(|_| fail(&format!("{flag}: not a number: {v}"))))
             .unwrap_or(default)
     };
     let runs = value("--runs", if smoke { 1 } else { 5 });
@@ -45,12 +42,7 @@ fn main() {
     let scratch = tempdir();
 
     let mut variants = vec![
-        Variant {
-            name: "glibc (bare)",
-            binary: "workload_bare",
-            env: vec![],
-            wrapper: None,
-        },
+        Variant { name: "glibc (bare)", binary: "workload_bare", env: vec![], wrapper: None },
         heapprof_at("heapprof, rate 0 (stats only)", "0"),
         heapprof_at("heapprof, default rate (512 KiB)", "524288"),
         heapprof_at("heapprof, 64 KiB", "65536"),
@@ -75,15 +67,9 @@ fn main() {
     println!("|---|---|---|---|---|");
     let mut sample_cost = Vec::new();
     for threads in [1usize, 2] {
-        let workload =
-            format!("mixed 16 B–64 KiB, window 4096, {threads} thread(s), {allocs} allocs/thread");
-        let mut results: Vec<Measured> = variants
-            .iter()
-            .map(|_| Measured {
-                seconds: vec![],
-                last_line: String::new(),
-            })
-            .collect();
+        let workload = format!("mixed 16 B–64 KiB, window 4096, {threads} thread(s), {allocs} allocs/thread");
+        let mut results: Vec<Measured> =
+            variants.iter().map(|_| Measured { seconds: vec![], last_line: String::new() }).collect();
         for _ in 0..runs {
             for (v, r) in variants.iter().zip(results.iter_mut()) {
                 let (s, line) = run(&dir, v, allocs, threads, &scratch);
@@ -95,14 +81,8 @@ fn main() {
         for (v, r) in variants.iter().zip(&results) {
             let m = median(&r.seconds);
             let ratios: Vec<f64> = r.seconds.iter().map(|s| s / bare).collect();
-            let (lo, hi) = ratios
-                .iter()
-                .fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-            println!(
-                "| {workload} | {} | {m:.3} | {:.3}× | {lo:.3}–{hi:.3} |",
-                v.name,
-                m / bare
-            );
+            let (lo, hi) = ratios.iter().fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+            println!("| {workload} | {} | {m:.3} | {:.3}× | {lo:.3}–{hi:.3} |", v.name, m / bare);
         }
         let rate0 = median(&results[1].seconds);
         let rate1 = median(&results[4].seconds);
@@ -139,33 +119,17 @@ fn run(dir: &Path, v: &Variant, allocs: usize, threads: usize, scratch: &Path) -
         }
         None => Command::new(&binary),
     };
-    cmd.args([
-        "--allocs",
-        &allocs.to_string(),
-        "--threads",
-        &threads.to_string(),
-    ]);
+    cmd.args(["--allocs", &allocs.to_string(), "--threads", &threads.to_string()]);
     cmd.current_dir(scratch);
     for (k, val) in &v.env {
         cmd.env(k, val);
     }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| fail(&format!("cannot run {}: {e}", binary.display())));
+    let out = cmd.output().unwrap_or_else(|e| fail(&format!("cannot run {}: {e}", binary.display())));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("allocator="))
-        .unwrap_or_else(|| {
-            fail(&format!(
-                "{} printed no result: {}",
-                v.name,
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        });
-    let seconds = field(line, "seconds")
-        .parse()
-        .unwrap_or_else(|_| fail(&format!("bad line: {line}")));
+    let line = stdout.lines().find(|l| l.starts_with("allocator=")).unwrap_or_else(|| {
+        fail(&format!("{} printed no result: {}", v.name, String::from_utf8_lossy(&out.stderr)))
+    });
+    let seconds = field(line, "seconds").parse().unwrap_or_else(|_| fail(&format!("bad line: {line}")));
     (seconds, line.to_owned())
 }
 
@@ -183,17 +147,12 @@ fn median(xs: &[f64]) -> f64 {
 }
 
 fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(tool))
-        .find(|p| p.is_file())
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.is_file())
 }
 
 fn tempdir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("heapprof-overhead-{}", std::process::id()));
-    std::fs::create_dir_all(&d)
-        .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", d.display())));
+    std::fs::create_dir_all(&d).unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", d.display())));
     d
 }
 

@@ -140,10 +140,7 @@ fn end(c: Capture) -> (usize, Option<StackEnd>) {
 }
 
 fn main() {
-    let iterations: u32 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(200_000);
+    let iterations: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
     // Depths are total frames, counted by the DWARF unwinder: the chain adds to the
     // frames of main, std's runtime start and libc below it.
     // The very first capture builds the module list.
@@ -169,23 +166,12 @@ fn main() {
     println!("unwind_bench: {iterations} captures per row; {base} frames below the chain");
     println!(
         "{:>6} {:>14} {:>10} {:>16} {:>10} {:>12} {:>10} {:>14}",
-        "depth",
-        "dwarf ns",
-        "ns/frame",
-        "frame-ptr ns",
-        "fp frames",
-        "libgcc ns",
-        "ns/frame",
-        "libgcc/dwarf"
+        "depth", "dwarf ns", "ns/frame", "frame-ptr ns", "fp frames", "libgcc ns", "ns/frame", "libgcc/dwarf"
     );
     // The slow path: every frame's rule (but the first, in `capture` itself) decoded
     // from .eh_frame: the rules are forgotten after each capture.
     let cold_iterations = (iterations / 20).max(100);
-    let (cold, depth, _) = measure(
-        Method::DwarfCold,
-        30usize.saturating_sub(base),
-        cold_iterations,
-    );
+    let (cold, depth, _) = measure(Method::DwarfCold, 30usize.saturating_sub(base), cold_iterations);
     println!(
         "cold rule cache, depth {depth}: {cold:.0} ns per capture, {:.0} ns per frame",
         cold / depth as f64

@@ -40,11 +40,7 @@ pub fn run(args: &Args) -> Result<()> {
     let bytes = source::fetch(&args.source, None)?;
     let was_text = source::is_legacy_text(&bytes);
     let profile = source::decode_any(&args.source, &bytes)?;
-    let target = args.to.unwrap_or(if was_text {
-        Target::Pprof
-    } else {
-        Target::Text
-    });
+    let target = args.to.unwrap_or(if was_text { Target::Pprof } else { Target::Text });
     let out = match target {
         Target::Pprof => encode_gzip(&profile),
         Target::Text => {

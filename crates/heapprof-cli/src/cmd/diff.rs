@@ -35,22 +35,12 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let base = report_of(
-        &args.base,
-        source::load(&args.base, args.seconds)?,
-        &args.select,
-    )?;
-    let new = report_of(
-        &args.new,
-        source::load(&args.new, args.seconds)?,
-        &args.select,
-    )?;
-    let opts = DiffOptions {
-        granularity: args.granularity.granularity(),
-        node_count: args.nodecount.unwrap_or(0),
-    };
-    let d = diff(&base, &new, &opts)
-        .map_err(|e| crate::error::bad(format!("{}, {}", args.base, args.new), e))?;
+    let base = report_of(&args.base, source::load(&args.base, args.seconds)?, &args.select)?;
+    let new = report_of(&args.new, source::load(&args.new, args.seconds)?, &args.select)?;
+    let opts =
+        DiffOptions { granularity: args.granularity.granularity(), node_count: args.nodecount.unwrap_or(0) };
+    let d =
+        diff(&base, &new, &opts).map_err(|e| crate::error::bad(format!("{}, {}", args.base, args.new), e))?;
     match args.format {
         Format::Text => print_text(true, |w| d.write_text(w)),
         Format::Json => print_json(&d),

@@ -38,30 +38,19 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<()> {
     let re = regex("REGEX", &args.regex)?;
-    let mut dirs: Vec<PathBuf> = args
-        .source_path
-        .iter()
-        .flat_map(|s| std::env::split_paths(s).collect::<Vec<_>>())
-        .collect();
+    let mut dirs: Vec<PathBuf> =
+        args.source_path.iter().flat_map(|s| std::env::split_paths(s).collect::<Vec<_>>()).collect();
     if dirs.is_empty() {
         dirs.extend(std::env::current_dir().ok());
     }
     let report = build_report(&args.sources, &args.base, &args.select)?;
-    let opts = ListOptions {
-        source_path: dirs.clone(),
-        trim_path: args.trim_path.clone(),
-    };
+    let opts = ListOptions { source_path: dirs.clone(), trim_path: args.trim_path.clone() };
     // Each file is searched for and read once, however many functions it holds.
     let mut cache: HashMap<String, Option<String>> = HashMap::new();
-    let mut read = |file: &str| {
-        cache
-            .entry(file.to_string())
-            .or_insert_with(|| find_source(file, &dirs))
-            .clone()
-    };
-    let listing = report
-        .list(&re, &opts, &mut read)
-        .map_err(|e| report_error(&args.sources.sources.join(", "), e))?;
+    let mut read =
+        |file: &str| cache.entry(file.to_string()).or_insert_with(|| find_source(file, &dirs)).clone();
+    let listing =
+        report.list(&re, &opts, &mut read).map_err(|e| report_error(&args.sources.sources.join(", "), e))?;
     match args.format {
         Format::Text => print_text(false, |w| listing.write_text(w)),
         Format::Json => print_json(&listing),

@@ -39,10 +39,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    for (name, f) in [
-        ("--nodefraction", args.nodefraction),
-        ("--edgefraction", args.edgefraction),
-    ] {
+    for (name, f) in [("--nodefraction", args.nodefraction), ("--edgefraction", args.edgefraction)] {
         if !(0.0..=1.0).contains(&f) {
             return Err(bad(name, format!("{f} is not between 0 and 1")));
         }

@@ -7,9 +7,7 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 use heapprof_profile::Profile;
-use heapprof_profile::trend::{
-    ProfileTrendOptions, TimedProfile, profile_trend, time_from_file_name,
-};
+use heapprof_profile::trend::{ProfileTrendOptions, TimedProfile, profile_trend, time_from_file_name};
 
 use crate::cmd::watch::parse_duration;
 use crate::error::bad;
@@ -57,11 +55,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let timed: Vec<TimedProfile<'_>> = loaded
         .iter()
-        .map(|(source, time_nanos, profile)| TimedProfile {
-            time_nanos: *time_nanos,
-            source,
-            profile,
-        })
+        .map(|(source, time_nanos, profile)| TimedProfile { time_nanos: *time_nanos, source, profile })
         .collect();
     let mut opts = ProfileTrendOptions {
         sample_type: args.sample_index.clone(),
@@ -108,8 +102,7 @@ fn expand(sources: &[String]) -> Result<Vec<String>> {
 /// as a writer's temporaries, never are).
 fn looks_like_profile(name: &str) -> bool {
     const EXTENSIONS: [&str; 5] = [".pb.gz", ".pb", ".pprof", ".prof", ".gz"];
-    !name.starts_with('.')
-        && (EXTENSIONS.iter().any(|e| name.ends_with(e)) || name.contains("heap"))
+    !name.starts_with('.') && (EXTENSIONS.iter().any(|e| name.ends_with(e)) || name.contains("heap"))
 }
 
 /// When a profile was taken: `time_nanos`, else the file name, else its mtime.
@@ -117,21 +110,13 @@ fn profile_time(file: &str, profile: &Profile) -> Result<i64> {
     if profile.time_nanos > 0 {
         return Ok(profile.time_nanos);
     }
-    let name = Path::new(file)
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or(file);
+    let name = Path::new(file).file_name().and_then(|n| n.to_str()).unwrap_or(file);
     if let Some(t) = time_from_file_name(name) {
         return Ok(t);
     }
-    let modified = std::fs::metadata(file)
-        .and_then(|m| m.modified())
-        .map_err(|e| {
-            bad(
-                file,
-                format!("no time in the profile or its name, and no modification time: {e}"),
-            )
-        })?;
+    let modified = std::fs::metadata(file).and_then(|m| m.modified()).map_err(|e| {
+        bad(file, format!("no time in the profile or its name, and no modification time: {e}"))
+    })?;
     let since_epoch = modified
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_err(|_| bad(file, "modification time before 1970"))?;
@@ -144,13 +129,7 @@ mod tests {
 
     #[test]
     fn profiles_in_a_directory_are_recognised_by_name() {
-        for name in [
-            "heap_new_peak_20240101T000000.000Z.pb.gz",
-            "a.pprof",
-            "heap",
-            "mem.heap.1",
-            "x.pb",
-        ] {
+        for name in ["heap_new_peak_20240101T000000.000Z.pb.gz", "a.pprof", "heap", "mem.heap.1", "x.pb"] {
             assert!(looks_like_profile(name), "{name}");
         }
         for name in [".heap_x.pb.gz.tmp.1.2", "README.md", "notes.txt"] {
@@ -160,19 +139,10 @@ mod tests {
 
     #[test]
     fn the_time_comes_from_the_profile_then_the_name() {
-        let mut p = Profile {
-            time_nanos: 42,
-            ..Profile::default()
-        };
-        assert_eq!(
-            profile_time("x/heap_20240101T000000Z.pb.gz", &p).unwrap(),
-            42
-        );
+        let mut p = Profile { time_nanos: 42, ..Profile::default() };
+        assert_eq!(profile_time("x/heap_20240101T000000Z.pb.gz", &p).unwrap(), 42);
         p.time_nanos = 0;
-        assert_eq!(
-            profile_time("x/heap_20240101T000001Z.pb.gz", &p).unwrap(),
-            1_704_067_201_000_000_000
-        );
+        assert_eq!(profile_time("x/heap_20240101T000001Z.pb.gz", &p).unwrap(), 1_704_067_201_000_000_000);
         assert!(profile_time("/nonexistent/heap.pb.gz", &p).is_err());
     }
 }

@@ -7,11 +7,7 @@ use std::process::{Command, Output};
 /// `<workspace root>/../shared/corpus`: the corpus sits beside the repository.
 pub fn corpus() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    assert!(
-        dir.join("go-heap").is_dir(),
-        "the shared corpus is missing: expected it at {}",
-        dir.display()
-    );
+    assert!(dir.join("go-heap").is_dir(), "the shared corpus is missing: expected it at {}", dir.display());
     dir
 }
 
@@ -47,10 +43,7 @@ pub fn stderr(o: &Output) -> String {
 /// running under CI (CI=true), where Go must be there.
 pub fn go_or_skip(test: &str) -> Option<PathBuf> {
     let go = PathBuf::from("/usr/bin/go");
-    let works = Command::new(&go)
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let works = Command::new(&go).arg("version").output().is_ok_and(|o| o.status.success());
     if works {
         return Some(go);
     }

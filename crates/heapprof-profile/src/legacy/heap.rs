@@ -103,10 +103,7 @@ fn parse_header(line: &str) -> Result<Option<Header>, Error> {
             0
         } else {
             parse_i64(period).ok_or_else(|| {
-                legacy_error(
-                    1,
-                    format!("heap profile period {period} does not fit in 64 bits"),
-                )
+                legacy_error(1, format!("heap profile period {period} does not fit in 64 bits"))
             })?
         };
         let has_alloc = header_has_alloc(counts);
@@ -125,11 +122,7 @@ fn parse_header(line: &str) -> Result<Option<Header>, Error> {
                 ));
             }
         };
-        return Ok(Some(Header {
-            sampling,
-            period,
-            has_alloc,
-        }));
+        return Ok(Some(Header { sampling, period, has_alloc }));
     }
     // pprof's growthHeaderRE and fragmentationHeaderRE: the same counts, then
     // `\] @ growthz?` or `\] @ fragmentationz?`; every allocation is recorded.
@@ -144,24 +137,13 @@ fn parse_header(line: &str) -> Result<Option<Header>, Error> {
         },
     );
     if other.is_some() {
-        return Ok(Some(Header {
-            sampling: Sampling::Exact,
-            period: 1,
-            has_alloc: false,
-        }));
+        return Ok(Some(Header { sampling: Sampling::Exact, period: 1, has_alloc: false }));
     }
     if let Some(period) = jemalloc_period(line) {
         let period = parse_i64(period).ok_or_else(|| {
-            legacy_error(
-                1,
-                format!("jemalloc heap period {period} does not fit in 64 bits"),
-            )
+            legacy_error(1, format!("jemalloc heap period {period} does not fit in 64 bits"))
         })?;
-        return Ok(Some(Header {
-            sampling: Sampling::Jemalloc,
-            period,
-            has_alloc: false,
-        }));
+        return Ok(Some(Header { sampling: Sampling::Jemalloc, period, has_alloc: false }));
     }
     Ok(None)
 }
@@ -169,10 +151,7 @@ fn parse_header(line: &str) -> Result<Option<Header>, Error> {
 /// pprof keeps alloc columns only when they differ from the in-use ones (as strings)
 /// and are not zero.
 fn header_has_alloc(counts: &str) -> bool {
-    let nums: Vec<&str> = counts
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let nums: Vec<&str> = counts.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).collect();
     match nums.as_slice() {
         [inuse_n, inuse_b, alloc_n, alloc_b] => {
             (alloc_n != inuse_n && *alloc_n != "0") || (alloc_b != inuse_b && *alloc_b != "0")
@@ -203,10 +182,7 @@ pub(super) fn parse(text: &str) -> Result<Option<Raw>, Error> {
     };
     let mut p = HeapParser {
         raw: Raw {
-            sample_types: types
-                .iter()
-                .map(|&(t, u)| (t.to_owned(), u.to_owned()))
-                .collect(),
+            sample_types: types.iter().map(|&(t, u)| (t.to_owned(), u.to_owned())).collect(),
             period_type: Some(("space".into(), "bytes".into())),
             period: header.period,
             ..Raw::default()
@@ -307,21 +283,9 @@ impl HeapParser {
         let mut values = Vec::with_capacity(4);
         let mut block_size = 0;
         if self.header.has_alloc {
-            self.add_values(
-                n,
-                [alloc_n, alloc_b],
-                "allocation",
-                &mut values,
-                &mut block_size,
-            )?;
+            self.add_values(n, [alloc_n, alloc_b], "allocation", &mut values, &mut block_size)?;
         }
-        self.add_values(
-            n,
-            [inuse_n, inuse_b],
-            "in-use",
-            &mut values,
-            &mut block_size,
-        )?;
+        self.add_values(n, [inuse_n, inuse_b], "in-use", &mut values, &mut block_size)?;
         let locations = self.stack_locations(n, stack)?;
         self.raw.samples.push(RawSample {
             locations,
@@ -404,15 +368,11 @@ impl HeapParser {
         block_size: &mut i64,
     ) -> Result<(), Error> {
         let num = |s: &str| {
-            parse_i64(s)
-                .ok_or_else(|| legacy_error(n, format!("{what} value {s} does not fit in 64 bits")))
+            parse_i64(s).ok_or_else(|| legacy_error(n, format!("{what} value {s} does not fit in 64 bits")))
         };
         let (mut count, mut size) = (num(count)?, num(size)?);
         if count == 0 && size != 0 {
-            return Err(legacy_error(
-                n,
-                format!("{what} count is 0 but {what} bytes is {size}"),
-            ));
+            return Err(legacy_error(n, format!("{what} count is 0 but {what} bytes is {size}")));
         }
         if count != 0 {
             *block_size = size.checked_div(count).unwrap_or(0);
@@ -428,10 +388,7 @@ impl HeapParser {
     fn stack_locations(&mut self, n: usize, stack: &str) -> Result<Vec<usize>, Error> {
         let addrs = hex_addresses(stack)
             .map_err(|a| legacy_error(n, format!("address {a} does not fit in 64 bits")))?;
-        Ok(addrs
-            .into_iter()
-            .map(|a| self.locs.get(&mut self.raw, a.wrapping_sub(1)))
-            .collect())
+        Ok(addrs.into_iter().map(|a| self.locs.get(&mut self.raw, a.wrapping_sub(1))).collect())
     }
 }
 
@@ -506,10 +463,7 @@ impl Symbols {
 
 /// `#\t0xPC\tname+0xOFF\tfile:line` (tabs may repeat) → (pc, name, file, line).
 fn parse_symbol(line: &str) -> Option<(u64, &str, &str, i64)> {
-    let mut fields = line
-        .strip_prefix('#')?
-        .split('\t')
-        .filter(|f| !f.is_empty());
+    let mut fields = line.strip_prefix('#')?.split('\t').filter(|f| !f.is_empty());
     let pc = fields.next()?.trim().strip_prefix("0x")?;
     let pc = u64::from_str_radix(pc, 16).ok()?;
     let name = fields.next()?.trim();
@@ -518,10 +472,9 @@ fn parse_symbol(line: &str) -> Option<(u64, &str, &str, i64)> {
         _ => name,
     };
     let (file, line) = match fields.next().map(str::trim) {
-        Some(fl) => fl
-            .rsplit_once(':')
-            .and_then(|(f, l)| Some((f, l.parse::<i64>().ok()?)))
-            .unwrap_or((fl, 0)),
+        Some(fl) => {
+            fl.rsplit_once(':').and_then(|(f, l)| Some((f, l.parse::<i64>().ok()?))).unwrap_or((fl, 0))
+        }
         None => ("", 0),
     };
     (!name.is_empty()).then_some((pc, name, file, line))

@@ -30,16 +30,9 @@ pub(super) fn parse(text: &str) -> Result<Option<Raw>, Error> {
     let lines: Vec<NumberedLine<'_>> = rest
         .split_inclusive('\n')
         .enumerate()
-        .map(|(i, l)| NumberedLine {
-            n: i + 2,
-            text: l,
-            terminated: l.ends_with('\n'),
-        })
+        .map(|(i, l)| NumberedLine { n: i + 2, text: l, terminated: l.ends_with('\n') })
         .collect();
-    let mut raw = Raw {
-        period_type: Some((String::new(), String::new())),
-        ..Raw::default()
-    };
+    let mut raw = Raw { period_type: Some((String::new(), String::new())), ..Raw::default() };
     let mut i = 0;
     // Attributes.
     while let Some(line) = lines.get(i).filter(|l| l.terminated) {
@@ -63,10 +56,7 @@ pub(super) fn parse(text: &str) -> Result<Option<Raw>, Error> {
                     ];
                 }
                 _ => {
-                    return Err(legacy_error(
-                        line.n,
-                        format!("unknown Java heap profile attribute {key:?}"),
-                    ));
+                    return Err(legacy_error(line.n, format!("unknown Java heap profile attribute {key:?}")));
                 }
             }
         }
@@ -138,22 +128,12 @@ fn sample(
         .map_err(|a| legacy_error(n, format!("location id {a} does not fit in 64 bits")))?;
     let locations = addrs.into_iter().map(|a| locs.get(raw, a)).collect();
     let num = |s: &str| {
-        parse_i64_base0(s).ok_or_else(|| {
-            legacy_error(
-                n,
-                format!("Java heap record value {s} is not a 64-bit integer"),
-            )
-        })
+        parse_i64_base0(s)
+            .ok_or_else(|| legacy_error(n, format!("Java heap record value {s} is not a 64-bit integer")))
     };
     let (count, bytes) = (num(count)?, num(bytes)?);
     if count == 0 {
-        return Err(legacy_error(
-            n,
-            format!(
-                "Java heap record {} has an object count of 0",
-                snippet(line)
-            ),
-        ));
+        return Err(legacy_error(n, format!("Java heap record {} has an object count of 0", snippet(line))));
     }
     let block_size = bytes.checked_div(count).unwrap_or(0);
     let (count, bytes) = heap::scale_heap_sample(count, bytes, JAVA_HEAP_SAMPLING_RATE);
@@ -180,20 +160,14 @@ fn name_location(
     };
     let hex_len = rest.bytes().take_while(u8::is_ascii_hexdigit).count();
     let (id, desc) = rest.split_at(hex_len);
-    let desc_start = desc.len()
-        - desc
-            .trim_start_matches(|c: char| c.is_ascii() && is_go_space(c as u8))
-            .len();
+    let desc_start =
+        desc.len() - desc.trim_start_matches(|c: char| c.is_ascii() && is_go_space(c as u8)).len();
     if hex_len == 0 || desc_start == 0 {
         return Ok(());
     }
     let desc = &desc[desc_start..];
-    let id = u64::from_str_radix(id, 16).map_err(|_| {
-        legacy_error(
-            line.n,
-            format!("location id 0x{id} does not fit in 64 bits"),
-        )
-    })?;
+    let id = u64::from_str_radix(id, 16)
+        .map_err(|_| legacy_error(line.n, format!("location id 0x{id} does not fit in 64 bits")))?;
     let Some(&loc) = locs.by_address.get(&id) else {
         return Ok(());
     };
@@ -256,10 +230,7 @@ mod tests {
     #[test]
     fn attributes() {
         assert_eq!(attribute("format = java"), Some(("format", "java")));
-        assert_eq!(
-            attribute("x: sampling period = 100"),
-            Some(("sampling period", "100"))
-        );
+        assert_eq!(attribute("x: sampling period = 100"), Some(("sampling period", "100")));
         assert_eq!(attribute("1 2 @ 0x1"), None);
     }
 
@@ -282,10 +253,7 @@ mod tests {
         );
         assert_eq!(function_file_line("f (a (b:1)"), Some(("f (a", "b", "1")));
         assert_eq!(function_file_line("GC"), None);
-        assert_eq!(
-            function_path("Java_f (/usr/lib/libx.so)"),
-            Some(("Java_f", "/usr/lib/libx.so"))
-        );
+        assert_eq!(function_path("Java_f (/usr/lib/libx.so)"), Some(("Java_f", "/usr/lib/libx.so")));
         assert_eq!(function_path("f ()"), Some(("f", "")));
     }
 }

@@ -189,9 +189,8 @@ fn brief_rest(line: &str, pos: usize) -> (&str, &str, &str, &str) {
 /// pprof's `parseMappingEntry`.
 fn parse_entry(line: &str) -> Entry {
     let candidates = range_candidates(line);
-    let proc = candidates
-        .iter()
-        .find_map(|&(s, e, pos)| proc_rest(line, pos).map(|(p, o, f)| (s, e, p, o, f, "")));
+    let proc =
+        candidates.iter().find_map(|&(s, e, pos)| proc_rest(line, pos).map(|(p, o, f)| (s, e, p, o, f, "")));
     let fields = proc.or_else(|| {
         candidates.first().map(|&(s, e, pos)| {
             let (p, f, o, b) = brief_rest(line, pos);
@@ -208,11 +207,7 @@ fn parse_entry(line: &str) -> Entry {
     let (Some(start), Some(limit)) = (hex(start), hex(limit)) else {
         return Entry::Unrecognized;
     };
-    let offset = if offset.is_empty() {
-        Some(0)
-    } else {
-        hex(offset)
-    };
+    let offset = if offset.is_empty() { Some(0) } else { hex(offset) };
     let Some(offset) = offset else {
         return Entry::Unrecognized;
     };
@@ -262,8 +257,7 @@ fn is_shared_library(file: &str) -> bool {
     file.ends_with(".so")
         || file.match_indices(".so").any(|(i, _)| {
             let b = file.as_bytes();
-            matches!(b.get(i + 3), Some(b'.' | b'_'))
-                && b.get(i + 4).is_some_and(u8::is_ascii_digit)
+            matches!(b.get(i + 3), Some(b'.' | b'_')) && b.get(i + 4).is_some_and(u8::is_ascii_digit)
         })
 }
 
@@ -291,10 +285,7 @@ fn adjacent(m1: &RawMapping, m2: &RawMapping) -> bool {
 /// fall in none (Go's legacy profiles have no memory map at all).
 pub(super) fn assign(raw: &mut Raw) {
     let maps = &mut raw.mappings;
-    if maps.len() > 1
-        && maps[0].file.starts_with("/anon_hugepage")
-        && maps[0].limit == maps[1].start
-    {
+    if maps.len() > 1 && maps[0].file.starts_with("/anon_hugepage") && maps[0].limit == maps[1].start {
         maps.remove(0);
     }
     if let Some(m) = maps.first_mut() {
@@ -315,9 +306,8 @@ pub(super) fn assign(raw: &mut Raw) {
             continue;
         }
         // Legacy handlers sometimes left out the first piece of a split mapping.
-        if let Some(i) = maps
-            .iter()
-            .position(|m| m.offset != 0 && m.start.wrapping_sub(m.offset) <= a && a < m.start)
+        if let Some(i) =
+            maps.iter().position(|m| m.offset != 0 && m.start.wrapping_sub(m.offset) <= a && a < m.start)
         {
             let m = &mut maps[i];
             m.start = m.start.wrapping_sub(m.offset);
@@ -326,10 +316,7 @@ pub(super) fn assign(raw: &mut Raw) {
             continue;
         }
         let i = *fake.get_or_insert_with(|| {
-            maps.push(RawMapping {
-                limit: u64::MAX,
-                ..RawMapping::default()
-            });
+            maps.push(RawMapping { limit: u64::MAX, ..RawMapping::default() });
             maps.len() - 1
         });
         l.mapping = Some(i);
@@ -368,22 +355,13 @@ mod tests {
     fn proc_maps_lines() {
         assert_eq!(
             parse_entry("7f5578cd6000-7f5578e21000 r-xp 00025000 00:11 9915   /usr/lib/libc.so"),
-            mapping(
-                0x7f5578cd6000,
-                0x7f5578e21000,
-                0x25000,
-                "/usr/lib/libc.so",
-                ""
-            )
+            mapping(0x7f5578cd6000, 0x7f5578e21000, 0x25000, "/usr/lib/libc.so", "")
         );
         assert_eq!(
             parse_entry("7f5578cb1000-7f5578cd6000 r--p 00000000 00:11 9915 /usr/lib/libc.so"),
             Entry::Skip
         );
-        assert_eq!(
-            parse_entry("7f5579079000-7f557907a000 rw-p 00000000 00:00 0"),
-            Entry::Skip
-        );
+        assert_eq!(parse_entry("7f5579079000-7f557907a000 rw-p 00000000 00:00 0"), Entry::Skip);
     }
 
     #[test]
@@ -404,10 +382,7 @@ mod tests {
 
     #[test]
     fn attributes_and_log_prefixes() {
-        let lines = [
-            "\tsource=/home",
-            "I0101 12:00:00.000 foo.cc:12] 00400000-00fcb000: $source/main",
-        ];
+        let lines = ["\tsource=/home", "I0101 12:00:00.000 foo.cc:12] 00400000-00fcb000: $source/main"];
         let m = parse(lines.into_iter());
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].file, "/home/main");
@@ -416,24 +391,9 @@ mod tests {
     #[test]
     fn main_binary_moves_first_and_pieces_join() {
         let mut m = vec![
-            RawMapping {
-                start: 0,
-                limit: 10,
-                file: "/lib/libc.so.6".into(),
-                ..Default::default()
-            },
-            RawMapping {
-                start: 10,
-                limit: 20,
-                file: "/lib/libc.so.6".into(),
-                ..Default::default()
-            },
-            RawMapping {
-                start: 30,
-                limit: 40,
-                file: "/bin/app".into(),
-                ..Default::default()
-            },
+            RawMapping { start: 0, limit: 10, file: "/lib/libc.so.6".into(), ..Default::default() },
+            RawMapping { start: 10, limit: 20, file: "/lib/libc.so.6".into(), ..Default::default() },
+            RawMapping { start: 30, limit: 40, file: "/bin/app".into(), ..Default::default() },
         ];
         massage(&mut m);
         assert_eq!(m.len(), 2);

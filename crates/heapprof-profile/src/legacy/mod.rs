@@ -56,17 +56,11 @@ pub fn parse_legacy(text: &[u8]) -> Result<Profile, Error> {
     } else if let Some(raw) = java::parse(&text)? {
         raw
     } else if let Some(kind) = unsupported_kind(&text) {
-        return Err(legacy_error(
-            1,
-            format!("legacy {kind} profiles are not supported, only heap profiles"),
-        ));
+        return Err(legacy_error(1, format!("legacy {kind} profiles are not supported, only heap profiles")));
     } else {
         return Err(legacy_error(
             1,
-            format!(
-                "unrecognised profile format: {} is not a legacy heap profile header",
-                snippet(first)
-            ),
+            format!("unrecognised profile format: {} is not a legacy heap profile header", snippet(first)),
         ));
     };
     let profile = raw.finish();
@@ -90,11 +84,8 @@ pub(crate) fn looks_like_legacy(data: &[u8]) -> bool {
 /// The legacy profile kinds pprof reads that this crate does not, by their header.
 fn unsupported_kind(text: &str) -> Option<&'static str> {
     let first = first_line(text).trim();
-    let significant = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .unwrap_or("");
+    let significant =
+        text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')).unwrap_or("");
     if first.starts_with("--- contentionz ")
         || first.starts_with("--- mutex:")
         || first.starts_with("--- contention:")
@@ -116,10 +107,7 @@ fn first_line(text: &str) -> &str {
 
 /// The error for line `line` (1-based).
 pub(crate) fn legacy_error(line: usize, message: impl Into<String>) -> Error {
-    Error::Legacy {
-        line,
-        message: message.into(),
-    }
+    Error::Legacy { line, message: message.into() }
 }
 
 /// A quoted, escaped, shortened copy of `s` for error messages (always one line).
@@ -190,11 +178,7 @@ const ALLOC_DROP_FRAMES: &[&str] = &[
 ];
 
 /// Go runtime frames kept although they match [`ALLOC_DROP_FRAMES`].
-const ALLOC_KEEP_FRAMES: &[&str] = &[
-    "runtime\\.panic",
-    "runtime\\.reflectcall",
-    "runtime\\.call[0-9]*",
-];
+const ALLOC_KEEP_FRAMES: &[&str] = &["runtime\\.panic", "runtime\\.reflectcall", "runtime\\.call[0-9]*"];
 
 /// A profile as the legacy parsers build it: objects referenced by index, in the
 /// order pprof creates them, renumbered by [`Raw::finish`] as pprof's remap steps do.
@@ -251,10 +235,7 @@ struct LocationTable {
 impl LocationTable {
     fn get(&mut self, raw: &mut Raw, address: u64) -> usize {
         *self.by_address.entry(address).or_insert_with(|| {
-            raw.locations.push(RawLocation {
-                address,
-                ..RawLocation::default()
-            });
+            raw.locations.push(RawLocation { address, ..RawLocation::default() });
             raw.locations.len() - 1
         })
     }
@@ -276,10 +257,7 @@ impl Raw {
             }
         }
         let mut old = std::mem::take(&mut self.locations);
-        self.locations = loc_order
-            .iter()
-            .map(|&i| std::mem::take(&mut old[i]))
-            .collect();
+        self.locations = loc_order.iter().map(|&i| std::mem::take(&mut old[i])).collect();
 
         let mut fn_new = vec![usize::MAX; self.functions.len()];
         let mut fn_order = Vec::new();
@@ -293,10 +271,7 @@ impl Raw {
             }
         }
         let mut old = std::mem::take(&mut self.functions);
-        self.functions = fn_order
-            .iter()
-            .map(|&i| std::mem::take(&mut old[i]))
-            .collect();
+        self.functions = fn_order.iter().map(|&i| std::mem::take(&mut old[i])).collect();
     }
 
     /// Converts to the protobuf model with a fresh string table, in a fixed order.
@@ -308,20 +283,12 @@ impl Raw {
             r#type: strings.intern(t),
             unit: strings.intern(u),
         };
-        p.sample_type = self
-            .sample_types
-            .iter()
-            .map(|t| vt(&mut strings, t))
-            .collect();
+        p.sample_type = self.sample_types.iter().map(|t| vt(&mut strings, t)).collect();
         for s in &self.samples {
             let mut label: Vec<Label> = s
                 .labels
                 .iter()
-                .map(|(k, v)| Label {
-                    key: strings.intern(k),
-                    str: strings.intern(v),
-                    ..Label::default()
-                })
+                .map(|(k, v)| Label { key: strings.intern(k), str: strings.intern(v), ..Label::default() })
                 .collect();
             label.extend(s.num_labels.iter().map(|(k, n)| Label {
                 key: strings.intern(k),
@@ -356,11 +323,7 @@ impl Raw {
                 line: l
                     .lines
                     .iter()
-                    .map(|&(f, line)| Line {
-                        function_id: f as u64 + 1,
-                        line,
-                        column: 0,
-                    })
+                    .map(|&(f, line)| Line { function_id: f as u64 + 1, line, column: 0 })
                     .collect(),
                 is_folded: false,
             });
@@ -394,10 +357,7 @@ struct Strings {
 
 impl Default for Strings {
     fn default() -> Self {
-        Strings {
-            table: vec![String::new()],
-            index: HashMap::from([(String::new(), 0)]),
-        }
+        Strings { table: vec![String::new()], index: HashMap::from([(String::new(), 0)]) }
     }
 }
 

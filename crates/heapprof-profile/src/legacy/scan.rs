@@ -177,10 +177,7 @@ mod tests {
 
     #[test]
     fn hex_addresses_like_pprof() {
-        assert_eq!(
-            hex_addresses(" 0x12 0x34x0x5 0x 0xg").unwrap(),
-            vec![0x12, 0x34, 0x5]
-        );
+        assert_eq!(hex_addresses(" 0x12 0x34x0x5 0x 0xg").unwrap(), vec![0x12, 0x34, 0x5]);
         assert_eq!(hex_addresses("").unwrap(), Vec::<u64>::new());
         assert!(hex_addresses(" 0x10000000000000000").is_err());
         assert_eq!(hex_addresses("0x00000000000000000001").unwrap(), vec![1]);

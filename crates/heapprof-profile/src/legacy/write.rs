@@ -41,12 +41,7 @@ pub fn write_legacy_heap(p: &Profile, out: &mut impl Write) -> Result<(), Error>
     // Go writes the records with the most in-use bytes first.
     rows.sort_by_key(|r| std::cmp::Reverse(r.0.1));
     let total = |f: fn(&Row<'_>) -> i64| rows.iter().map(f).fold(0i64, i64::saturating_add);
-    let totals = [
-        total(|r| r.0.0),
-        total(|r| r.0.1),
-        total(|r| r.1.0),
-        total(|r| r.1.1),
-    ];
+    let totals = [total(|r| r.0.0), total(|r| r.0.1), total(|r| r.1.0), total(|r| r.1.1)];
     if totals.iter().any(|&t| t < 0) {
         return Err(Error::LegacyWrite(format!(
             "negative totals {totals:?} (a difference of profiles?), which the header cannot hold"
@@ -67,8 +62,7 @@ pub fn write_legacy_heap(p: &Profile, out: &mut impl Write) -> Result<(), Error>
     let functions = IdIndex::new(p.function.iter().map(|f| f.id));
     for ((in_n, in_b), (al_n, al_b), s) in &rows {
         write!(w, "{in_n}: {in_b} [{al_n}: {al_b}] @")?;
-        let frames: Vec<Option<usize>> =
-            s.location_id.iter().map(|&id| locations.get(id)).collect();
+        let frames: Vec<Option<usize>> = s.location_id.iter().map(|&id| locations.get(id)).collect();
         for &frame in &frames {
             write!(w, " {:#x}", addresses.written(frame))?;
         }
@@ -79,15 +73,10 @@ pub fn write_legacy_heap(p: &Profile, out: &mut impl Write) -> Result<(), Error>
             };
             let pc = addresses.written(frame).wrapping_sub(1);
             for line in &loc.line {
-                let Some(f) = functions
-                    .get(line.function_id)
-                    .and_then(|i| p.function.get(i))
-                else {
+                let Some(f) = functions.get(line.function_id).and_then(|i| p.function.get(i)) else {
                     continue;
                 };
-                let name = Some(p.str(f.name))
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or(p.str(f.system_name));
+                let name = Some(p.str(f.name)).filter(|n| !n.is_empty()).unwrap_or(p.str(f.system_name));
                 if name.is_empty() {
                     continue;
                 }
@@ -138,11 +127,7 @@ impl Columns {
                 "no inuse_space, space or alloc_space sample type (has {types:?})"
             )));
         }
-        let bytes_label = p
-            .string_table
-            .iter()
-            .position(|s| s == "bytes")
-            .map_or(-1, |i| i as i64);
+        let bytes_label = p.string_table.iter().position(|s| s == "bytes").map_or(-1, |i| i as i64);
         Ok(Columns {
             inuse: (inuse_objects, inuse_space),
             alloc: alloc_space.map(|s| (index("alloc_objects"), s)),
@@ -153,11 +138,7 @@ impl Columns {
     /// ((inuse count, inuse bytes), (alloc count, alloc bytes)), unbiased.
     fn values(&self, s: &Sample) -> ((i64, i64), (i64, i64)) {
         let get = |i: Option<usize>| i.and_then(|i| s.value.get(i).copied()).unwrap_or(0);
-        let block = s
-            .label
-            .iter()
-            .find(|l| l.key == self.bytes_label && l.str == 0)
-            .map(|l| l.num);
+        let block = s.label.iter().find(|l| l.key == self.bytes_label && l.str == 0).map(|l| l.num);
         // A count must go with the bytes; without one, derive it from the block size.
         let count = |n: Option<usize>, bytes: i64| match n {
             Some(_) => get(n),
@@ -194,12 +175,8 @@ struct Addresses {
 
 impl Addresses {
     fn new(p: &Profile) -> Self {
-        let used: HashSet<u64> = p
-            .location
-            .iter()
-            .filter(|l| l.address != 0)
-            .map(|l| l.address.wrapping_add(1))
-            .collect();
+        let used: HashSet<u64> =
+            p.location.iter().filter(|l| l.address != 0).map(|l| l.address.wrapping_add(1)).collect();
         let mut taken = HashSet::with_capacity(p.location.len());
         let mut next_fake = 0x1000u64;
         let by_position = p
@@ -222,10 +199,7 @@ impl Addresses {
 
     /// The address for a location position; 0 for a missing location.
     fn written(&self, position: Option<usize>) -> u64 {
-        position
-            .and_then(|i| self.by_position.get(i))
-            .copied()
-            .unwrap_or(0)
+        position.and_then(|i| self.by_position.get(i)).copied().unwrap_or(0)
     }
 }
 
@@ -314,14 +288,9 @@ mod tests {
     #[test]
     fn unscale_inverts_go_scaling() {
         let rate = 524_288;
-        for (c, z) in [
-            (56, 58_720_256),
-            (1, 1_253_376),
-            (1, 16),
-            (3, 1_572_864),
-            (642, 6_574_080),
-            (25, 76_800),
-        ] {
+        for (c, z) in
+            [(56, 58_720_256), (1, 1_253_376), (1, 16), (3, 1_572_864), (642, 6_574_080), (25, 76_800)]
+        {
             let scaled = scale_heap_sample(c, z, rate);
             let back = unscale(scaled, rate);
             assert_eq!(scale_heap_sample(back.0, back.1, rate), scaled, "{c} {z}");

@@ -91,10 +91,7 @@ pub fn diff(base: &Report, new: &Report, opts: &DiffOptions) -> Result<Diff, Rep
     for (slot, report) in [(0, base), (2, new)] {
         let table = NodeTable::new(
             &report.view,
-            &NodeOptions {
-                granularity: opts.granularity,
-                ..NodeOptions::default()
-            },
+            &NodeOptions { granularity: opts.granularity, ..NodeOptions::default() },
         );
         let g = Graph::build(&report.view, &table, report.index, None, Edges::None);
         for n in g.present() {
@@ -105,11 +102,7 @@ pub fn diff(base: &Report, new: &Report, opts: &DiffOptions) -> Result<Diff, Rep
     }
     let base_total = base.total;
     let pct = |v: i64| {
-        if base_total == 0 {
-            0.0
-        } else {
-            v as f64 / base_total as f64 * 100.0
-        }
+        if base_total == 0 { 0.0 } else { v as f64 / base_total as f64 * 100.0 }
     };
     let mut rows: Vec<DiffRow> = values
         .into_iter()
@@ -134,13 +127,7 @@ pub fn diff(base: &Report, new: &Report, opts: &DiffOptions) -> Result<Diff, Rep
             .then_with(|| a.name.cmp(&b.name))
     });
     let summary = |grew: bool| {
-        let changed = rows.iter().filter(|r| {
-            if grew {
-                r.flat_change > 0
-            } else {
-                r.flat_change < 0
-            }
-        });
+        let changed = rows.iter().filter(|r| if grew { r.flat_change > 0 } else { r.flat_change < 0 });
         Change {
             nodes: changed.clone().count(),
             total: changed.fold(0i64, |t, r| t.wrapping_add(r.flat_change)),
@@ -152,14 +139,7 @@ pub fn diff(base: &Report, new: &Report, opts: &DiffOptions) -> Result<Diff, Rep
     }
     let min = rows
         .iter()
-        .map(|r| {
-            if r.flat_change != 0 {
-                r.flat_change
-            } else {
-                r.cum_change
-            }
-            .abs()
-        })
+        .map(|r| if r.flat_change != 0 { r.flat_change } else { r.cum_change }.abs())
         .filter(|&v| v > 0)
         .min()
         .unwrap_or(0);
@@ -183,11 +163,7 @@ pub fn diff(base: &Report, new: &Report, opts: &DiffOptions) -> Result<Diff, Rep
 /// A signed value (`+1.50MB`, `-3kB`, `0`).
 fn signed(v: i64, from: &str, unit: &str) -> String {
     let text = scaled_label(v, from, unit);
-    if v > 0 && text != "0" {
-        format!("+{text}")
-    } else {
-        text
-    }
+    if v > 0 && text != "0" { format!("+{text}") } else { text }
 }
 
 /// A signed percentage in pprof's style (`+46.18%`, `-0.36%`, `0%`).
@@ -216,11 +192,7 @@ impl Diff {
             0 => String::new(),
             t => format!(" ({} of base)", signed_percentage(self.change, t)),
         };
-        writeln!(
-            w,
-            "Change:     {}{of_base}",
-            signed(self.change, from, unit)
-        )?;
+        writeln!(w, "Change:     {}{of_base}", signed(self.change, from, unit))?;
         writeln!(
             w,
             "Grew: {} node{} ({}), shrank: {} node{} ({})",

@@ -24,15 +24,10 @@ pub struct Filters {
 impl Filters {
     /// The filters as pprof lists them under "Active filters:" (`focus=RE`…).
     pub fn descriptions(&self) -> Vec<String> {
-        [
-            ("focus", &self.focus),
-            ("ignore", &self.ignore),
-            ("hide", &self.hide),
-            ("show", &self.show),
-        ]
-        .into_iter()
-        .filter_map(|(k, re)| re.as_ref().map(|re| format!("{k}={}", re.as_str())))
-        .collect()
+        [("focus", &self.focus), ("ignore", &self.ignore), ("hide", &self.hide), ("show", &self.show)]
+            .into_iter()
+            .filter_map(|(k, re)| re.as_ref().map(|re| format!("{k}={}", re.as_str())))
+            .collect()
     }
 }
 
@@ -67,11 +62,7 @@ impl Matcher {
                 .iter()
                 .map(|f| re.is_match(view.str(f.name)) || re.is_match(view.str(f.filename)))
                 .collect(),
-            mappings: view
-                .mappings
-                .iter()
-                .map(|m| re.is_match(view.str(m.file)))
-                .collect(),
+            mappings: view.mappings.iter().map(|m| re.is_match(view.str(m.file))).collect(),
         }
     }
 
@@ -80,10 +71,7 @@ impl Matcher {
     }
 
     fn mapping(&self, loc: &LocationInfo) -> bool {
-        self.mappings
-            .get(loc.mapping as usize)
-            .copied()
-            .unwrap_or(false)
+        self.mappings.get(loc.mapping as usize).copied().unwrap_or(false)
     }
 
     fn location(&self, view: &View, loc: &LocationInfo) -> bool {
@@ -101,8 +89,7 @@ impl View {
             return Ok(());
         }
         let compile = |what: &str, s: &str| {
-            Regex::new(&format!("^({s})$"))
-                .map_err(|e| ReportError::Regex(format!("{what} {s:?}: {e}")))
+            Regex::new(&format!("^({s})$")).map_err(|e| ReportError::Regex(format!("{what} {s:?}: {e}")))
         };
         let drop = compile("drop_frames", &drop)?;
         let keep = match self.str(self.keep_frames) {
@@ -124,8 +111,7 @@ impl View {
         let mut prune = vec![false; self.locations.len()];
         let mut prune_beneath = vec![false; self.locations.len()];
         for (i, loc) in self.locations.iter_mut().enumerate() {
-            let lines =
-                &self.lines[loc.lines_start as usize..(loc.lines_start + loc.lines_len) as usize];
+            let lines = &self.lines[loc.lines_start as usize..(loc.lines_start + loc.lines_len) as usize];
             if let Some(at) = lines.iter().rposition(|l| dropped[l.function as usize]) {
                 prune_beneath[i] = true;
                 if at + 1 == lines.len() {
@@ -189,9 +175,7 @@ impl View {
                 });
             }
             if let Some(m) = &show {
-                let current = lines
-                    .take()
-                    .unwrap_or_else(|| self.location_lines(&loc).to_vec());
+                let current = lines.take().unwrap_or_else(|| self.location_lines(&loc).to_vec());
                 let kept: Vec<LineInfo> = if m.mapping(&loc) {
                     current
                 } else {
@@ -240,11 +224,7 @@ impl View {
                 continue;
             }
             if any_hidden {
-                let visible: Vec<u32> = stack
-                    .iter()
-                    .copied()
-                    .filter(|&l| !hidden[l as usize])
-                    .collect();
+                let visible: Vec<u32> = stack.iter().copied().filter(|&l| !hidden[l as usize]).collect();
                 if visible.is_empty() {
                     continue;
                 }
@@ -292,10 +272,7 @@ mod tests {
     fn simplify_keeps_reserved_names() {
         assert_eq!(s("foo(int)"), "foo");
         assert_eq!(s(".foo"), "foo");
-        assert_eq!(
-            s("(anonymous namespace)::f(int)"),
-            "(anonymous namespace)::f"
-        );
+        assert_eq!(s("(anonymous namespace)::f(int)"), "(anonymous namespace)::f");
         assert_eq!(s("A::operator()(int)"), "A::operator()");
         assert_eq!(s("plain"), "plain");
     }

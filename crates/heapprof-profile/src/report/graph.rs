@@ -72,11 +72,7 @@ impl NodeTable {
         let g = opts.granularity;
         for loc in &view.locations {
             t.loc_start.push(t.loc_nodes.len() as u32);
-            let address = if g == Granularity::Addresses {
-                loc.address
-            } else {
-                0
-            };
+            let address = if g == Granularity::Addresses { loc.address } else { 0 };
             let objfile = t.strings.intern(view.str(view.mapping_file(loc)));
             let lines = view.location_lines(loc);
             let mut push = |t: &mut NodeTable, info: NodeInfo| {
@@ -88,14 +84,7 @@ impl NodeTable {
                 t.loc_nodes.push(id);
             };
             if lines.is_empty() {
-                let info = NodeInfo {
-                    name: 0,
-                    address,
-                    file: 0,
-                    start_line: 0,
-                    lineno: 0,
-                    objfile,
-                };
+                let info = NodeInfo { name: 0, address, file: 0, start_line: 0, lineno: 0, objfile };
                 push(&mut t, info);
                 continue;
             }
@@ -251,11 +240,7 @@ impl Graph {
         edges: Edges<'_>,
     ) -> Graph {
         let n = table.len();
-        let mut g = Graph {
-            flat: vec![0; n],
-            cum: vec![0; n],
-            edges: Vec::new(),
-        };
+        let mut g = Graph { flat: vec![0; n], cum: vec![0; n], edges: Vec::new() };
         let mut node_stamp = vec![0u32; n];
         let mut edge_index: HashMap<u64, u32> = HashMap::new();
         for (si, s) in view.samples.iter().enumerate() {
@@ -285,15 +270,7 @@ impl Graph {
                         Edges::Into(into) => into[slot],
                     };
                     if track && parent != NONE && node != parent {
-                        g.add_edge(
-                            &mut edge_index,
-                            parent,
-                            node,
-                            w,
-                            residual,
-                            ni != last,
-                            stamp,
-                        );
+                        g.add_edge(&mut edge_index, parent, node, w, residual, ni != last, stamp);
                     }
                     parent = node;
                     residual = false;
@@ -321,15 +298,7 @@ impl Graph {
         let next = self.edges.len() as u32;
         let id = *index.entry(key).or_insert(next);
         if id == next {
-            self.edges.push(Edge {
-                src,
-                dst,
-                weight: w,
-                inline,
-                residual,
-                dropped: false,
-                stamp,
-            });
+            self.edges.push(Edge { src, dst, weight: w, inline, residual, dropped: false, stamp });
             return;
         }
         let e = &mut self.edges[id as usize];

@@ -28,20 +28,12 @@ pub struct Header {
 impl Header {
     pub(crate) fn new(view: &View, index: usize) -> Header {
         let first = view.mappings.first();
-        let text = |id: Option<u32>| {
-            id.map(|id| view.str(id))
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
+        let text = |id: Option<u32>| id.map(|id| view.str(id)).filter(|s| !s.is_empty()).map(str::to_string);
         let (t, u) = view.sample_types.get(index).copied().unwrap_or((0, 0));
         Header {
             file: text(first.map(|m| m.file)).map(|f| super::paths::base_name(&f).to_string()),
             build_id: text(first.map(|m| m.build_id)),
-            comments: view
-                .comments
-                .iter()
-                .map(|&c| view.str(c).to_string())
-                .collect(),
+            comments: view.comments.iter().map(|&c| view.str(c).to_string()).collect(),
             sample_type: view.str(t).to_string(),
             sample_unit: view.str(u).to_string(),
             time_nanos: Some(view.time_nanos).filter(|&t| t != 0),
@@ -59,12 +51,7 @@ impl Header {
         if let Some(b) = &self.build_id {
             out.push(format!("Build ID: {b}"));
         }
-        out.extend(
-            self.comments
-                .iter()
-                .filter(|c| !c.starts_with('#'))
-                .cloned(),
-        );
+        out.extend(self.comments.iter().filter(|c| !c.starts_with('#')).cloned());
         if !self.sample_type.is_empty() {
             out.push(format!("Type: {}", self.sample_type));
         }
@@ -90,9 +77,8 @@ impl Header {
 
 /// A time as pprof prints it (`Nov 25, 2026 at 7:05pm (UTC)`), always in UTC.
 pub fn format_time(nanos: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let secs = nanos.div_euclid(1_000_000_000);
     let days = secs.div_euclid(86_400);
     let of_day = secs.rem_euclid(86_400);
@@ -104,10 +90,7 @@ pub fn format_time(nanos: i64) -> String {
         12 => (12, "pm"),
         _ => (hour - 12, "pm"),
     };
-    format!(
-        "{} {day}, {year} at {h12}:{minute:02}{ampm} (UTC)",
-        MONTHS[(month - 1) as usize]
-    )
+    format!("{} {day}, {year} at {h12}:{minute:02}{ampm} (UTC)", MONTHS[(month - 1) as usize])
 }
 
 /// (year, month 1-12, day 1-31) of a count of days since 1970-01-01.
@@ -132,9 +115,6 @@ mod tests {
     fn time_like_pprof_in_utc() {
         assert_eq!(format_time(0), "Jan 1, 1970 at 12:00am (UTC)");
         // 2026-11-25 19:05:30 UTC
-        assert_eq!(
-            format_time(1_795_633_530_000_000_000),
-            "Nov 25, 2026 at 7:05pm (UTC)"
-        );
+        assert_eq!(format_time(1_795_633_530_000_000_000), "Nov 25, 2026 at 7:05pm (UTC)");
     }
 }

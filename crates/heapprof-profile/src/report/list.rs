@@ -84,11 +84,7 @@ impl Report {
         opts: &ListOptions,
         read_source: &mut dyn FnMut(&str) -> Option<String>,
     ) -> Result<Listing, ReportError> {
-        let search: Vec<String> = opts
-            .source_path
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
+        let search: Vec<String> = opts.source_path.iter().map(|p| p.to_string_lossy().into_owned()).collect();
         let table = NodeTable::new(
             &self.view,
             &NodeOptions {
@@ -177,11 +173,7 @@ impl Report {
             let (f, c) = (g.flat[n as usize], g.cum[n as usize]);
             flat = flat.wrapping_add(f);
             cum = cum.wrapping_add(c);
-            let node_start = if info.start_line != 0 {
-                info.start_line
-            } else {
-                info.lineno - MARGIN
-            };
+            let node_start = if info.start_line != 0 { info.start_line } else { info.lineno - MARGIN };
             start = start.min(node_start);
             end = end.max(info.lineno + MARGIN);
             match per_line.iter_mut().find(|(l, _, _)| *l == info.lineno) {
@@ -200,40 +192,22 @@ impl Report {
                 (start.max(1)..=end)
                     .map_while(|l| {
                         let t = text.get(usize::try_from(l - 1).ok()?)?;
-                        let (_, f, c) = per_line
-                            .iter()
-                            .find(|(n, _, _)| *n == l)
-                            .copied()
-                            .unwrap_or((l, 0, 0));
-                        Some(ListedLine {
-                            line: l,
-                            flat: f,
-                            cum: c,
-                            text: Some(t.to_string()),
-                        })
+                        let (_, f, c) =
+                            per_line.iter().find(|(n, _, _)| *n == l).copied().unwrap_or((l, 0, 0));
+                        Some(ListedLine { line: l, flat: f, cum: c, text: Some(t.to_string()) })
                     })
                     .collect()
             }
-            None => per_line
-                .iter()
-                .map(|&(line, flat, cum)| ListedLine {
-                    line,
-                    flat,
-                    cum,
-                    text: None,
-                })
-                .collect(),
+            None => {
+                per_line.iter().map(|&(line, flat, cum)| ListedLine { line, flat, cum, text: None }).collect()
+            }
         };
         ListedFunction {
             name: name.to_string(),
             file: Some(file.to_string()),
             flat,
             cum,
-            percent: if self.total == 0 {
-                0.0
-            } else {
-                (cum as f64 / self.total as f64).abs() * 100.0
-            },
+            percent: if self.total == 0 { 0.0 } else { (cum as f64 / self.total as f64).abs() * 100.0 },
             source_found: source.is_some(),
             lines,
         }

@@ -112,13 +112,7 @@ impl Report {
         let index = sample_index(&view, opts.sample_index.as_deref())?;
         let total = compute_total(&view, index);
         let matches = view.apply_filters(&opts.filters);
-        Ok(Report {
-            view,
-            index,
-            total,
-            active_filters: opts.filters.descriptions(),
-            matches,
-        })
+        Ok(Report { view, index, total, active_filters: opts.filters.descriptions(), matches })
     }
 
     /// The total the percentages are relative to: the sum of |value| over all
@@ -134,18 +128,12 @@ impl Report {
 
     /// The selected sample type's name.
     pub fn sample_type(&self) -> &str {
-        self.view
-            .sample_types
-            .get(self.index)
-            .map_or("", |&(t, _)| self.view.str(t))
+        self.view.sample_types.get(self.index).map_or("", |&(t, _)| self.view.str(t))
     }
 
     /// The selected sample type's unit.
     pub fn sample_unit(&self) -> &str {
-        self.view
-            .sample_types
-            .get(self.index)
-            .map_or("", |&(_, u)| self.view.str(u))
+        self.view.sample_types.get(self.index).map_or("", |&(_, u)| self.view.str(u))
     }
 
     /// Which filters matched some frame.
@@ -171,11 +159,7 @@ impl Report {
 /// The index of the sample type named (or numbered) `name`; `None` picks the
 /// profile's default sample type, else the last one (pprof's `SampleIndexByName`,
 /// which also accepts `inuse_`-less names).
-pub fn sample_index_by_name(
-    types: &[&str],
-    default: &str,
-    name: Option<&str>,
-) -> Result<usize, ReportError> {
+pub fn sample_index_by_name(types: &[&str], default: &str, name: Option<&str>) -> Result<usize, ReportError> {
     if types.is_empty() {
         return Err(ReportError::NoSampleTypes);
     }
@@ -197,15 +181,9 @@ pub fn sample_index_by_name(
         return Ok(i as usize);
     }
     let no_inuse = name.strip_prefix("inuse_").unwrap_or(name);
-    types
-        .iter()
-        .position(|t| *t == name || *t == no_inuse)
-        .ok_or_else(|| {
-            ReportError::SampleIndex(format!(
-                "sample_index {name:?} must be one of: [{}]",
-                types.join(" ")
-            ))
-        })
+    types.iter().position(|t| *t == name || *t == no_inuse).ok_or_else(|| {
+        ReportError::SampleIndex(format!("sample_index {name:?} must be one of: [{}]", types.join(" ")))
+    })
 }
 
 fn sample_index(view: &View, name: Option<&str>) -> Result<usize, ReportError> {
@@ -266,9 +244,7 @@ pub(crate) fn legend_lines(
             ));
         }
         if shown_count > 0 && shown_count < orig_count {
-            out.push(format!(
-                "Showing top {shown_count} nodes out of {orig_count}"
-            ));
+            out.push(format!("Showing top {shown_count} nodes out of {orig_count}"));
         }
     }
     out

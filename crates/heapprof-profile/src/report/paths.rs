@@ -14,16 +14,9 @@ pub(crate) fn trim_path(path: &str, trim: &[String], search: &[String]) -> Strin
             }
         }
     }
-    let defaults = [
-        "/proc/self/cwd/./".to_string(),
-        "/proc/self/cwd/".to_string(),
-    ];
+    let defaults = ["/proc/self/cwd/./".to_string(), "/proc/self/cwd/".to_string()];
     for prefix in trim.iter().chain(defaults.iter()) {
-        let prefix = if prefix.ends_with('/') {
-            prefix.clone()
-        } else {
-            format!("{prefix}/")
-        };
+        let prefix = if prefix.ends_with('/') { prefix.clone() } else { format!("{prefix}/") };
         if let Some(rest) = path.strip_prefix(&prefix) {
             return rest.to_string();
         }

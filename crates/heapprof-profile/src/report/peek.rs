@@ -64,31 +64,13 @@ pub struct Peek {
 impl Report {
     /// Callers and callees of the nodes whose name matches `regex` (pprof's
     /// `-peek`, which does no trimming). `cum_sort` orders by cumulative value.
-    pub fn peek(
-        &self,
-        regex: &Regex,
-        granularity: Granularity,
-        cum_sort: bool,
-    ) -> Result<Peek, ReportError> {
-        let table = NodeTable::new(
-            &self.view,
-            &NodeOptions {
-                granularity,
-                ..NodeOptions::default()
-            },
-        );
-        let trim = TrimOptions {
-            cum_sort,
-            ..TrimOptions::untrimmed()
-        };
+    pub fn peek(&self, regex: &Regex, granularity: Granularity, cum_sort: bool) -> Result<Peek, ReportError> {
+        let table = NodeTable::new(&self.view, &NodeOptions { granularity, ..NodeOptions::default() });
+        let trim = TrimOptions { cum_sort, ..TrimOptions::untrimmed() };
         let tg = trimmed_graph(&self.view, &table, self.index, &trim, Edges::All);
         let unit = self.output_unit(&tg);
         let pct = |v: i64, of: i64| {
-            if of == 0 {
-                0.0
-            } else {
-                (v as f64 / of as f64).abs() * 100.0
-            }
+            if of == 0 { 0.0 } else { (v as f64 / of as f64).abs() * 100.0 }
         };
         let mut entries = Vec::new();
         for &n in &tg.nodes {
@@ -123,10 +105,7 @@ impl Report {
         if entries.is_empty() {
             return Err(ReportError::NoMatches(regex.as_str().to_string()));
         }
-        let shown = tg
-            .nodes
-            .iter()
-            .fold(0i64, |acc, &n| acc.wrapping_add(tg.graph.flat[n as usize]));
+        let shown = tg.nodes.iter().fold(0i64, |acc, &n| acc.wrapping_add(tg.graph.flat[n as usize]));
         let legend = legend_lines(self, &unit, shown, 0, 0.0, tg.nodes.len(), tg.orig_count);
         Ok(Peek {
             schema: "heapprof.peek.v1",

@@ -34,19 +34,12 @@ impl StackArena {
     /// then take it with [`StackArena::finish`] or drop it with
     /// [`StackArena::discard`].
     pub(crate) fn begin(&mut self, len: usize) -> StackRef {
-        let fits = self
-            .chunks
-            .last()
-            .is_some_and(|c| c.capacity() - c.len() >= len);
+        let fits = self.chunks.last().is_some_and(|c| c.capacity() - c.len() >= len);
         if !fits {
             self.chunks.push(Vec::with_capacity(CHUNK.max(len)));
         }
         let last = self.chunks.len() - 1;
-        StackRef {
-            chunk: last as u32,
-            start: self.chunks[last].len() as u32,
-            len: 0,
-        }
+        StackRef { chunk: last as u32, start: self.chunks[last].len() as u32, len: 0 }
     }
 
     /// Appends a frame to the stack being built.

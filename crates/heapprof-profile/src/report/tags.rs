@@ -72,11 +72,7 @@ impl Report {
         for (set, w) in view.label_sets.iter().zip(&weights_by_set) {
             let Some(w) = *w else { continue };
             for &(k, v) in &set.strs {
-                let acc = keys
-                    .entry_ref(view.str(k))
-                    .or_default()
-                    .entry_ref(view.str(v))
-                    .or_default();
+                let acc = keys.entry_ref(view.str(k)).or_default().entry_ref(view.str(v)).or_default();
                 acc.weight = acc.weight.wrapping_add(w);
             }
             for &(k, n, _) in &set.nums {
@@ -104,31 +100,18 @@ impl Report {
                         },
                     })
                     .collect();
-                values.sort_by(|a, b| {
-                    b.weight
-                        .abs()
-                        .cmp(&a.weight.abs())
-                        .then_with(|| a.value.cmp(&b.value))
-                });
+                values
+                    .sort_by(|a, b| b.weight.abs().cmp(&a.weight.abs()).then_with(|| a.value.cmp(&b.value)));
                 let unit = if values.iter().any(|v| v.range.is_some()) {
                     unit_of(&units, &key).to_string()
                 } else {
                     String::new()
                 };
-                TagKey {
-                    key,
-                    unit,
-                    total,
-                    values,
-                }
+                TagKey { key, unit, total, values }
             })
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
-        Tags {
-            schema: "heapprof.tags.v1",
-            sample_unit: self.sample_unit().to_string(),
-            keys: out,
-        }
+        Tags { schema: "heapprof.tags.v1", sample_unit: self.sample_unit().to_string(), keys: out }
     }
 }
 

@@ -91,28 +91,15 @@ impl Report {
     pub fn top(&self, opts: &TopOptions) -> Top {
         let table = NodeTable::new(
             &self.view,
-            &NodeOptions {
-                granularity: opts.granularity,
-                ..NodeOptions::default()
-            },
+            &NodeOptions { granularity: opts.granularity, ..NodeOptions::default() },
         );
         let inlined = table.inlined_nodes();
-        let tg = trimmed_graph(
-            &self.view,
-            &table,
-            self.index,
-            &opts.trim,
-            Edges::Into(&inlined),
-        );
+        let tg = trimmed_graph(&self.view, &table, self.index, &opts.trim, Edges::Into(&inlined));
         let unit = self.output_unit(&tg);
         let marks = inline_marks(&tg, table.len());
         let total = self.total;
         let pct = |v: i64| {
-            if total == 0 {
-                0.0
-            } else {
-                (v as f64 / total as f64).abs() * 100.0
-            }
+            if total == 0 { 0.0 } else { (v as f64 / total as f64).abs() * 100.0 }
         };
         let mut sum = 0i64;
         let rows: Vec<TopRow> = tg
@@ -206,11 +193,7 @@ impl Top {
         for line in &self.legend {
             writeln!(w, "{line}")?;
         }
-        writeln!(
-            w,
-            "{:>10} {:>5}% {:>5}% {:>10} {:>5}%",
-            "flat", "flat", "sum", "cum", "cum"
-        )?;
+        writeln!(w, "{:>10} {:>5}% {:>5}% {:>10} {:>5}%", "flat", "flat", "sum", "cum", "cum")?;
         let mut sum = 0i64;
         for r in &self.rows {
             sum = sum.wrapping_add(r.flat);

@@ -67,13 +67,7 @@ impl Report {
     /// Every sample with its stack (pprof's `-traces`).
     pub fn traces(&self, granularity: Granularity) -> Traces {
         let view = &self.view;
-        let table = NodeTable::new(
-            view,
-            &NodeOptions {
-                granularity,
-                ..NodeOptions::default()
-            },
-        );
+        let table = NodeTable::new(view, &NodeOptions { granularity, ..NodeOptions::default() });
         let units = num_label_units(view);
         let mut set_index: Vec<u32> = vec![NONE; view.label_sets.len()];
         let mut label_sets = Vec::new();
@@ -83,10 +77,7 @@ impl Report {
             for &loc in view.stack(s) {
                 let nodes = table.nodes_of(loc);
                 for (k, &node) in nodes.iter().enumerate() {
-                    frames.push(TraceFrame {
-                        node,
-                        inline: k + 1 != nodes.len(),
-                    });
+                    frames.push(TraceFrame { node, inline: k + 1 != nodes.len() });
                 }
             }
             if frames.is_empty() {
@@ -97,18 +88,12 @@ impl Report {
                 *slot = label_sets.len() as u32;
                 label_sets.push(trace_labels(view, s.labels, &units));
             }
-            traces.push(Trace {
-                value: view.value(i, self.index),
-                labels: *slot,
-                frames,
-            });
+            traces.push(Trace { value: view.value(i, self.index), labels: *slot, frames });
         }
         Traces {
             header: self.header(),
             total: self.total,
-            names: (0..table.len() as u32)
-                .map(|n| table.printable_name(n))
-                .collect(),
+            names: (0..table.len() as u32).map(|n| table.printable_name(n)).collect(),
             label_sets,
             traces,
         }
@@ -147,10 +132,7 @@ pub(crate) fn num_label_units(view: &View) -> Vec<(String, String)> {
 }
 
 pub(crate) fn unit_of<'a>(units: &'a [(String, String)], key: &'a str) -> &'a str {
-    units
-        .iter()
-        .find(|(k, _)| k == key)
-        .map_or(key, |(_, u)| u.as_str())
+    units.iter().find(|(k, _)| k == key).map_or(key, |(_, u)| u.as_str())
 }
 
 fn trace_labels(view: &View, set: u32, units: &[(String, String)]) -> Vec<TraceLabel> {
@@ -190,11 +172,7 @@ impl TraceLabel {
         let values = if self.numbers.is_empty() {
             self.values.join(" ")
         } else {
-            self.numbers
-                .iter()
-                .map(|&n| scaled_label(n, &self.unit, "auto"))
-                .collect::<Vec<_>>()
-                .join(" ")
+            self.numbers.iter().map(|&n| scaled_label(n, &self.unit, "auto")).collect::<Vec<_>>().join(" ")
         };
         format!("{:>10}:  {values}", self.key)
     }
@@ -223,11 +201,7 @@ impl Traces {
                 writeln!(w, "{line}")?;
             }
             for (i, f) in t.frames.iter().enumerate() {
-                let value = if i == 0 {
-                    scaled_label(t.value, unit, "minimum")
-                } else {
-                    String::new()
-                };
+                let value = if i == 0 { scaled_label(t.value, unit, "minimum") } else { String::new() };
                 let inline = if f.inline { " (inline)" } else { "" };
                 writeln!(w, "{value:>10}   {}{inline}", self.names[f.node as usize])?;
             }
@@ -248,10 +222,9 @@ impl Serialize for Traces {
                     name: &'a str,
                     inline: bool,
                 }
-                s.collect_seq(self.1.iter().map(|f| Frame {
-                    name: &self.0.names[f.node as usize],
-                    inline: f.inline,
-                }))
+                s.collect_seq(
+                    self.1.iter().map(|f| Frame { name: &self.0.names[f.node as usize], inline: f.inline }),
+                )
             }
         }
         struct Samples<'a>(&'a Traces);

@@ -23,24 +23,14 @@ pub struct TrimOptions {
 
 impl Default for TrimOptions {
     fn default() -> Self {
-        TrimOptions {
-            node_fraction: 0.005,
-            edge_fraction: 0.001,
-            node_count: 0,
-            cum_sort: false,
-        }
+        TrimOptions { node_fraction: 0.005, edge_fraction: 0.001, node_count: 0, cum_sort: false }
     }
 }
 
 impl TrimOptions {
     /// No trimming at all (what pprof uses for `-peek`, `-list` and `-traces`).
     pub fn untrimmed() -> Self {
-        TrimOptions {
-            node_fraction: 0.0,
-            edge_fraction: 0.0,
-            node_count: 0,
-            cum_sort: false,
-        }
+        TrimOptions { node_fraction: 0.0, edge_fraction: 0.0, node_count: 0, cum_sort: false }
     }
 }
 
@@ -82,11 +72,8 @@ pub(crate) fn trimmed_graph(
     let mut nodes = graph.present();
     let mut dropped_nodes = 0;
     if node_cutoff > 0 {
-        let kept: Vec<u32> = nodes
-            .iter()
-            .copied()
-            .filter(|&n| graph.cum[n as usize].abs() >= node_cutoff)
-            .collect();
+        let kept: Vec<u32> =
+            nodes.iter().copied().filter(|&n| graph.cum[n as usize].abs() >= node_cutoff).collect();
         if kept.len() != nodes.len() {
             dropped_nodes = nodes.len() - kept.len();
             graph = restrict(graph, view, table, index, &kept, edges);
@@ -106,13 +93,7 @@ pub(crate) fn trimmed_graph(
         sort_nodes(&mut nodes, &graph, &names, table, opts.cum_sort);
     }
     graph.trim_edges(edge_cutoff);
-    TrimmedGraph {
-        graph,
-        nodes,
-        names,
-        orig_count,
-        dropped_nodes,
-    }
+    TrimmedGraph { graph, nodes, names, orig_count, dropped_nodes }
 }
 
 /// The graph with only `kept` nodes. Their flat and cum values do not change
@@ -179,12 +160,7 @@ pub(crate) fn sort_nodes(
 
 /// pprof's `NameOrder`: by function name, then identity.
 pub(crate) fn sort_by_name(nodes: &mut [u32], table: &NodeTable) {
-    nodes.sort_by(|&a, &b| {
-        table
-            .name(a)
-            .cmp(table.name(b))
-            .then_with(|| compare_identity(table, a, b))
-    });
+    nodes.sort_by(|&a, &b| table.name(a).cmp(table.name(b)).then_with(|| compare_identity(table, a, b)));
 }
 
 /// pprof's `FileOrder`: by file, start line, then identity.
@@ -208,25 +184,13 @@ fn compare_identity(table: &NodeTable, a: u32, b: u32) -> Ordering {
 
 /// The edges into (`incoming`) or out of a node that survived trimming, in
 /// pprof's order: |weight| desc, then source name, then destination name.
-pub(crate) fn node_edges(
-    tg: &TrimmedGraph,
-    table: &NodeTable,
-    node: u32,
-    incoming: bool,
-) -> Vec<usize> {
+pub(crate) fn node_edges(tg: &TrimmedGraph, table: &NodeTable, node: u32, incoming: bool) -> Vec<usize> {
     let mut edges: Vec<usize> = tg
         .graph
         .edges
         .iter()
         .enumerate()
-        .filter(|(_, e)| {
-            !e.dropped
-                && if incoming {
-                    e.dst == node
-                } else {
-                    e.src == node
-                }
-        })
+        .filter(|(_, e)| !e.dropped && if incoming { e.dst == node } else { e.src == node })
         .map(|(i, _)| i)
         .collect();
     let name = |n: u32| tg.name(table, n);

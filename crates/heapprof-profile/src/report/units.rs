@@ -20,130 +20,38 @@ const KIB: f64 = 1024.0;
 
 static FAMILIES: &[UnitFamily] = &[
     UnitFamily {
-        default: Unit {
-            name: "B",
-            aliases: &["b", "byte"],
-            factor: 1.0,
-        },
+        default: Unit { name: "B", aliases: &["b", "byte"], factor: 1.0 },
         units: &[
-            Unit {
-                name: "B",
-                aliases: &["b", "byte"],
-                factor: 1.0,
-            },
-            Unit {
-                name: "kB",
-                aliases: &["kb", "kbyte", "kilobyte"],
-                factor: KIB,
-            },
-            Unit {
-                name: "MB",
-                aliases: &["mb", "mbyte", "megabyte"],
-                factor: KIB * KIB,
-            },
-            Unit {
-                name: "GB",
-                aliases: &["gb", "gbyte", "gigabyte"],
-                factor: KIB * KIB * KIB,
-            },
-            Unit {
-                name: "TB",
-                aliases: &["tb", "tbyte", "terabyte"],
-                factor: KIB * KIB * KIB * KIB,
-            },
-            Unit {
-                name: "PB",
-                aliases: &["pb", "pbyte", "petabyte"],
-                factor: KIB * KIB * KIB * KIB * KIB,
-            },
+            Unit { name: "B", aliases: &["b", "byte"], factor: 1.0 },
+            Unit { name: "kB", aliases: &["kb", "kbyte", "kilobyte"], factor: KIB },
+            Unit { name: "MB", aliases: &["mb", "mbyte", "megabyte"], factor: KIB * KIB },
+            Unit { name: "GB", aliases: &["gb", "gbyte", "gigabyte"], factor: KIB * KIB * KIB },
+            Unit { name: "TB", aliases: &["tb", "tbyte", "terabyte"], factor: KIB * KIB * KIB * KIB },
+            Unit { name: "PB", aliases: &["pb", "pbyte", "petabyte"], factor: KIB * KIB * KIB * KIB * KIB },
         ],
     },
     UnitFamily {
-        default: Unit {
-            name: "s",
-            aliases: &[],
-            factor: 1e9,
-        },
+        default: Unit { name: "s", aliases: &[], factor: 1e9 },
         units: &[
-            Unit {
-                name: "ns",
-                aliases: &["ns", "nanosecond"],
-                factor: 1.0,
-            },
-            Unit {
-                name: "us",
-                aliases: &["μs", "us", "microsecond"],
-                factor: 1e3,
-            },
-            Unit {
-                name: "ms",
-                aliases: &["ms", "millisecond"],
-                factor: 1e6,
-            },
-            Unit {
-                name: "s",
-                aliases: &["s", "sec", "second"],
-                factor: 1e9,
-            },
-            Unit {
-                name: "hrs",
-                aliases: &["hour", "hr"],
-                factor: 3600e9,
-            },
+            Unit { name: "ns", aliases: &["ns", "nanosecond"], factor: 1.0 },
+            Unit { name: "us", aliases: &["μs", "us", "microsecond"], factor: 1e3 },
+            Unit { name: "ms", aliases: &["ms", "millisecond"], factor: 1e6 },
+            Unit { name: "s", aliases: &["s", "sec", "second"], factor: 1e9 },
+            Unit { name: "hrs", aliases: &["hour", "hr"], factor: 3600e9 },
         ],
     },
     UnitFamily {
-        default: Unit {
-            name: "GCU",
-            aliases: &[],
-            factor: 1.0,
-        },
+        default: Unit { name: "GCU", aliases: &[], factor: 1.0 },
         units: &[
-            Unit {
-                name: "n*GCU",
-                aliases: &["nanogcu"],
-                factor: 1e-9,
-            },
-            Unit {
-                name: "u*GCU",
-                aliases: &["microgcu"],
-                factor: 1e-6,
-            },
-            Unit {
-                name: "m*GCU",
-                aliases: &["milligcu"],
-                factor: 1e-3,
-            },
-            Unit {
-                name: "GCU",
-                aliases: &["gcu"],
-                factor: 1.0,
-            },
-            Unit {
-                name: "k*GCU",
-                aliases: &["kilogcu"],
-                factor: 1e3,
-            },
-            Unit {
-                name: "M*GCU",
-                aliases: &["megagcu"],
-                factor: 1e6,
-            },
-            Unit {
-                name: "G*GCU",
-                aliases: &["gigagcu"],
-                factor: 1e9,
-            },
-            Unit {
-                name: "T*GCU",
-                aliases: &["teragcu"],
-                factor: 1e12,
-            },
-            Unit {
-                name: "P*GCU",
-                aliases: &["petagcu"],
-                factor: 1e15,
-            },
+            Unit { name: "n*GCU", aliases: &["nanogcu"], factor: 1e-9 },
+            Unit { name: "u*GCU", aliases: &["microgcu"], factor: 1e-6 },
+            Unit { name: "m*GCU", aliases: &["milligcu"], factor: 1e-3 },
+            Unit { name: "GCU", aliases: &["gcu"], factor: 1.0 },
+            Unit { name: "k*GCU", aliases: &["kilogcu"], factor: 1e3 },
+            Unit { name: "M*GCU", aliases: &["megagcu"], factor: 1e6 },
+            Unit { name: "G*GCU", aliases: &["gigagcu"], factor: 1e9 },
+            Unit { name: "T*GCU", aliases: &["teragcu"], factor: 1e12 },
+            Unit { name: "P*GCU", aliases: &["petagcu"], factor: 1e15 },
         ],
     },
 ];
@@ -153,11 +61,7 @@ impl UnitFamily {
     /// a plural `s` dropped from names longer than two letters.
     fn sniff(&self, unit: &str) -> Option<&Unit> {
         let lower = unit.to_lowercase();
-        let name = if lower.len() > 2 {
-            lower.strip_suffix('s').unwrap_or(&lower)
-        } else {
-            &lower
-        };
+        let name = if lower.len() > 2 { lower.strip_suffix('s').unwrap_or(&lower) } else { &lower };
         self.units.iter().find(|u| u.aliases.contains(&name))
     }
 
@@ -176,9 +80,7 @@ impl UnitFamily {
         let from = self.sniff(from)?;
         let v = value as f64 * from.factor;
         if to == "minimum" || to == "auto" {
-            let (v, name) = self
-                .auto_scale(v)
-                .unwrap_or((v / self.default.factor, self.default.name));
+            let (v, name) = self.auto_scale(v).unwrap_or((v / self.default.factor, self.default.name));
             return Some((v, name.to_string()));
         }
         let target = self.sniff(to).unwrap_or(&self.default);
@@ -220,11 +122,7 @@ pub fn scaled_label(value: i64, from: &str, to: &str) -> String {
 /// `value` as a percentage of `total` in pprof's column format: `46.18%`, `  100%`,
 /// ` 0.36%`, `0.0094%`, `    0%` (the magnitude only: pprof drops the sign).
 pub fn percentage(value: i64, total: i64) -> String {
-    let ratio = if total != 0 {
-        (value as f64 / total as f64).abs() * 100.0
-    } else {
-        0.0
-    };
+    let ratio = if total != 0 { (value as f64 / total as f64).abs() * 100.0 } else { 0.0 };
     if (99.95..=100.05).contains(&ratio) {
         "  100%".to_string()
     } else if ratio >= 1.0 {
@@ -246,11 +144,7 @@ pub fn select_output_unit(min_value: i64, max_value: i64, sample_unit: &str) -> 
     if min_unit != max_unit && min_value.saturating_mul(100) < max_value {
         unit = scale(min_value.saturating_mul(100), sample_unit, "minimum").1;
     }
-    if unit.is_empty() {
-        sample_unit.to_string()
-    } else {
-        unit
-    }
+    if unit.is_empty() { sample_unit.to_string() } else { unit }
 }
 
 /// Go's `%.<prec>g`: `prec` significant digits, trailing zeros dropped, exponent
@@ -286,11 +180,7 @@ pub fn format_g(value: f64, prec: usize) -> String {
         let esign = if x < 0 { '-' } else { '+' };
         return format!("{sign}{first}{dot}{rest}e{esign}{:02}", x.abs());
     }
-    let decimals = if prec as i32 > dp {
-        (nd - dp).max(0)
-    } else {
-        0
-    } as usize;
+    let decimals = if prec as i32 > dp { (nd - dp).max(0) } else { 0 } as usize;
     let mut out = String::from(sign);
     if dp <= 0 {
         out.push('0');
@@ -303,11 +193,7 @@ pub fn format_g(value: f64, prec: usize) -> String {
         out.push('.');
         for i in 0..decimals as i32 {
             let at = dp + i;
-            let c = if at < 0 {
-                b'0'
-            } else {
-                *digits.get(at as usize).unwrap_or(&b'0')
-            };
+            let c = if at < 0 { b'0' } else { *digits.get(at as usize).unwrap_or(&b'0') };
             out.push(c as char);
         }
     }

@@ -21,10 +21,7 @@ pub(crate) struct Strings {
 
 impl Default for Strings {
     fn default() -> Self {
-        let mut s = Strings {
-            list: Vec::new(),
-            index: HashMap::new(),
-        };
+        let mut s = Strings { list: Vec::new(), index: HashMap::new() };
         s.intern("");
         s
     }
@@ -154,11 +151,7 @@ impl View {
 
     /// Merges `sources` and subtracts the merged `bases` as pprof does for `-base`
     /// (or tags them for `-diff_base`, see [`BaseMode`]).
-    pub fn with_base(
-        sources: &[&Profile],
-        bases: &[&Profile],
-        mode: BaseMode,
-    ) -> Result<View, ReportError> {
+    pub fn with_base(sources: &[&Profile], bases: &[&Profile], mode: BaseMode) -> Result<View, ReportError> {
         let mut b = ViewBuilder::new(sources, bases, mode)?;
         for p in sources {
             b.add(p, &p.sample, false)?;
@@ -177,8 +170,7 @@ impl View {
         bases: Vec<Profile>,
         mode: BaseMode,
     ) -> Result<View, ReportError> {
-        let (s, b): (Vec<&Profile>, Vec<&Profile>) =
-            (sources.iter().collect(), bases.iter().collect());
+        let (s, b): (Vec<&Profile>, Vec<&Profile>) = (sources.iter().collect(), bases.iter().collect());
         let mut builder = ViewBuilder::new(&s, &b, mode)?;
         for (is_base, list) in [(false, sources), (true, bases)] {
             if is_base {
@@ -194,10 +186,7 @@ impl View {
 
     /// The names of the sample types, in order (`alloc_objects`, `alloc_space`…).
     pub fn sample_type_names(&self) -> Vec<&str> {
-        self.sample_types
-            .iter()
-            .map(|&(t, _)| self.strings.get(t))
-            .collect()
+        self.sample_types.iter().map(|&(t, _)| self.strings.get(t)).collect()
     }
 
     /// How many samples remain (after merging and filtering).
@@ -223,8 +212,6 @@ impl View {
 
     /// The file of the location's mapping ("" if none).
     pub(crate) fn mapping_file(&self, loc: &LocationInfo) -> u32 {
-        self.mappings
-            .get(loc.mapping as usize)
-            .map_or(0, |m| m.file)
+        self.mappings.get(loc.mapping as usize).map_or(0, |m| m.file)
     }
 }

@@ -10,8 +10,8 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use super::ReportError;
 use super::stack_arena::StackRef;
 use super::view::{
-    BaseMode, DIFF_BASE_LABEL, FunctionInfo, LabelSet, LineInfo, LocationInfo, MappingInfo, NONE,
-    SampleInfo, View,
+    BaseMode, DIFF_BASE_LABEL, FunctionInfo, LabelSet, LineInfo, LocationInfo, MappingInfo, NONE, SampleInfo,
+    View,
 };
 use crate::{Label, Profile, Sample};
 
@@ -63,18 +63,10 @@ impl ViewBuilder {
         if mode.normalize && !bases.is_empty() {
             let (src, base) = (value_sums(sources, n), value_sums(bases, n));
             for i in 0..n {
-                ratios[i] = if src[i] == 0 {
-                    0.0
-                } else {
-                    base[i] as f64 / src[i] as f64
-                };
+                ratios[i] = if src[i] == 0 { 0.0 } else { base[i] as f64 / src[i] as f64 };
             }
         }
-        Ok(ViewBuilder {
-            ratios,
-            diff: mode.diff,
-            ..ViewBuilder::default()
-        })
+        Ok(ViewBuilder { ratios, diff: mode.diff, ..ViewBuilder::default() })
     }
 
     /// Scales the samples added so far (the merged sources) for `-normalize`, as
@@ -102,18 +94,9 @@ impl ViewBuilder {
         is_base: bool,
     ) -> Result<(), ReportError> {
         self.add_header(p)?;
-        let strings: Vec<u32> = p
-            .string_table
-            .iter()
-            .map(|s| self.view.strings.intern(s))
-            .collect();
-        let s = |i: i64| -> u32 {
-            usize::try_from(i)
-                .ok()
-                .and_then(|i| strings.get(i))
-                .copied()
-                .unwrap_or(0)
-        };
+        let strings: Vec<u32> = p.string_table.iter().map(|s| self.view.strings.intern(s)).collect();
+        let s =
+            |i: i64| -> u32 { usize::try_from(i).ok().and_then(|i| strings.get(i)).copied().unwrap_or(0) };
         if !self.started {
             self.view.drop_frames = s(p.drop_frames);
             self.view.keep_frames = s(p.keep_frames);
@@ -136,19 +119,10 @@ impl ViewBuilder {
         self.view.samples.reserve_exact(count);
         self.view.values.reserve_exact(count * self.ratios.len());
         let (hasher, view) = (&self.hasher, &self.view);
-        self.sample_table
-            .reserve(count, |&i| sample_hash(hasher, view, i));
+        self.sample_table.reserve(count, |&i| sample_hash(hasher, view, i));
         let mut scratch = SampleScratch::default();
         for (i, sample) in samples.into_iter().enumerate() {
-            self.add_sample(
-                i,
-                sample.borrow(),
-                &locations,
-                is_base,
-                diff,
-                &s,
-                &mut scratch,
-            )?;
+            self.add_sample(i, sample.borrow(), &locations, is_base, diff, &s, &mut scratch)?;
         }
         Ok(())
     }
@@ -168,11 +142,7 @@ impl ViewBuilder {
             let next = self.view.mappings.len() as u32;
             let idx = *self.mapping_index.entry(key).or_insert(next);
             if idx == next {
-                self.view.mappings.push(MappingInfo {
-                    file,
-                    build_id,
-                    start: m.memory_start,
-                });
+                self.view.mappings.push(MappingInfo { file, build_id, start: m.memory_start });
             }
             mappings.insert(m.id, (idx, m.memory_start));
         }
@@ -214,13 +184,10 @@ impl ViewBuilder {
             });
         } else {
             let same_types = p.sample_type.len() == v.sample_types.len()
-                && p.sample_type
-                    .iter()
-                    .zip(&v.sample_types)
-                    .all(|(a, &(t, u))| {
-                        let (at, au) = names(a);
-                        at == v.strings.get(t) && au == v.strings.get(u)
-                    });
+                && p.sample_type.iter().zip(&v.sample_types).all(|(a, &(t, u))| {
+                    let (at, au) = names(a);
+                    at == v.strings.get(t) && au == v.strings.get(u)
+                });
             let same_period = match (&p.period_type, v.period_type) {
                 (None, None) => true,
                 (Some(a), Some((t, u))) => names(a) == (v.strings.get(t), v.strings.get(u)),
@@ -228,17 +195,10 @@ impl ViewBuilder {
             };
             if !same_types || !same_period {
                 let list = |types: Vec<(&str, &str)>| {
-                    types
-                        .iter()
-                        .map(|(t, u)| format!("{t}/{u}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
+                    types.iter().map(|(t, u)| format!("{t}/{u}")).collect::<Vec<_>>().join(" ")
                 };
-                let ours = v
-                    .sample_types
-                    .iter()
-                    .map(|&(t, u)| (v.strings.get(t), v.strings.get(u)))
-                    .collect();
+                let ours =
+                    v.sample_types.iter().map(|&(t, u)| (v.strings.get(t), v.strings.get(u))).collect();
                 let theirs = p.sample_type.iter().map(names).collect();
                 return Err(ReportError::Incompatible(format!(
                     "sample types [{}] and [{}] differ",
@@ -272,10 +232,7 @@ impl ViewBuilder {
             let (mapping, src_start) = match l.mapping_id {
                 0 => (NONE, 0),
                 id => *mappings.get(&id).ok_or_else(|| {
-                    ReportError::Invalid(format!(
-                        "location {} refers to missing mapping {id}",
-                        l.id
-                    ))
+                    ReportError::Invalid(format!("location {} refers to missing mapping {id}", l.id))
                 })?,
             };
             let mut lines = Vec::with_capacity(l.line.len());
@@ -286,23 +243,12 @@ impl ViewBuilder {
                         l.id, line.function_id
                     ))
                 })?;
-                lines.push(LineInfo {
-                    function,
-                    line: line.line,
-                });
+                lines.push(LineInfo { function, line: line.line });
             }
-            let merged_start = self
-                .view
-                .mappings
-                .get(mapping as usize)
-                .map_or(0, |m| m.start);
+            let merged_start = self.view.mappings.get(mapping as usize).map_or(0, |m| m.start);
             let key = LocationKey {
                 mapping,
-                address: if mapping == NONE {
-                    l.address
-                } else {
-                    l.address.wrapping_sub(src_start)
-                },
+                address: if mapping == NONE { l.address } else { l.address.wrapping_sub(src_start) },
                 is_folded: l.is_folded,
                 lines,
             };
@@ -350,12 +296,7 @@ impl ViewBuilder {
             )));
         }
         scratch.values.clear();
-        scratch.values.extend(
-            sample
-                .value
-                .iter()
-                .map(|&v| if negate { v.wrapping_neg() } else { v }),
-        );
+        scratch.values.extend(sample.value.iter().map(|&v| if negate { v.wrapping_neg() } else { v }));
         if scratch.values.iter().all(|&v| v == 0) {
             return Ok(());
         }
@@ -364,9 +305,7 @@ impl ViewBuilder {
         for id in &sample.location_id {
             let Some(idx) = locations.get(*id) else {
                 self.view.stacks.discard(&stack);
-                return Err(ReportError::Invalid(format!(
-                    "sample {i} refers to missing location {id}"
-                )));
+                return Err(ReportError::Invalid(format!("sample {i} refers to missing location {id}")));
             };
             self.view.stacks.push(&mut stack, idx);
         }
@@ -398,14 +337,10 @@ impl ViewBuilder {
             return;
         }
         let idx = view.samples.len() as u32;
-        view.samples.push(SampleInfo {
-            stack,
-            labels: label_set,
-        });
+        view.samples.push(SampleInfo { stack, labels: label_set });
         view.values.extend_from_slice(values);
         let (hasher, view) = (&self.hasher, &self.view);
-        self.sample_table
-            .insert_unique(hash, idx, |&i| sample_hash(hasher, view, i));
+        self.sample_table.insert_unique(hash, idx, |&i| sample_hash(hasher, view, i));
     }
 
     fn intern_labels(
@@ -434,12 +369,8 @@ impl ViewBuilder {
             scratch.strs.push((key, value));
         }
         let strings = &self.view.strings;
-        scratch
-            .strs
-            .sort_by(|a, b| strings.get(a.0).cmp(strings.get(b.0)));
-        scratch
-            .nums
-            .sort_by(|a, b| strings.get(a.0).cmp(strings.get(b.0)));
+        scratch.strs.sort_by(|a, b| strings.get(a.0).cmp(strings.get(b.0)));
+        scratch.nums.sort_by(|a, b| strings.get(a.0).cmp(strings.get(b.0)));
         if let Some(&id) = self.label_index.get(scratch) {
             return id;
         }
@@ -457,10 +388,7 @@ impl ViewBuilder {
         let id = self.view.label_sets.len() as u32;
         let base = self.view.strings.find(DIFF_BASE_LABEL.0);
         let truth = self.view.strings.find(DIFF_BASE_LABEL.1);
-        let is_base = set
-            .strs
-            .iter()
-            .any(|&(k, v)| Some(k) == base && Some(v) == truth);
+        let is_base = set.strs.iter().any(|&(k, v)| Some(k) == base && Some(v) == truth);
         self.view.diff_base.push(is_base);
         self.view.label_sets.push(set.clone());
         self.label_index.insert(set, id);
@@ -546,10 +474,7 @@ impl IdLookup {
 
     fn get(&self, id: u64) -> Option<u32> {
         match self {
-            IdLookup::Dense(v) => v
-                .get(usize::try_from(id).ok()?)
-                .copied()
-                .filter(|&i| i != NONE),
+            IdLookup::Dense(v) => v.get(usize::try_from(id).ok()?).copied().filter(|&i| i != NONE),
             IdLookup::Sparse(m) => m.get(&id).copied(),
         }
     }

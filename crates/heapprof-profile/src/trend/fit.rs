@@ -53,16 +53,8 @@ pub fn least_squares(points: &[Point]) -> Option<LinearFit> {
         return None;
     }
     let slope = stv / stt;
-    let r_squared = if svv > 0.0 {
-        ((stv * stv) / (stt * svv)).clamp(0.0, 1.0)
-    } else {
-        1.0
-    };
-    Some(LinearFit {
-        slope,
-        intercept: mean_v - slope * mean_t,
-        r_squared,
-    })
+    let r_squared = if svv > 0.0 { ((stv * stv) / (stt * svv)).clamp(0.0, 1.0) } else { 1.0 };
+    Some(LinearFit { slope, intercept: mean_v - slope * mean_t, r_squared })
 }
 
 /// Points kept for Theil–Sen: its cost grows with the square of the count.
@@ -101,11 +93,7 @@ pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
     if len % 2 == 1 {
         return Some(upper);
     }
-    let lower = below
-        .iter()
-        .copied()
-        .max_by(f64::total_cmp)
-        .unwrap_or(upper);
+    let lower = below.iter().copied().max_by(f64::total_cmp).unwrap_or(upper);
     Some((lower + upper) / 2.0)
 }
 
@@ -114,18 +102,12 @@ mod tests {
     use super::*;
 
     fn series(values: &[f64]) -> Vec<Point> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| Point::new(i as f64, v))
-            .collect()
+        values.iter().enumerate().map(|(i, &v)| Point::new(i as f64, v)).collect()
     }
 
     #[test]
     fn a_straight_line_is_fitted_exactly() {
-        let pts: Vec<Point> = (0..10)
-            .map(|i| Point::new(i as f64 * 2.0, 5.0 + 3.0 * i as f64))
-            .collect();
+        let pts: Vec<Point> = (0..10).map(|i| Point::new(i as f64 * 2.0, 5.0 + 3.0 * i as f64)).collect();
         let fit = least_squares(&pts).unwrap();
         assert!((fit.slope - 1.5).abs() < 1e-12);
         assert!((fit.intercept - 5.0).abs() < 1e-9);
@@ -163,9 +145,7 @@ mod tests {
 
     #[test]
     fn long_series_are_thinned_not_refused() {
-        let pts: Vec<Point> = (0..5000)
-            .map(|i| Point::new(i as f64, 2.0 * i as f64))
-            .collect();
+        let pts: Vec<Point> = (0..5000).map(|i| Point::new(i as f64, 2.0 * i as f64)).collect();
         assert!((theil_sen(&pts).unwrap() - 2.0).abs() < 1e-9);
     }
 

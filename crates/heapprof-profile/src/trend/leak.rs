@@ -26,11 +26,7 @@ pub struct LeakCriteria {
 
 impl Default for LeakCriteria {
     fn default() -> Self {
-        LeakCriteria {
-            growth_ratio: Some(1.5),
-            min_rising_fraction: Some(0.6),
-            min_r_squared: Some(0.5),
-        }
+        LeakCriteria { growth_ratio: Some(1.5), min_rising_fraction: Some(0.6), min_r_squared: Some(0.5) }
     }
 }
 
@@ -69,12 +65,7 @@ pub fn assess_leak(a: &SeriesAnalysis, criteria: &LeakCriteria) -> LeakAssessmen
         Some(threshold) => {
             let zero_base_grew = a.baseline.is_some_and(|b| b.value <= 0.0) && a.last > 0.0;
             let fired = zero_base_grew || a.growth_ratio.is_some_and(|r| r >= threshold);
-            Detector {
-                enabled: true,
-                fired,
-                value: a.growth_ratio,
-                threshold,
-            }
+            Detector { enabled: true, fired, value: a.growth_ratio, threshold }
         }
     };
     let persistent = match criteria.min_rising_fraction {
@@ -98,22 +89,11 @@ pub fn assess_leak(a: &SeriesAnalysis, criteria: &LeakCriteria) -> LeakAssessmen
     let detectors = [baseline, persistent, trend];
     let potential_leak =
         detectors.iter().any(|d| d.enabled) && detectors.iter().all(|d| !d.enabled || d.fired);
-    LeakAssessment {
-        potential_leak,
-        baseline,
-        persistent,
-        trend,
-        summary: summary(a),
-    }
+    LeakAssessment { potential_leak, baseline, persistent, trend, summary: summary(a) }
 }
 
 fn off() -> Detector {
-    Detector {
-        enabled: false,
-        fired: false,
-        value: None,
-        threshold: 0.0,
-    }
+    Detector { enabled: false, fired: false, value: None, threshold: 0.0 }
 }
 
 /// `45.10MB, 2.31x the baseline, rising in 18 of 20 intervals, +3.20 MB/min
@@ -142,11 +122,8 @@ mod tests {
     use crate::trend::{Point, SeriesOptions, analyze_series};
 
     fn assess(values: &[f64], criteria: &LeakCriteria) -> LeakAssessment {
-        let points: Vec<Point> = values
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| Point::new(i as f64 * 60.0, v * MIB))
-            .collect();
+        let points: Vec<Point> =
+            values.iter().enumerate().map(|(i, &v)| Point::new(i as f64 * 60.0, v * MIB)).collect();
         let a = analyze_series(&points, &SeriesOptions::default()).unwrap();
         assess_leak(&a, criteria)
     }
@@ -157,19 +134,13 @@ mod tests {
         let v = assess(&values, &LeakCriteria::default());
         assert!(v.potential_leak, "{v:?}");
         assert!(v.baseline.fired && v.persistent.fired && v.trend.fired);
-        assert!(
-            v.summary.contains("rising in 19 of 19 intervals"),
-            "{}",
-            v.summary
-        );
+        assert!(v.summary.contains("rising in 19 of 19 intervals"), "{}", v.summary);
         assert!(v.summary.ends_with(": moderate"), "{}", v.summary);
     }
 
     #[test]
     fn a_step_is_not_a_leak() {
-        let values: Vec<f64> = (0..20)
-            .map(|i| if i < 10 { 100.0 } else { 300.0 })
-            .collect();
+        let values: Vec<f64> = (0..20).map(|i| if i < 10 { 100.0 } else { 300.0 }).collect();
         let v = assess(&values, &LeakCriteria::default());
         assert!(v.baseline.fired);
         assert!(!v.persistent.fired);
@@ -202,20 +173,11 @@ mod tests {
 
     #[test]
     fn disabled_detectors_are_ignored_but_one_must_be_enabled() {
-        let step: Vec<f64> = (0..20)
-            .map(|i| if i < 10 { 100.0 } else { 300.0 })
-            .collect();
-        let ratio_only = LeakCriteria {
-            growth_ratio: Some(1.5),
-            min_rising_fraction: None,
-            min_r_squared: None,
-        };
+        let step: Vec<f64> = (0..20).map(|i| if i < 10 { 100.0 } else { 300.0 }).collect();
+        let ratio_only =
+            LeakCriteria { growth_ratio: Some(1.5), min_rising_fraction: None, min_r_squared: None };
         assert!(assess(&step, &ratio_only).potential_leak);
-        let none = LeakCriteria {
-            growth_ratio: None,
-            min_rising_fraction: None,
-            min_r_squared: None,
-        };
+        let none = LeakCriteria { growth_ratio: None, min_rising_fraction: None, min_r_squared: None };
         assert!(!assess(&step, &none).potential_leak);
     }
 }

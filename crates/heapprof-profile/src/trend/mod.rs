@@ -42,12 +42,9 @@ pub use profile_files::{
     time_from_file_name,
 };
 pub use profiles::{
-    ProfileTrendOptions, SiteReport, TimedProfile, TotalPoint, TrendReport, profile_trend,
-    site_values,
+    ProfileTrendOptions, SiteReport, TimedProfile, TotalPoint, TrendReport, profile_trend, site_values,
 };
-pub use series::{
-    ClassThresholds, Classification, MIB, SeriesAnalysis, SeriesOptions, analyze_series,
-};
+pub use series::{ClassThresholds, Classification, MIB, SeriesAnalysis, SeriesOptions, analyze_series};
 pub use sites::{AgeSpread, SiteHistory, SiteOptions, SiteTrend, SiteVerdict, judge, site_name};
 
 /// Why a series could not be analysed.

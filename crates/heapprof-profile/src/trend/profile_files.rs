@@ -32,12 +32,7 @@ pub fn format_utc_seconds(unix_nanos: i64) -> String {
     let secs = unix_nanos.div_euclid(1_000_000_000);
     let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", of_day / 3600, of_day % 3600 / 60, of_day % 60)
 }
 
 /// A file that retention may remove.
@@ -61,9 +56,7 @@ pub fn retention_victims(
     max_bytes: Option<u64>,
 ) -> Vec<usize> {
     let mut order: Vec<usize> = (0..files.len()).collect();
-    order.sort_by(|&a, &b| {
-        (files[a].time_nanos, &files[a].name).cmp(&(files[b].time_nanos, &files[b].name))
-    });
+    order.sort_by(|&a, &b| (files[a].time_nanos, &files[a].name).cmp(&(files[b].time_nanos, &files[b].name)));
     let mut count = files.len();
     let mut total: u64 = files.iter().map(|f| f.bytes).sum();
     let mut victims = Vec::new();
@@ -87,10 +80,8 @@ pub fn retention_victims(
 pub fn time_from_file_name(name: &str) -> Option<i64> {
     static PATTERN: OnceLock<Regex> = OnceLock::new();
     let re = PATTERN.get_or_init(|| {
-        Regex::new(
-            r"(\d{4})-?(\d{2})-?(\d{2})[T_](\d{2})[:-]?(\d{2})[:-]?(\d{2})(?:[.,](\d{1,9}))?",
-        )
-        .expect("a valid pattern")
+        Regex::new(r"(\d{4})-?(\d{2})-?(\d{2})[T_](\d{2})[:-]?(\d{2})[:-]?(\d{2})(?:[.,](\d{1,9}))?")
+            .expect("a valid pattern")
     });
     let caps = re.captures_iter(name).last()?;
     let num = |i: usize| caps.get(i).and_then(|m| m.as_str().parse::<i64>().ok());
@@ -143,14 +134,8 @@ mod tests {
         // 2024-02-29 23:59:58.007 UTC
         let t = 1_709_251_198_007_000_000;
         assert_eq!(format_utc_basic(t), "20240229T235958.007Z");
-        assert_eq!(
-            profile_file_name("potential_leak", t),
-            "heap_potential_leak_20240229T235958.007Z.pb.gz"
-        );
-        assert_eq!(
-            time_from_file_name(&profile_file_name("new_peak", t)),
-            Some(t)
-        );
+        assert_eq!(profile_file_name("potential_leak", t), "heap_potential_leak_20240229T235958.007Z.pb.gz");
+        assert_eq!(time_from_file_name(&profile_file_name("new_peak", t)), Some(t));
         assert_eq!(format_utc_basic(0), "19700101T000000.000Z");
     }
 
@@ -165,55 +150,31 @@ mod tests {
         ] {
             assert_eq!(time_from_file_name(name), Some(t), "{name}");
         }
-        assert_eq!(
-            time_from_file_name("x_20231114T221320.5Z"),
-            Some(t + 500_000_000)
-        );
+        assert_eq!(time_from_file_name("x_20231114T221320.5Z"), Some(t + 500_000_000));
     }
 
     #[test]
     fn names_without_a_time_or_with_an_impossible_one_give_none() {
-        for name in [
-            "heap.pb.gz",
-            "heap_1.pb.gz",
-            "20231314T221320Z",
-            "20231114T251320Z",
-            "",
-        ] {
+        for name in ["heap.pb.gz", "heap_1.pb.gz", "20231314T221320Z", "20231114T251320Z", ""] {
             assert_eq!(time_from_file_name(name), None, "{name}");
         }
     }
 
     #[test]
     fn readable_utc_seconds() {
-        assert_eq!(
-            format_utc_seconds(1_709_251_198_007_000_000),
-            "2024-02-29T23:59:58Z"
-        );
+        assert_eq!(format_utc_seconds(1_709_251_198_007_000_000), "2024-02-29T23:59:58Z");
     }
 
     fn file(t: i64, name: &str, bytes: u64) -> RetainedFile {
-        RetainedFile {
-            time_nanos: t,
-            name: name.to_string(),
-            bytes,
-        }
+        RetainedFile { time_nanos: t, name: name.to_string(), bytes }
     }
 
     #[test]
     fn retention_removes_the_oldest_first() {
-        let files = [
-            file(30, "c", 10),
-            file(10, "a", 10),
-            file(20, "b", 10),
-            file(20, "b2", 10),
-        ];
+        let files = [file(30, "c", 10), file(10, "a", 10), file(20, "b", 10), file(20, "b2", 10)];
         assert_eq!(retention_victims(&files, Some(2), None), [1, 2]);
         assert_eq!(retention_victims(&files, None, Some(25)), [1, 2]);
-        assert_eq!(
-            retention_victims(&files, Some(10), Some(100)),
-            Vec::<usize>::new()
-        );
+        assert_eq!(retention_victims(&files, Some(10), Some(100)), Vec::<usize>::new());
         // The newest stays even when it alone is over the byte limit.
         assert_eq!(retention_victims(&files, None, Some(1)), [1, 2, 3]);
         assert!(retention_victims(&[], Some(0), Some(0)).is_empty());

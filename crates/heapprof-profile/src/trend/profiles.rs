@@ -109,9 +109,7 @@ pub struct TrendReport {
 impl TrendReport {
     /// The leak suspects among the listed sites.
     pub fn suspects(&self) -> impl Iterator<Item = &SiteReport> {
-        self.sites
-            .iter()
-            .filter(|s| s.verdict == SiteVerdict::Suspect)
+        self.sites.iter().filter(|s| s.verdict == SiteVerdict::Suspect)
     }
 }
 
@@ -120,24 +118,15 @@ pub fn profile_trend(
     profiles: &[TimedProfile<'_>],
     opts: &ProfileTrendOptions,
 ) -> Result<TrendReport, TrendError> {
-    let first = profiles.first().ok_or(TrendError::TooFewPoints {
-        have: 0,
-        need: opts.series.min_points.max(2),
-    })?;
+    let first =
+        profiles.first().ok_or(TrendError::TooFewPoints { have: 0, need: opts.series.min_points.max(2) })?;
     let (index, sample_type, unit) = pick_sample_type(first, opts.sample_type.as_deref())?;
     let mut ordered: Vec<&TimedProfile<'_>> = profiles.iter().collect();
     ordered.sort_by_key(|p| p.time_nanos);
     for p in &ordered {
-        let same = p
-            .profile
-            .sample_type
-            .get(index)
-            .is_some_and(|vt| p.profile.str(vt.r#type) == sample_type);
+        let same = p.profile.sample_type.get(index).is_some_and(|vt| p.profile.str(vt.r#type) == sample_type);
         if !same {
-            return Err(TrendError::SampleTypeMissing {
-                name: sample_type,
-                profile: p.source.to_string(),
-            });
+            return Err(TrendError::SampleTypeMissing { name: sample_type, profile: p.source.to_string() });
         }
     }
     let (ordered, restarts) = since_last_restart(ordered, &sample_type);
@@ -149,20 +138,11 @@ pub fn profile_trend(
     for p in &ordered {
         let sites = site_values(p.profile, index);
         let total = sites.values().fold(0i64, |a, &v| a.saturating_add(v));
-        totals.push(TotalPoint {
-            time_nanos: p.time_nanos,
-            source: p.source.to_string(),
-            total,
-        });
-        history.push(
-            seconds(p.time_nanos),
-            sites.into_iter().map(|(k, v)| (k, v as f64)),
-        );
+        totals.push(TotalPoint { time_nanos: p.time_nanos, source: p.source.to_string(), total });
+        history.push(seconds(p.time_nanos), sites.into_iter().map(|(k, v)| (k, v as f64)));
     }
-    let points: Vec<Point> = totals
-        .iter()
-        .map(|t| Point::new(seconds(t.time_nanos), t.total as f64))
-        .collect();
+    let points: Vec<Point> =
+        totals.iter().map(|t| Point::new(seconds(t.time_nanos), t.total as f64)).collect();
     let series = analyze_series(&points, &opts.series)?;
     let leak = assess_leak(&series, &opts.leak);
 
@@ -203,18 +183,10 @@ fn pick_sample_type(
     p: &TimedProfile<'_>,
     wanted: Option<&str>,
 ) -> Result<(usize, String, String), TrendError> {
-    let names: Vec<&str> = p
-        .profile
-        .sample_type
-        .iter()
-        .map(|vt| p.profile.str(vt.r#type))
-        .collect();
+    let names: Vec<&str> = p.profile.sample_type.iter().map(|vt| p.profile.str(vt.r#type)).collect();
     let index = match wanted {
         Some(w) => names.iter().position(|n| *n == w),
-        None => names
-            .iter()
-            .position(|n| *n == "inuse_space")
-            .or(names.len().checked_sub(1)),
+        None => names.iter().position(|n| *n == "inuse_space").or(names.len().checked_sub(1)),
     };
     let Some(index) = index else {
         return Err(TrendError::SampleTypeMissing {
@@ -223,11 +195,7 @@ fn pick_sample_type(
         });
     };
     let vt = p.profile.sample_type[index];
-    Ok((
-        index,
-        p.profile.str(vt.r#type).to_string(),
-        p.profile.str(vt.unit).to_string(),
-    ))
+    Ok((index, p.profile.str(vt.r#type).to_string(), p.profile.str(vt.unit).to_string()))
 }
 
 /// Drops the profiles before the last restart: a cumulative total (`alloc_space`
@@ -237,17 +205,12 @@ fn since_last_restart<'p, 'a>(
     followed: &str,
 ) -> (Vec<&'p TimedProfile<'a>>, usize) {
     let cumulative = |p: &TimedProfile<'_>| -> Option<i64> {
-        let i =
-            p.profile.sample_type.iter().position(|vt| {
-                matches!(p.profile.str(vt.r#type), "alloc_space" | "alloc_objects")
-            })?;
-        Some(
-            p.profile
-                .sample
-                .iter()
-                .filter_map(|s| s.value.get(i))
-                .fold(0i64, |a, &v| a.saturating_add(v)),
-        )
+        let i = p
+            .profile
+            .sample_type
+            .iter()
+            .position(|vt| matches!(p.profile.str(vt.r#type), "alloc_space" | "alloc_objects"))?;
+        Some(p.profile.sample.iter().filter_map(|s| s.value.get(i)).fold(0i64, |a, &v| a.saturating_add(v)))
     };
     if followed.starts_with("alloc_") || ordered.is_empty() {
         return (ordered, 0);
@@ -268,10 +231,8 @@ fn since_last_restart<'p, 'a>(
 
 /// The value of sample type `index` per call stack (function names, leaf first).
 pub fn site_values(profile: &Profile, index: usize) -> BTreeMap<Vec<String>, i64> {
-    let locations: BTreeMap<u64, &crate::Location> =
-        profile.location.iter().map(|l| (l.id, l)).collect();
-    let functions: BTreeMap<u64, &crate::Function> =
-        profile.function.iter().map(|f| (f.id, f)).collect();
+    let locations: BTreeMap<u64, &crate::Location> = profile.location.iter().map(|l| (l.id, l)).collect();
+    let functions: BTreeMap<u64, &crate::Function> = profile.function.iter().map(|f| (f.id, f)).collect();
     let mut out: BTreeMap<Vec<String>, i64> = BTreeMap::new();
     for sample in &profile.sample {
         let Some(&value) = sample.value.get(index) else {
@@ -287,10 +248,8 @@ pub fn site_values(profile: &Profile, index: usize) -> BTreeMap<Vec<String>, i64
                 stack.push(format!("{:#x}", loc.address));
             }
             for line in &loc.line {
-                let name = functions
-                    .get(&line.function_id)
-                    .map(|f| profile.str(f.name))
-                    .filter(|n| !n.is_empty());
+                let name =
+                    functions.get(&line.function_id).map(|f| profile.str(f.name)).filter(|n| !n.is_empty());
                 stack.push(name.map_or_else(|| format!("{:#x}", loc.address), str::to_string));
             }
         }
@@ -316,19 +275,11 @@ mod tests {
                 .enumerate()
                 .map(|(j, name)| {
                     let f = b.function(name, name, "x.go", 1);
-                    let line = Line {
-                        function_id: f,
-                        line: 1,
-                        column: 0,
-                    };
+                    let line = Line { function_id: f, line: 1, column: 0 };
                     b.add_location(0, 0x1000 + (i * 16 + j) as u64, vec![line])
                 })
                 .collect();
-            samples.push(Sample {
-                location_id: locs,
-                value: vec![cumulative, *inuse],
-                label: vec![],
-            });
+            samples.push(Sample { location_id: locs, value: vec![cumulative, *inuse], label: vec![] });
         }
         let p = b.profile_mut();
         p.sample = samples;
@@ -337,14 +288,7 @@ mod tests {
     }
 
     fn timed(profiles: &[Profile]) -> Vec<TimedProfile<'_>> {
-        profiles
-            .iter()
-            .map(|p| TimedProfile {
-                time_nanos: p.time_nanos,
-                source: "p",
-                profile: p,
-            })
-            .collect()
+        profiles.iter().map(|p| TimedProfile { time_nanos: p.time_nanos, source: "p", profile: p }).collect()
     }
 
     #[test]
@@ -357,10 +301,7 @@ mod tests {
                     &[
                         (&["main.leak", "main.main"], (i + 1) << 20),
                         (&["main.cache", "main.main"], (i.min(3) + 1) << 20),
-                        (
-                            &["main.churn", "main.main"],
-                            if i % 2 == 0 { 1 << 20 } else { 3 << 20 },
-                        ),
+                        (&["main.churn", "main.main"], if i % 2 == 0 { 1 << 20 } else { 3 << 20 }),
                     ],
                 )
             })
@@ -393,10 +334,7 @@ mod tests {
     #[test]
     fn a_missing_sample_type_is_an_error_naming_the_source() {
         let profiles = [heap(0, 1, &[(&["f"], 1)]), heap(60, 2, &[(&["f"], 2)])];
-        let opts = ProfileTrendOptions {
-            sample_type: Some("inuse_objects".into()),
-            ..Default::default()
-        };
+        let opts = ProfileTrendOptions { sample_type: Some("inuse_objects".into()), ..Default::default() };
         let e = profile_trend(&timed(&profiles), &opts).unwrap_err();
         assert_eq!(e.to_string(), "p: no sample type inuse_objects");
         assert!(profile_trend(&[], &ProfileTrendOptions::default()).is_err());

@@ -39,10 +39,7 @@ impl Classification {
 
     /// Whether the series grows (slow, moderate or rapid).
     pub fn is_growing(self) -> bool {
-        matches!(
-            self,
-            Classification::Rapid | Classification::Moderate | Classification::Slow
-        )
+        matches!(self, Classification::Rapid | Classification::Moderate | Classification::Slow)
     }
 }
 
@@ -191,27 +188,18 @@ pub(crate) fn sorted_by_time(points: &[Point]) -> (Vec<Point>, usize) {
 
 /// Checks that every point is finite and that there are enough of them.
 pub(crate) fn check_points(points: &[Point], min_points: usize) -> Result<(), TrendError> {
-    if let Some(index) = points
-        .iter()
-        .position(|p| !p.t.is_finite() || !p.value.is_finite())
-    {
+    if let Some(index) = points.iter().position(|p| !p.t.is_finite() || !p.value.is_finite()) {
         return Err(TrendError::NonFinite { index });
     }
     let need = min_points.max(2);
     if points.len() < need {
-        return Err(TrendError::TooFewPoints {
-            have: points.len(),
-            need,
-        });
+        return Err(TrendError::TooFewPoints { have: points.len(), need });
     }
     Ok(())
 }
 
 /// Analyses a series. Points may come in any order; they are sorted by time.
-pub fn analyze_series(
-    points: &[Point],
-    opts: &SeriesOptions,
-) -> Result<SeriesAnalysis, TrendError> {
+pub fn analyze_series(points: &[Point], opts: &SeriesOptions) -> Result<SeriesAnalysis, TrendError> {
     check_points(points, opts.min_points)?;
     let (sorted, out_of_order) = sorted_by_time(points);
     let fit = least_squares(&sorted).ok_or(TrendError::NoTimeSpan)?;
@@ -223,20 +211,13 @@ pub fn analyze_series(
     let max = values.clone().fold(f64::NEG_INFINITY, f64::max);
     let level = median(&mut values.collect::<Vec<_>>()).unwrap_or(0.0);
 
-    let baseline = sorted
-        .iter()
-        .find(|p| p.t - first.t >= opts.warmup_secs)
-        .copied();
-    let growth_ratio = baseline
-        .filter(|b| b.value > 0.0)
-        .map(|b| last.value / b.value);
+    let baseline = sorted.iter().find(|p| p.t - first.t >= opts.warmup_secs).copied();
+    let growth_ratio = baseline.filter(|b| b.value > 0.0).map(|b| last.value / b.value);
 
     let window = opts.rising_window.max(1).min(sorted.len() - 1);
     let recent = &sorted[sorted.len() - 1 - window..];
-    let rising_intervals = recent
-        .windows(2)
-        .filter(|w| w[1].value - w[0].value > opts.rising_tolerance)
-        .count();
+    let rising_intervals =
+        recent.windows(2).filter(|w| w[1].value - w[0].value > opts.rising_tolerance).count();
 
     Ok(SeriesAnalysis {
         points: sorted.len(),
@@ -266,11 +247,7 @@ mod tests {
 
     /// One point a minute.
     fn per_minute(values: impl IntoIterator<Item = f64>) -> Vec<Point> {
-        values
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| Point::new(i as f64 * 60.0, v))
-            .collect()
+        values.into_iter().enumerate().map(|(i, v)| Point::new(i as f64 * 60.0, v)).collect()
     }
 
     fn analyze(points: &[Point]) -> SeriesAnalysis {
@@ -316,9 +293,7 @@ mod tests {
 
     #[test]
     fn decreasing_is_recognised() {
-        let a = analyze(&per_minute(
-            (0..30).map(|i| 500.0 * MB - 3.0 * MB * i as f64),
-        ));
+        let a = analyze(&per_minute((0..30).map(|i| 500.0 * MB - 3.0 * MB * i as f64)));
         assert_eq!(a.classification, Classification::Decreasing);
         assert_eq!(a.rising_intervals, 0);
         assert!(a.growth_ratio.unwrap() < 1.0);
@@ -360,11 +335,8 @@ mod tests {
         let a = analyze(&flat);
         assert_eq!(a.classification, Classification::Stable, "{a:?}");
 
-        let rising = per_minute(
-            n.iter()
-                .enumerate()
-                .map(|(i, e)| 200.0 * MB + 2.0 * MB * i as f64 + 5.0 * MB * e),
-        );
+        let rising =
+            per_minute(n.iter().enumerate().map(|(i, e)| 200.0 * MB + 2.0 * MB * i as f64 + 5.0 * MB * e));
         let a = analyze(&rising);
         assert_eq!(a.classification, Classification::Moderate, "{a:?}");
         assert!((a.robust_per_min() / MB - 2.0).abs() < 0.5);
@@ -375,10 +347,7 @@ mod tests {
     fn too_few_points_is_an_error() {
         let e = analyze_series(&per_minute([1.0, 2.0]), &SeriesOptions::default()).unwrap_err();
         assert_eq!(e, TrendError::TooFewPoints { have: 2, need: 3 });
-        let opts = SeriesOptions {
-            min_points: 0,
-            ..SeriesOptions::default()
-        };
+        let opts = SeriesOptions { min_points: 0, ..SeriesOptions::default() };
         assert!(analyze_series(&per_minute([1.0]), &opts).is_err());
         assert!(analyze_series(&per_minute([1.0, 2.0]), &opts).is_ok());
     }
@@ -393,17 +362,11 @@ mod tests {
 
     #[test]
     fn the_baseline_waits_for_the_warm_up() {
-        let opts = SeriesOptions {
-            warmup_secs: 150.0,
-            ..SeriesOptions::default()
-        };
+        let opts = SeriesOptions { warmup_secs: 150.0, ..SeriesOptions::default() };
         let a = analyze_series(&per_minute([0.0, 10.0, 20.0, 40.0, 80.0]), &opts).unwrap();
         assert_eq!(a.baseline, Some(Point::new(180.0, 40.0)));
         assert_eq!(a.growth_ratio, Some(2.0));
-        let late = SeriesOptions {
-            warmup_secs: 1e9,
-            ..SeriesOptions::default()
-        };
+        let late = SeriesOptions { warmup_secs: 1e9, ..SeriesOptions::default() };
         let a = analyze_series(&per_minute([1.0, 2.0, 3.0]), &late).unwrap();
         assert_eq!((a.baseline, a.growth_ratio), (None, None));
     }
@@ -423,32 +386,15 @@ mod tests {
 
     #[test]
     fn all_points_at_one_time_or_not_finite_are_errors() {
-        let same = [
-            Point::new(5.0, 1.0),
-            Point::new(5.0, 2.0),
-            Point::new(5.0, 3.0),
-        ];
-        assert_eq!(
-            analyze_series(&same, &SeriesOptions::default()),
-            Err(TrendError::NoTimeSpan)
-        );
-        let nan = [
-            Point::new(0.0, 1.0),
-            Point::new(1.0, f64::NAN),
-            Point::new(2.0, 3.0),
-        ];
-        assert_eq!(
-            analyze_series(&nan, &SeriesOptions::default()),
-            Err(TrendError::NonFinite { index: 1 })
-        );
+        let same = [Point::new(5.0, 1.0), Point::new(5.0, 2.0), Point::new(5.0, 3.0)];
+        assert_eq!(analyze_series(&same, &SeriesOptions::default()), Err(TrendError::NoTimeSpan));
+        let nan = [Point::new(0.0, 1.0), Point::new(1.0, f64::NAN), Point::new(2.0, 3.0)];
+        assert_eq!(analyze_series(&nan, &SeriesOptions::default()), Err(TrendError::NonFinite { index: 1 }));
     }
 
     #[test]
     fn the_rising_window_looks_at_the_last_intervals_only() {
-        let opts = SeriesOptions {
-            rising_window: 4,
-            ..SeriesOptions::default()
-        };
+        let opts = SeriesOptions { rising_window: 4, ..SeriesOptions::default() };
         let values = [10.0, 9.0, 8.0, 7.0, 6.0, 7.0, 8.0, 9.0, 10.0];
         let a = analyze_series(&per_minute(values), &opts).unwrap();
         assert_eq!((a.intervals, a.rising_intervals), (4, 4));

@@ -142,11 +142,7 @@ pub struct SiteHistory<K: Ord> {
 impl<K: Ord + Clone> SiteHistory<K> {
     /// An empty history.
     pub fn new() -> Self {
-        SiteHistory {
-            times: Vec::new(),
-            values: BTreeMap::new(),
-            ages: BTreeMap::new(),
-        }
+        SiteHistory { times: Vec::new(), values: BTreeMap::new(), ages: BTreeMap::new() }
     }
 
     /// Adds a snapshot taken at `t` seconds; values of a site given twice add up.
@@ -211,12 +207,8 @@ impl<K: Ord + Clone> SiteHistory<K> {
             .values
             .iter()
             .map(|(site, values)| {
-                let points: Vec<Point> = self
-                    .times
-                    .iter()
-                    .zip(values)
-                    .map(|(&t, &v)| Point::new(t, v))
-                    .collect();
+                let points: Vec<Point> =
+                    self.times.iter().zip(values).map(|(&t, &v)| Point::new(t, v)).collect();
                 judge(site.clone(), &points, self.ages.get(site).copied(), opts)
             })
             .collect();
@@ -230,12 +222,7 @@ impl<K: Ord + Clone> SiteHistory<K> {
 }
 
 /// Judges one site's series.
-pub fn judge<K>(
-    site: K,
-    points: &[Point],
-    age: Option<AgeSpread>,
-    opts: &SiteOptions,
-) -> SiteTrend<K> {
+pub fn judge<K>(site: K, points: &[Point], age: Option<AgeSpread>, opts: &SiteOptions) -> SiteTrend<K> {
     let (points, _) = sorted_by_time(points);
     let mut trend = SiteTrend {
         site,
@@ -248,17 +235,14 @@ pub fn judge<K>(
         last: points.last().map_or(0.0, |p| p.value),
         age,
     };
-    let finite = points
-        .iter()
-        .all(|p| p.t.is_finite() && p.value.is_finite());
+    let finite = points.iter().all(|p| p.t.is_finite() && p.value.is_finite());
     if !finite || points.len() < opts.min_points.max(3) {
         return trend;
     }
     let Some(fit) = least_squares(&points) else {
         return trend;
     };
-    let recent_len =
-        ((points.len() as f64 * opts.recent_fraction).ceil() as usize).clamp(3, points.len());
+    let recent_len = ((points.len() as f64 * opts.recent_fraction).ceil() as usize).clamp(3, points.len());
     let recent = least_squares(&points[points.len() - recent_len..]).map_or(0.0, |f| f.slope);
     trend.slope = theil_sen(&points).unwrap_or(fit.slope);
     trend.recent_slope = recent;
@@ -267,11 +251,7 @@ pub fn judge<K>(
     // Growth is judged on least squares and the net change: Theil–Sen reads a
     // cache that filled early and then stayed flat as no growth at all.
     let grew = fit.slope > 0.0 && trend.last - trend.first > opts.min_growth;
-    let recent_ratio = if fit.slope > 0.0 {
-        (recent / fit.slope).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
+    let recent_ratio = if fit.slope > 0.0 { (recent / fit.slope).clamp(0.0, 1.0) } else { 0.0 };
     if grew && trend.slope > 0.0 {
         trend.confidence = fit.r_squared * recent_ratio * age.map_or(1.0, |a| a.coverage());
     }
@@ -295,17 +275,11 @@ pub fn judge<K>(
 pub fn site_name(stack: &[String]) -> &str {
     let library = |f: &str| {
         let f = f.trim_start_matches('<');
-        ["alloc::", "core::", "std::"]
-            .iter()
-            .any(|p| f.starts_with(p))
+        ["alloc::", "core::", "std::"].iter().any(|p| f.starts_with(p))
             || f.contains(" as alloc::")
             || f.contains(" as core::")
     };
-    stack
-        .iter()
-        .find(|f| !library(f))
-        .or(stack.first())
-        .map_or("?", String::as_str)
+    stack.iter().find(|f| !library(f)).or(stack.first()).map_or("?", String::as_str)
 }
 
 #[cfg(test)]
@@ -333,18 +307,12 @@ mod tests {
         let n = sites.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
         let mut h = SiteHistory::new();
         for i in 0..n {
-            h.push(
-                i as f64 * 10.0,
-                sites.iter().filter_map(|(k, v)| v.get(i).map(|&x| (*k, x))),
-            );
+            h.push(i as f64 * 10.0, sites.iter().filter_map(|(k, v)| v.get(i).map(|&x| (*k, x))));
         }
         h
     }
 
-    fn verdict_of<'a>(
-        ranked: &'a [SiteTrend<&'static str>],
-        site: &str,
-    ) -> &'a SiteTrend<&'static str> {
+    fn verdict_of<'a>(ranked: &'a [SiteTrend<&'static str>], site: &str) -> &'a SiteTrend<&'static str> {
         ranked.iter().find(|t| t.site == site).unwrap()
     }
 
@@ -352,17 +320,10 @@ mod tests {
     fn the_leak_is_the_only_suspect_among_a_cache_and_churn() {
         let leak: Vec<f64> = (0..30).map(|i| 1000.0 * i as f64).collect();
         let cache: Vec<f64> = (0..30).map(|i| 3000.0 * (i.min(8)) as f64).collect();
-        let churn: Vec<f64> = (0..30)
-            .map(|i| [5000.0, 9000.0, 2000.0, 7000.0][i % 4])
-            .collect();
+        let churn: Vec<f64> = (0..30).map(|i| [5000.0, 9000.0, 2000.0, 7000.0][i % 4]).collect();
         let flat = vec![4000.0; 30];
-        let ranked = history(&[
-            ("leak", leak),
-            ("cache", cache),
-            ("churn", churn),
-            ("flat", flat),
-        ])
-        .rank(&SiteOptions::default());
+        let ranked = history(&[("leak", leak), ("cache", cache), ("churn", churn), ("flat", flat)])
+            .rank(&SiteOptions::default());
         assert_eq!(ranked[0].site, "leak");
         assert_eq!(ranked[0].verdict, SiteVerdict::Suspect);
         assert!(ranked[0].confidence > 0.95, "{:?}", ranked[0]);
@@ -370,13 +331,7 @@ mod tests {
         assert_eq!(verdict_of(&ranked, "cache").verdict, SiteVerdict::Plateaued);
         assert_ne!(verdict_of(&ranked, "churn").verdict, SiteVerdict::Suspect);
         assert_eq!(verdict_of(&ranked, "flat").verdict, SiteVerdict::NotGrowing);
-        assert_eq!(
-            ranked
-                .iter()
-                .filter(|t| t.verdict == SiteVerdict::Suspect)
-                .count(),
-            1
-        );
+        assert_eq!(ranked.iter().filter(|t| t.verdict == SiteVerdict::Suspect).count(), 1);
     }
 
     #[test]
@@ -385,24 +340,14 @@ mod tests {
         let fast: Vec<f64> = (0..20).map(|i| 50.0 * i as f64).collect();
         let ranked = history(&[("slow", slow), ("fast", fast)]).rank(&SiteOptions::default());
         let order: Vec<_> = ranked.iter().map(|t| (t.site, t.verdict)).collect();
-        assert_eq!(
-            order,
-            [
-                ("fast", SiteVerdict::Suspect),
-                ("slow", SiteVerdict::Suspect)
-            ]
-        );
+        assert_eq!(order, [("fast", SiteVerdict::Suspect), ("slow", SiteVerdict::Suspect)]);
     }
 
     #[test]
     fn a_site_that_appears_late_and_keeps_growing_is_a_suspect() {
         let mut h = SiteHistory::new();
         for i in 0..20 {
-            let sites: Vec<(&str, f64)> = if i < 5 {
-                vec![]
-            } else {
-                vec![("late", 100.0 * (i - 5) as f64)]
-            };
+            let sites: Vec<(&str, f64)> = if i < 5 { vec![] } else { vec![("late", 100.0 * (i - 5) as f64)] };
             h.push(i as f64, sites);
         }
         let ranked = h.rank(&SiteOptions::default());
@@ -414,22 +359,8 @@ mod tests {
     fn young_blocks_only_make_churn_and_ages_weigh_the_confidence() {
         let leak: Vec<f64> = (0..20).map(|i| 100.0 * i as f64).collect();
         let mut h = history(&[("a", leak.clone()), ("b", leak)]);
-        h.set_age(
-            "a",
-            AgeSpread {
-                occupied: 1,
-                bins: 8,
-                youngest_fraction: 1.0,
-            },
-        );
-        h.set_age(
-            "b",
-            AgeSpread {
-                occupied: 4,
-                bins: 8,
-                youngest_fraction: 0.2,
-            },
-        );
+        h.set_age("a", AgeSpread { occupied: 1, bins: 8, youngest_fraction: 1.0 });
+        h.set_age("b", AgeSpread { occupied: 4, bins: 8, youngest_fraction: 0.2 });
         let ranked = h.rank(&SiteOptions::default());
         assert_eq!(verdict_of(&ranked, "a").verdict, SiteVerdict::Churn);
         let b = verdict_of(&ranked, "b");
@@ -440,10 +371,7 @@ mod tests {
     #[test]
     fn small_growth_below_the_floor_is_not_growth() {
         let tiny: Vec<f64> = (0..10).map(|i| if i < 5 { 0.0 } else { 512.0 }).collect();
-        let opts = SiteOptions {
-            min_growth: 1024.0,
-            ..SiteOptions::default()
-        };
+        let opts = SiteOptions { min_growth: 1024.0, ..SiteOptions::default() };
         let ranked = history(&[("one_sample", tiny)]).rank(&opts);
         assert_eq!(ranked[0].verdict, SiteVerdict::NotGrowing);
     }
@@ -454,14 +382,8 @@ mod tests {
         assert_eq!(ranked[0].verdict, SiteVerdict::TooFewPoints);
 
         let mut h = SiteHistory::new();
-        for (t, v) in [
-            (0.0, 0.0),
-            (20.0, 200.0),
-            (10.0, 100.0),
-            (30.0, 300.0),
-            (50.0, 500.0),
-            (40.0, 400.0),
-        ] {
+        for (t, v) in [(0.0, 0.0), (20.0, 200.0), (10.0, 100.0), (30.0, 300.0), (50.0, 500.0), (40.0, 400.0)]
+        {
             h.push(t, [("s", v)]);
         }
         let ranked = h.rank(&SiteOptions::default());
@@ -472,10 +394,7 @@ mod tests {
 
     #[test]
     fn keep_last_forgets_old_snapshots_and_dead_sites() {
-        let mut h = history(&[
-            ("gone", vec![5.0, 0.0, 0.0, 0.0]),
-            ("kept", vec![1.0, 2.0, 3.0, 4.0]),
-        ]);
+        let mut h = history(&[("gone", vec![5.0, 0.0, 0.0, 0.0]), ("kept", vec![1.0, 2.0, 3.0, 4.0])]);
         h.keep_last(3);
         assert_eq!(h.len(), 3);
         assert_eq!(h.site_count(), 1);

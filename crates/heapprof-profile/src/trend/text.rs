@@ -20,10 +20,7 @@ impl TrendReport {
         let rate = |per_sec: f64| {
             let per_min = per_sec * 60.0;
             let sign = if per_min >= 0.0 { "+" } else { "" };
-            format!(
-                "{sign}{}/min",
-                scaled_label(per_min as i64, &self.unit, "auto")
-            )
+            format!("{sign}{}/min", scaled_label(per_min as i64, &self.unit, "auto"))
         };
         write!(
             w,
@@ -43,11 +40,7 @@ impl TrendReport {
         }
         writeln!(w)?;
         if s.out_of_order > 0 {
-            writeln!(
-                w,
-                "Note: {} profile(s) out of time order, sorted by time",
-                s.out_of_order
-            )?;
+            writeln!(w, "Note: {} profile(s) out of time order, sorted by time", s.out_of_order)?;
         }
         let sign = if s.growth >= 0.0 { "+" } else { "" };
         writeln!(
@@ -71,11 +64,7 @@ impl TrendReport {
             w,
             "Potential leak: {} (growth over baseline {}; rising intervals {}; trend fit {})",
             if l.potential_leak { "yes" } else { "no" },
-            detector(
-                &l.baseline,
-                |v| format!("{v:.2}x"),
-                s.growth_ratio.is_none()
-            ),
+            detector(&l.baseline, |v| format!("{v:.2}x"), s.growth_ratio.is_none()),
             detector(&l.persistent, |v| format!("{:.0}%", v * 100.0), false),
             detector(&l.trend, |v| format!("R² {v:.2}"), false),
         )?;
@@ -151,24 +140,8 @@ mod tests {
                 let mut b = ProfileBuilder::new(&[("inuse_space", "bytes")]);
                 let f = b.function("main.leak", "main.leak", "m.go", 1);
                 let g = b.function("main.main", "main.main", "m.go", 9);
-                let l1 = b.add_location(
-                    0,
-                    0x10,
-                    vec![Line {
-                        function_id: f,
-                        line: 2,
-                        column: 0,
-                    }],
-                );
-                let l2 = b.add_location(
-                    0,
-                    0x20,
-                    vec![Line {
-                        function_id: g,
-                        line: 10,
-                        column: 0,
-                    }],
-                );
+                let l1 = b.add_location(0, 0x10, vec![Line { function_id: f, line: 2, column: 0 }]);
+                let l2 = b.add_location(0, 0x20, vec![Line { function_id: g, line: 10, column: 0 }]);
                 let p = b.profile_mut();
                 p.sample.push(Sample {
                     location_id: vec![l1, l2],
@@ -181,11 +154,7 @@ mod tests {
             .collect();
         let timed: Vec<TimedProfile<'_>> = profiles
             .iter()
-            .map(|p| TimedProfile {
-                time_nanos: p.time_nanos,
-                source: "f",
-                profile: p,
-            })
+            .map(|p| TimedProfile { time_nanos: p.time_nanos, source: "f", profile: p })
             .collect();
         let report = profile_trend(&timed, &ProfileTrendOptions::default()).unwrap();
         let mut text = String::new();

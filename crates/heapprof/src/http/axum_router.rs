@@ -23,20 +23,15 @@ pub fn router(max_seconds: u64) -> Router {
     let handler = move |uri: Uri| async move {
         let path = uri.path().to_owned();
         let query = uri.query().unwrap_or("").to_owned();
-        let answer =
-            tokio::task::spawn_blocking(move || respond(&path, &query, max_seconds, &sleep)).await;
+        let answer = tokio::task::spawn_blocking(move || respond(&path, &query, max_seconds, &sleep)).await;
         match answer {
             Ok(r) => into_axum(r),
-            Err(e) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("profile request failed: {e}\n"),
-            )
-                .into_response(),
+            Err(e) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, format!("profile request failed: {e}\n")).into_response()
+            }
         }
     };
-    Router::new()
-        .route("/debug/pprof/", get(handler))
-        .route("/debug/pprof/{*name}", get(handler))
+    Router::new().route("/debug/pprof/", get(handler)).route("/debug/pprof/{*name}", get(handler))
 }
 
 fn sleep(d: Duration) {
@@ -47,10 +42,7 @@ fn into_axum(r: Response) -> AxumResponse {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, r.body).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(r.content_type),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(r.content_type));
     for (name, value) in r.headers {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(HeaderName::from_static(name_lowercase(name)), value);

@@ -107,21 +107,13 @@ pub fn serve_with(
     options: Options,
 ) -> Result<Server, ServeError> {
     if options.workers == 0 || options.queue == 0 {
-        return Err(ServeError::InvalidOption(
-            "workers and queue must be at least 1",
-        ));
+        return Err(ServeError::InvalidOption("workers and queue must be at least 1"));
     }
     let name = addr.to_string();
-    let bind_error = |source| ServeError::Bind {
-        addr: name.clone(),
-        source,
-    };
+    let bind_error = |source| ServeError::Bind { addr: name.clone(), source };
     let addrs: Vec<_> = addr.to_socket_addrs().map_err(bind_error)?.collect();
     if addrs.is_empty() {
-        return Err(bind_error(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "no address",
-        )));
+        return Err(bind_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address")));
     }
     if !options.allow_non_loopback {
         if let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback()) {

@@ -36,18 +36,9 @@ impl Response {
 
 /// The profiles served, with Go's descriptions where Go has them.
 const PROFILES: &[(&str, &str)] = &[
-    (
-        "allocs",
-        "A sampling of all past memory allocations (the heap profile, viewed as alloc_space).",
-    ),
-    (
-        "heap",
-        "A sampling of memory allocations of live objects (in-use and allocated since start).",
-    ),
-    (
-        "stats",
-        "heapprof's exact allocation statistics, as JSON (never sampled).",
-    ),
+    ("allocs", "A sampling of all past memory allocations (the heap profile, viewed as alloc_space)."),
+    ("heap", "A sampling of memory allocations of live objects (in-use and allocated since start)."),
+    ("stats", "heapprof's exact allocation statistics, as JSON (never sampled)."),
 ];
 
 /// Answers `GET path?query`. `max_seconds` bounds `?seconds=N`; `wait` sleeps
@@ -70,13 +61,7 @@ pub fn respond(path: &str, query: &str, max_seconds: u64, wait: &dyn Fn(Duration
 
 fn not_found(path: &str) -> Response {
     let names: Vec<&str> = PROFILES.iter().map(|(n, _)| *n).collect();
-    Response::text(
-        404,
-        format!(
-            "unknown profile {path}: known profiles are {}",
-            names.join(", ")
-        ),
-    )
+    Response::text(404, format!("unknown profile {path}: known profiles are {}", names.join(", ")))
 }
 
 /// The query parameters the routes know; anything else is ignored, as Go does.
@@ -85,6 +70,7 @@ struct Params {
     debug: u32,
     seconds: Option<u64>,
     gc: bool,
+    peak: bool,
 }
 
 impl Params {
@@ -94,24 +80,20 @@ impl Params {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             match key {
                 "debug" => {
-                    p.debug = value
-                        .parse()
-                        .map_err(|_| format!("bad debug value {value:?}: want an integer"))?;
+                    p.debug =
+                        value.parse().map_err(|_| format!("bad debug value {value:?}: want an integer"))?;
                 }
                 "seconds" => {
-                    let s: i64 = value
-                        .parse()
-                        .map_err(|_| format!("bad seconds value {value:?}: want an integer"))?;
+                    let s: i64 =
+                        value.parse().map_err(|_| format!("bad seconds value {value:?}: want an integer"))?;
                     if s <= 0 {
                         return Err(format!("bad seconds value {s}: must be positive"));
                     }
                     p.seconds = Some(s as u64);
                 }
-                "gc" => {
-                    p.gc = value
-                        .parse::<i64>()
-                        .map_err(|_| format!("bad gc value {value:?}"))?
-                        > 0
+                "gc" => p.gc = value.parse::<i64>().map_err(|_| format!("bad gc value {value:?}"))? > 0,
+                "peak" => {
+                    p.peak = value.parse::<i64>().map_err(|_| format!("bad peak value {value:?}"))? > 0;
                 }
                 _ => {}
             }
@@ -124,6 +106,7 @@ fn heap_route(name: &str, params: &Params, max_seconds: u64, wait: &dyn Fn(Durat
     // `gc` is accepted for compatibility: Rust has no collector to run.
     let _ = params.gc;
     let (mut profile, filename) = match params.seconds {
+        Some(_) if params.peak => return Response::text(400, "seconds and peak cannot be combined"),
         Some(_) if params.debug > 0 => {
             return Response::text(
                 400,
@@ -139,11 +122,12 @@ fn heap_route(name: &str, params: &Params, max_seconds: u64, wait: &dyn Fn(Durat
         Some(s) => {
             let before = crate::snapshot();
             wait(Duration::from_secs(s));
-            (
-                crate::snapshot().delta_since(&before),
-                format!("{name}-delta"),
-            )
+            (crate::snapshot().delta_since(&before), format!("{name}-delta"))
         }
+        None if params.peak => match peak_profile() {
+            Ok(p) => (p, format!("{name}-peak")),
+            Err(reason) => return Response::text(404, reason),
+        },
         None => (crate::heap_profile(), name.to_owned()),
     };
     if params.debug > 0 {
@@ -168,12 +152,21 @@ fn heap_route(name: &str, params: &Params, max_seconds: u64, wait: &dyn Fn(Durat
     Response {
         status: 200,
         content_type: "application/octet-stream",
-        headers: vec![(
-            "Content-Disposition",
-            format!("attachment; filename=\"{filename}\""),
-        )],
+        headers: vec![("Content-Disposition", format!("attachment; filename=\"{filename}\""))],
         body: heapprof_profile::encode_gzip(&profile),
     }
+}
+
+/// The heap as it was at its highest live size, kept by the monitor.
+#[cfg(feature = "monitor")]
+fn peak_profile() -> Result<heapprof_profile::Profile, &'static str> {
+    crate::monitor::peak_profile()
+        .ok_or("no peak profile yet: it is kept by a running heapprof::monitor::HeapMonitor")
+}
+
+#[cfg(not(feature = "monitor"))]
+fn peak_profile() -> Result<heapprof_profile::Profile, &'static str> {
+    Err("no peak profile: heapprof was built without the monitor feature")
 }
 
 fn stats_route() -> Response {
@@ -236,18 +229,16 @@ fn index() -> Response {
          <tr><th>profile</th><th></th><th>description</th></tr>\n",
     );
     for (name, description) in PROFILES {
-        let text = if *name == "stats" {
-            String::new()
-        } else {
-            format!("<a href=\"{name}?debug=1\">text</a>")
-        };
+        let text =
+            if *name == "stats" { String::new() } else { format!("<a href=\"{name}?debug=1\">text</a>") };
         let _ = writeln!(
             html,
             "<tr><td><a href=\"{name}\">{name}</a></td><td>{text}</td><td>{description}</td></tr>"
         );
     }
     html.push_str(
-        "</table>\n<p><code>?seconds=N</code> on heap and allocs: what was allocated during the next N seconds \
+        "</table>\n<p><code>?peak=1</code> on heap and allocs: the heap at its highest, as kept by a running \
+         monitor.</p>\n<p><code>?seconds=N</code> on heap and allocs: what was allocated during the next N seconds \
          (alloc_* values are the difference, inuse_* values are those at the end).</p>\n</body></html>\n",
     );
     Response {

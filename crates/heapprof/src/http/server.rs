@@ -76,19 +76,10 @@ pub(super) fn start(listener: TcpListener, options: Options) -> std::io::Result<
             .name("heapprof-http-accept".into())
             .spawn(move || accept(&listener, &queue, &accept_stopping, &accept_options))?,
     );
-    Ok(Server {
-        addr,
-        stopping,
-        threads,
-    })
+    Ok(Server { addr, stopping, threads })
 }
 
-fn accept(
-    listener: &TcpListener,
-    queue: &SyncSender<TcpStream>,
-    stopping: &AtomicBool,
-    options: &Options,
-) {
+fn accept(listener: &TcpListener, queue: &SyncSender<TcpStream>, stopping: &AtomicBool, options: &Options) {
     for conn in listener.incoming() {
         if stopping.load(Ordering::SeqCst) {
             return; // dropping `queue` ends the workers
@@ -147,8 +138,7 @@ fn route(head: &str, options: &Options) -> Response {
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or("");
     let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
         return plain(400, "malformed request line");
     };
     if !version.starts_with("HTTP/1.") {
@@ -167,10 +157,7 @@ fn route(head: &str, options: &Options) -> Response {
             })
         });
         if !authorized {
-            let mut r = plain(
-                401,
-                "a bearer token is required (Authorization: Bearer ...)",
-            );
+            let mut r = plain(401, "a bearer token is required (Authorization: Bearer ...)");
             r.headers.push(("WWW-Authenticate", "Bearer".into()));
             return r;
         }
@@ -178,9 +165,7 @@ fn route(head: &str, options: &Options) -> Response {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let mut response = respond(path, query, options.max_seconds, &std::thread::sleep);
     if method == "HEAD" {
-        response
-            .headers
-            .push(("X-Content-Length", response.body.len().to_string()));
+        response.headers.push(("X-Content-Length", response.body.len().to_string()));
         response.body.clear();
     }
     response
@@ -198,18 +183,10 @@ fn read_head(stream: &mut TcpStream, max: usize) -> Result<String, HeadError> {
     loop {
         let n = match stream.read(&mut chunk) {
             Ok(0) => {
-                return Err(HeadError::Bad(
-                    400,
-                    "connection closed before the request ended".into(),
-                ));
+                return Err(HeadError::Bad(400, "connection closed before the request ended".into()));
             }
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                 return Err(HeadError::Bad(408, "request not received in time".into()));
             }
             Err(e) => return Err(HeadError::Io(e)),
@@ -221,10 +198,7 @@ fn read_head(stream: &mut TcpStream, max: usize) -> Result<String, HeadError> {
                 .map_err(|_| HeadError::Bad(400, "request head is not UTF-8".into()));
         }
         if buf.len() > max {
-            return Err(HeadError::Bad(
-                431,
-                format!("request head larger than {max} bytes"),
-            ));
+            return Err(HeadError::Bad(431, format!("request head larger than {max} bytes")));
         }
     }
 }

@@ -69,10 +69,7 @@ pub fn live_ages() -> LiveAges {
         site.blocks += 1;
         site.oldest = site.oldest.max(age);
         site.youngest = site.youngest.min(age);
-        let class = AGE_CLASS_BOUNDS
-            .iter()
-            .position(|&b| age < b)
-            .unwrap_or(AGE_CLASS_BOUNDS.len());
+        let class = AGE_CLASS_BOUNDS.iter().position(|&b| age < b).unwrap_or(AGE_CLASS_BOUNDS.len());
         site.histogram[class] += 1;
     }
     let mut sites: Vec<SiteAges> = by_stack.into_values().collect();
@@ -111,13 +108,8 @@ pub fn snapshot_older_than(min_age: Duration) -> HeapSnapshot {
             }
         })
         .collect();
-    records
-        .sort_by(|a, b| (&a.frames, a.size_class, a.rate).cmp(&(&b.frames, b.size_class, b.rate)));
-    HeapSnapshot {
-        records,
-        unix_nanos: clock::unix_nanos(),
-        rate: sampler::sample_rate(),
-    }
+    records.sort_by(|a, b| (&a.frames, a.size_class, a.rate).cmp(&(&b.frames, b.size_class, b.rate)));
+    HeapSnapshot { records, unix_nanos: clock::unix_nanos(), rate: sampler::sample_rate() }
 }
 
 /// Per stack, how its live blocks spread over the window from `start` to now
@@ -131,9 +123,7 @@ pub(crate) fn age_spread_by_stack(start: u64, bins: u32) -> HashMap<Vec<usize>, 
     let mut counts: HashMap<&'static [usize], Vec<u64>> = HashMap::new();
     for (bucket, time) in blocks {
         let part = (time.saturating_sub(start) / width).min(u64::from(bins) - 1) as usize;
-        counts
-            .entry(bucket.frames())
-            .or_insert_with(|| vec![0; bins as usize])[part] += 1;
+        counts.entry(bucket.frames()).or_insert_with(|| vec![0; bins as usize])[part] += 1;
     }
     counts
         .into_iter()
@@ -142,9 +132,7 @@ pub(crate) fn age_spread_by_stack(start: u64, bins: u32) -> HashMap<Vec<usize>, 
             let spread = AgeSpread {
                 occupied: parts.iter().filter(|&&n| n > 0).count() as u32,
                 bins,
-                youngest_fraction: parts
-                    .last()
-                    .map_or(0.0, |&n| n as f64 / total.max(1) as f64),
+                youngest_fraction: parts.last().map_or(0.0, |&n| n as f64 / total.max(1) as f64),
             };
             (frames.to_vec(), spread)
         })

@@ -71,10 +71,7 @@ impl Default for HeapMonitor {
             warmup: Duration::from_secs(60),
             peak_margin: 0.1,
             large_allocation_threshold: None,
-            series: SeriesOptions {
-                min_points: 10,
-                ..SeriesOptions::default()
-            },
+            series: SeriesOptions { min_points: 10, ..SeriesOptions::default() },
             leak: LeakCriteria::default(),
             sites: SiteOptions::default(),
             max_suspects: 5,
@@ -96,10 +93,7 @@ impl fmt::Debug for HeapMonitor {
             .field("max_bytes", &self.max_bytes)
             .field("warmup", &self.warmup)
             .field("peak_margin", &self.peak_margin)
-            .field(
-                "large_allocation_threshold",
-                &self.large_allocation_threshold,
-            )
+            .field("large_allocation_threshold", &self.large_allocation_threshold)
             .field("callbacks", &self.callbacks.len())
             .finish_non_exhaustive()
     }
@@ -176,11 +170,7 @@ impl HeapMonitor {
     /// `new_peak` fires when the live heap exceeds the level of the previous
     /// peak event (or of the first tick) by this fraction (default 0.1).
     pub fn peak_margin(mut self, fraction: f64) -> Self {
-        self.peak_margin = if fraction.is_finite() {
-            fraction.max(0.0)
-        } else {
-            0.1
-        };
+        self.peak_margin = if fraction.is_finite() { fraction.max(0.0) } else { 0.1 };
         self
     }
 

@@ -5,9 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use heapprof_profile::trend::{
-    RetainedFile, profile_file_name, retention_victims, time_from_file_name,
-};
+use heapprof_profile::trend::{RetainedFile, profile_file_name, retention_victims, time_from_file_name};
 
 /// The monitor's profile directory.
 #[derive(Debug)]
@@ -29,13 +27,7 @@ pub(crate) struct Removed {
 
 impl DumpDir {
     pub(crate) fn new(dir: PathBuf, max_files: Option<usize>, max_bytes: Option<u64>) -> Self {
-        DumpDir {
-            dir,
-            max_files,
-            max_bytes,
-            failing: false,
-            cleaned_stale: false,
-        }
+        DumpDir { dir, max_files, max_bytes, failing: false, cleaned_stale: false }
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -72,12 +64,8 @@ impl DumpDir {
         unix_nanos: u64,
         bytes: &[u8],
     ) -> Result<(PathBuf, Removed), String> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| {
-            format!(
-                "cannot create profile directory {}: {e}",
-                self.dir.display()
-            )
-        })?;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| format!("cannot create profile directory {}: {e}", self.dir.display()))?;
         let mut removed = Removed::default();
         if !self.cleaned_stale {
             self.cleaned_stale = true;
@@ -149,11 +137,7 @@ fn profile_files(dir: &Path) -> (Vec<PathBuf>, Vec<RetainedFile>) {
                 .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
         });
         paths.push(entry.path());
-        files.push(RetainedFile {
-            time_nanos,
-            name: name.to_string(),
-            bytes: meta.len(),
-        });
+        files.push(RetainedFile { time_nanos, name: name.to_string(), bytes: meta.len() });
     }
     (paths, files)
 }
@@ -194,10 +178,7 @@ mod tests {
 
     #[test]
     fn temporaries_are_recognised_by_name() {
-        assert_eq!(
-            temporary_owner(".heap_new_peak_20240101T000000.000Z.pb.gz.tmp.4242.17"),
-            Some(4242)
-        );
+        assert_eq!(temporary_owner(".heap_new_peak_20240101T000000.000Z.pb.gz.tmp.4242.17"), Some(4242));
         assert_eq!(temporary_owner("heap_new_peak_x.pb.gz"), None);
         assert_eq!(temporary_owner(".other.pb.gz.tmp.1.2"), None);
         assert_eq!(temporary_owner(".heap_x.pb.gz.tmp.notapid.2"), None);
@@ -209,14 +190,9 @@ mod tests {
         let mut d = DumpDir::new(dir.path().to_path_buf(), Some(3), None);
         let t0 = 1_700_000_000_000_000_000u64;
         for i in 0..6u64 {
-            d.write("new_peak", t0 + i * 1_000_000_000, &[0u8; 100])
-                .unwrap();
+            d.write("new_peak", t0 + i * 1_000_000_000, &[0u8; 100]).unwrap();
         }
-        let mut names: Vec<String> = profile_files(dir.path())
-            .1
-            .into_iter()
-            .map(|f| f.name)
-            .collect();
+        let mut names: Vec<String> = profile_files(dir.path()).1.into_iter().map(|f| f.name).collect();
         names.sort();
         assert_eq!(
             names,
@@ -228,9 +204,7 @@ mod tests {
         );
 
         let mut by_bytes = DumpDir::new(dir.path().to_path_buf(), None, Some(250));
-        let (path, removed) = by_bytes
-            .write("potential_leak", t0 + 10_000_000_000, &[0u8; 100])
-            .unwrap();
+        let (path, removed) = by_bytes.write("potential_leak", t0 + 10_000_000_000, &[0u8; 100]).unwrap();
         assert_eq!(removed.files, 2);
         assert_eq!(profile_files(dir.path()).0.len(), 2);
         assert!(path.exists());
@@ -250,12 +224,8 @@ mod tests {
     fn stale_temporaries_of_dead_processes_go() {
         let dir = tempfile::tempdir().unwrap();
         // pid_max is at most 2^22: this pid cannot be running.
-        let stale = dir
-            .path()
-            .join(".heap_x_20240101T000000.000Z.pb.gz.tmp.99999999.1");
-        let ours = dir
-            .path()
-            .join(format!(".heap_y.pb.gz.tmp.{}.1", std::process::id()));
+        let stale = dir.path().join(".heap_x_20240101T000000.000Z.pb.gz.tmp.99999999.1");
+        let ours = dir.path().join(format!(".heap_y.pb.gz.tmp.{}.1", std::process::id()));
         std::fs::write(&stale, b"partial").unwrap();
         std::fs::write(&ours, b"in progress").unwrap();
         let mut d = DumpDir::new(dir.path().to_path_buf(), None, None);

@@ -34,19 +34,10 @@ pub struct Tick {
 }
 
 impl Tick {
-    pub(crate) fn new(
-        stats: &Stats,
-        unix_nanos: u64,
-        elapsed: Duration,
-        previous: Option<&Tick>,
-    ) -> Tick {
+    pub(crate) fn new(stats: &Stats, unix_nanos: u64, elapsed: Duration, previous: Option<&Tick>) -> Tick {
         let allocation_rate = previous.map_or(0.0, |p| {
             let dt = elapsed.saturating_sub(p.elapsed).as_secs_f64();
-            if dt > 0.0 {
-                stats.allocated_bytes.saturating_sub(p.allocated_bytes) as f64 / dt
-            } else {
-                0.0
-            }
+            if dt > 0.0 { stats.allocated_bytes.saturating_sub(p.allocated_bytes) as f64 / dt } else { 0.0 }
         });
         Tick {
             unix_nanos,
@@ -73,10 +64,7 @@ pub(crate) struct History {
 
 impl History {
     pub(crate) fn new(capacity: usize) -> Self {
-        History {
-            ticks: VecDeque::with_capacity(capacity),
-            capacity: capacity.max(1),
-        }
+        History { ticks: VecDeque::with_capacity(capacity), capacity: capacity.max(1) }
     }
 
     pub(crate) fn push(&mut self, tick: Tick) {
@@ -104,10 +92,7 @@ mod tests {
     use super::*;
 
     fn tick(secs: u64, allocated: u64) -> Tick {
-        let stats = Stats {
-            allocated_bytes: allocated,
-            ..Stats::default()
-        };
+        let stats = Stats { allocated_bytes: allocated, ..Stats::default() };
         Tick::new(&stats, 0, Duration::from_secs(secs), None)
     }
 
@@ -125,10 +110,7 @@ mod tests {
     #[test]
     fn the_allocation_rate_is_per_second_since_the_previous_tick() {
         let first = tick(10, 1000);
-        let stats = Stats {
-            allocated_bytes: 5000,
-            ..Stats::default()
-        };
+        let stats = Stats { allocated_bytes: 5000, ..Stats::default() };
         let second = Tick::new(&stats, 0, Duration::from_secs(12), Some(&first));
         assert_eq!(second.allocation_rate, 2000.0);
         let same_time = Tick::new(&stats, 0, Duration::from_secs(10), Some(&first));

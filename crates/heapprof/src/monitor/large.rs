@@ -29,31 +29,17 @@ pub(crate) struct LargeAllocations {
 
 impl LargeAllocations {
     pub(crate) fn new(threshold: u64) -> Self {
-        LargeAllocations {
-            threshold,
-            seen: HashMap::new(),
-            primed: false,
-        }
+        LargeAllocations { threshold, seen: HashMap::new(), primed: false }
     }
 
     /// The new large allocations since the last call; the first call only
     /// notes what is there (made before the monitor started).
     pub(crate) fn scan(&mut self, snapshot: &HeapSnapshot) -> Vec<LargeBatch> {
         let mut out = Vec::new();
-        for r in snapshot
-            .records
-            .iter()
-            .filter(|r| r.size_class >= self.threshold)
-        {
+        for r in snapshot.records.iter().filter(|r| r.size_class >= self.threshold) {
             let key = (r.frames.clone(), r.size_class, r.rate);
-            let (allocs, bytes) = self
-                .seen
-                .insert(key, (r.allocs, r.alloc_bytes))
-                .unwrap_or((0, 0));
-            let (count, added) = (
-                r.allocs.saturating_sub(allocs),
-                r.alloc_bytes.saturating_sub(bytes),
-            );
+            let (allocs, bytes) = self.seen.insert(key, (r.allocs, r.alloc_bytes)).unwrap_or((0, 0));
+            let (count, added) = (r.allocs.saturating_sub(allocs), r.alloc_bytes.saturating_sub(bytes));
             if !self.primed || count == 0 || added / count < self.threshold {
                 continue;
             }
@@ -106,20 +92,9 @@ mod tests {
     #[test]
     fn only_new_large_allocations_are_reported() {
         let mut large = LargeAllocations::new(64 << 20);
-        assert!(
-            large.scan(&snapshot(2, 100 << 20)).is_empty(),
-            "made before the monitor"
-        );
+        assert!(large.scan(&snapshot(2, 100 << 20)).is_empty(), "made before the monitor");
         let batches = large.scan(&snapshot(5, 100 << 20));
-        assert_eq!(
-            batches,
-            [LargeBatch {
-                frames: vec![1, 2],
-                truncated: false,
-                count: 3,
-                size: 100 << 20
-            }]
-        );
+        assert_eq!(batches, [LargeBatch { frames: vec![1, 2], truncated: false, count: 3, size: 100 << 20 }]);
         assert!(large.scan(&snapshot(5, 100 << 20)).is_empty());
     }
 

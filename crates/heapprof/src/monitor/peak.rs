@@ -36,10 +36,7 @@ pub(crate) fn offer(live_bytes: u64, snapshot: &Arc<HeapSnapshot>) -> bool {
     if kept.as_ref().is_some_and(|p| p.live_bytes >= live_bytes) {
         return false;
     }
-    *kept = Some(Arc::new(PeakSnapshot {
-        live_bytes,
-        snapshot: Arc::clone(snapshot),
-    }));
+    *kept = Some(Arc::new(PeakSnapshot { live_bytes, snapshot: Arc::clone(snapshot) }));
     true
 }
 

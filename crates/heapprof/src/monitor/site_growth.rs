@@ -19,21 +19,12 @@ pub(crate) struct SiteGrowth {
 
 impl SiteGrowth {
     pub(crate) fn new(capacity: usize) -> Self {
-        SiteGrowth {
-            history: SiteHistory::new(),
-            capacity,
-        }
+        SiteGrowth { history: SiteHistory::new(), capacity }
     }
 
     /// Adds a tick at `t` seconds since the monitor started.
     pub(crate) fn record(&mut self, t: f64, snapshot: &HeapSnapshot) {
-        self.history.push(
-            t,
-            snapshot
-                .records
-                .iter()
-                .map(|r| (r.frames.clone(), inuse_bytes(r))),
-        );
+        self.history.push(t, snapshot.records.iter().map(|r| (r.frames.clone(), inuse_bytes(r))));
         self.history.keep_last(self.capacity);
     }
 
@@ -46,10 +37,7 @@ impl SiteGrowth {
             self.history.set_age(frames, spread);
         }
         let floor = 2.0 * sampler::sample_rate() as f64;
-        let opts = SiteOptions {
-            min_growth: opts.min_growth.max(floor),
-            ..*opts
-        };
+        let opts = SiteOptions { min_growth: opts.min_growth.max(floor), ..*opts };
         self.history.rank(&opts)
     }
 }
@@ -80,8 +68,5 @@ pub(crate) fn symbolize(frames: &[usize], truncated: bool) -> Vec<String> {
         unix_nanos: 0,
         rate: 1,
     };
-    site_values(&one.to_profile(), 0)
-        .into_keys()
-        .next()
-        .unwrap_or_default()
+    site_values(&one.to_profile(), 0).into_keys().next().unwrap_or_default()
 }

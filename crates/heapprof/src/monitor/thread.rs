@@ -65,14 +65,8 @@ impl std::fmt::Debug for MonitorHandle {
 }
 
 impl MonitorHandle {
-    pub(crate) fn start(
-        mut config: HeapMonitor,
-        spawn: bool,
-    ) -> Result<MonitorHandle, MonitorError> {
-        if ACTIVE
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+    pub(crate) fn start(mut config: HeapMonitor, spawn: bool) -> Result<MonitorHandle, MonitorError> {
+        if ACTIVE.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return Err(MonitorError::AlreadyRunning);
         }
         peak::reset();
@@ -90,11 +84,7 @@ impl MonitorHandle {
             stopping: Mutex::new(false),
             wake: Condvar::new(),
         });
-        let mut handle = MonitorHandle {
-            shared: Arc::clone(&shared),
-            thread: None,
-            released: false,
-        };
+        let mut handle = MonitorHandle { shared: Arc::clone(&shared), thread: None, released: false };
         if spawn {
             let spawned = std::thread::Builder::new()
                 .name("heapprof-monitor".into())
@@ -144,11 +134,7 @@ impl MonitorHandle {
     }
 
     fn stop_and_join(&mut self) {
-        *self
-            .shared
-            .stopping
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = true;
+        *self.shared.stopping.lock().unwrap_or_else(PoisonError::into_inner) = true;
         self.shared.wake.notify_all();
         if let Some(thread) = self.thread.take() {
             // A callback that drops the handle runs on the monitor's thread,
@@ -187,11 +173,7 @@ fn thread_quiet<R>(f: impl FnOnce() -> R) -> R {
 fn run(shared: &Shared, interval: Duration) {
     let mut next = Instant::now();
     loop {
-        if *shared
-            .stopping
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-        {
+        if *shared.stopping.lock().unwrap_or_else(PoisonError::into_inner) {
             return;
         }
         thread_quiet(|| shared.tick_and_deliver());
@@ -201,20 +183,13 @@ fn run(shared: &Shared, interval: Duration) {
             // A slow tick: skip the missed ticks rather than run them in a burst.
             next = now + interval;
         }
-        let mut stopping = shared
-            .stopping
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut stopping = shared.stopping.lock().unwrap_or_else(PoisonError::into_inner);
         while !*stopping {
             let left = next.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            stopping = shared
-                .wake
-                .wait_timeout(stopping, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            stopping = shared.wake.wait_timeout(stopping, left).unwrap_or_else(PoisonError::into_inner).0;
         }
     }
 }

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use heapprof_profile::trend::{
-    LeakAssessment, Point, SeriesAnalysis, SeriesOptions, SiteVerdict, analyze_series, assess_leak,
-    site_name,
+    LeakAssessment, Point, SeriesAnalysis, SeriesOptions, SiteVerdict, analyze_series, assess_leak, site_name,
 };
 
 use super::config::HeapMonitor;
@@ -62,10 +61,8 @@ pub(crate) struct MonitorState {
 
 impl MonitorState {
     pub(crate) fn new(config: HeapMonitor) -> Self {
-        let dump = config
-            .profile_dir
-            .clone()
-            .map(|dir| DumpDir::new(dir, config.max_files, config.max_bytes));
+        let dump =
+            config.profile_dir.clone().map(|dir| DumpDir::new(dir, config.max_files, config.max_bytes));
         MonitorState {
             start: Instant::now(),
             start_coarse: clock::coarse_nanos(),
@@ -101,10 +98,7 @@ impl MonitorState {
         let stats = crate::stats();
         let snapshot = Arc::new(crate::snapshot());
         let tick = Tick::new(&stats, snapshot.unix_nanos, elapsed, self.history.last());
-        let previous_unix = self
-            .history
-            .last()
-            .map_or(snapshot.unix_nanos, |t| t.unix_nanos);
+        let previous_unix = self.history.last().map_or(snapshot.unix_nanos, |t| t.unix_nanos);
         self.history.push(tick);
         self.counters.ticks += 1;
         if self.baseline.is_none() && elapsed >= self.config.warmup {
@@ -115,11 +109,7 @@ impl MonitorState {
 
         let mut events = Vec::new();
         let thresholds = [
-            (
-                Resource::LiveHeap,
-                stats.live_bytes,
-                self.config.live_heap_threshold,
-            ),
+            (Resource::LiveHeap, stats.live_bytes, self.config.live_heap_threshold),
             (Resource::Rss, stats.rss_bytes, self.config.rss_threshold),
         ];
         for (resource, value, limit) in thresholds {
@@ -131,16 +121,9 @@ impl MonitorState {
                     Resource::LiveHeap => "live heap",
                     Resource::Rss => "RSS",
                 };
-                let message = format!(
-                    "threshold_exceeded: {what} {} is above {}",
-                    bytes(value),
-                    bytes(limit)
-                );
-                let kind = EventKind::ThresholdExceeded {
-                    resource,
-                    value,
-                    limit,
-                };
+                let message =
+                    format!("threshold_exceeded: {what} {} is above {}", bytes(value), bytes(limit));
+                let kind = EventKind::ThresholdExceeded { resource, value, limit };
                 events.push(self.dump_event(kind, message, &snapshot));
             }
         }
@@ -158,11 +141,7 @@ impl MonitorState {
     /// Whether a dump for `reason` may happen now; if so, it is counted as done.
     fn allowed(&mut self, reason: &'static str, now: Instant) -> bool {
         let min = self.config.min_dump_interval;
-        if self
-            .last_dump
-            .get(reason)
-            .is_some_and(|&t| now.duration_since(t) < min)
-        {
+        if self.last_dump.get(reason).is_some_and(|&t| now.duration_since(t) < min) {
             self.counters.suppressed_events += 1;
             return false;
         }
@@ -171,23 +150,14 @@ impl MonitorState {
     }
 
     fn check_leak(&mut self, now: Instant, snapshot: &Arc<HeapSnapshot>) -> Option<MonitorEvent> {
-        let points: Vec<Point> = self
-            .history
-            .iter()
-            .map(|t| Point::new(t.elapsed.as_secs_f64(), t.live_bytes as f64))
-            .collect();
-        let opts = SeriesOptions {
-            warmup_secs: f64::INFINITY,
-            ..self.config.series.clone()
-        };
+        let points: Vec<Point> =
+            self.history.iter().map(|t| Point::new(t.elapsed.as_secs_f64(), t.live_bytes as f64)).collect();
+        let opts = SeriesOptions { warmup_secs: f64::INFINITY, ..self.config.series.clone() };
         let mut series = analyze_series(&points, &opts).ok()?;
         // The baseline is the first tick after warm-up, for the monitor's life,
         // not the oldest tick the ring still holds.
         series.baseline = self.baseline;
-        series.growth_ratio = self
-            .baseline
-            .filter(|b| b.value > 0.0)
-            .map(|b| series.last / b.value);
+        series.growth_ratio = self.baseline.filter(|b| b.value > 0.0).map(|b| series.last / b.value);
         let assessment = assess_leak(&series, &self.config.leak);
         self.last_leak = Some((series.clone(), assessment.clone()));
         if !assessment.potential_leak || !self.allowed("potential_leak", now) {
@@ -203,20 +173,12 @@ impl MonitorState {
                 site_name(&top.stack)
             ));
         }
-        let kind = EventKind::PotentialLeak {
-            series: Box::new(series),
-            assessment: Box::new(assessment),
-            suspects,
-        };
+        let kind =
+            EventKind::PotentialLeak { series: Box::new(series), assessment: Box::new(assessment), suspects };
         Some(self.dump_event(kind, message, snapshot))
     }
 
-    fn check_peak(
-        &mut self,
-        now: Instant,
-        live: u64,
-        snapshot: &Arc<HeapSnapshot>,
-    ) -> Option<MonitorEvent> {
+    fn check_peak(&mut self, now: Instant, live: u64, snapshot: &Arc<HeapSnapshot>) -> Option<MonitorEvent> {
         let Some(level) = self.peak_level else {
             self.peak_level = Some(live);
             return None;
@@ -226,15 +188,8 @@ impl MonitorState {
             return None;
         }
         self.peak_level = Some(live);
-        let message = format!(
-            "new_peak: live heap {}, up from {}",
-            bytes(live),
-            bytes(level)
-        );
-        let kind = EventKind::NewPeak {
-            live_bytes: live,
-            previous: level,
-        };
+        let message = format!("new_peak: live heap {}, up from {}", bytes(live), bytes(level));
+        let kind = EventKind::NewPeak { live_bytes: live, previous: level };
         Some(self.dump_event(kind, message, snapshot))
     }
 
@@ -276,10 +231,7 @@ impl MonitorState {
             .into_iter()
             .filter(|t| t.verdict == SiteVerdict::Suspect)
             .take(max)
-            .map(|trend| Suspect {
-                stack: symbolize(&trend.site, false),
-                trend,
-            })
+            .map(|trend| Suspect { stack: symbolize(&trend.site, false), trend })
             .collect()
     }
 

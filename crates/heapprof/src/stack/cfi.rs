@@ -4,10 +4,9 @@
 //! are evaluated on the spot.
 
 use gimli::{
-    BaseAddresses, CfaRule, EhFrame, EhFrameHdr, EhFrameOffset, EndianSlice, Evaluation,
-    EvaluationResult, EvaluationStorage, LittleEndian, Location, Piece, Reader, Register,
-    RegisterRule, UnwindContext, UnwindContextStorage, UnwindSection, UnwindTableRow, Value,
-    X86_64,
+    BaseAddresses, CfaRule, EhFrame, EhFrameHdr, EhFrameOffset, EndianSlice, Evaluation, EvaluationResult,
+    EvaluationStorage, LittleEndian, Location, Piece, Reader, Register, RegisterRule, UnwindContext,
+    UnwindContextStorage, UnwindSection, UnwindTableRow, Value, X86_64,
 };
 
 use super::modules::SectionBytes;
@@ -105,27 +104,20 @@ pub(super) fn find(
             .checked_sub(module.eh_frame_address)
             .ok_or(gimli::Error::NoUnwindInfoForAddress)
             .and_then(|offset| {
-                eh_frame.fde_from_offset(
-                    &module.bases,
-                    EhFrameOffset(offset),
-                    EhFrame::cie_from_offset,
-                )
+                eh_frame.fde_from_offset(&module.bases, EhFrameOffset(offset), EhFrame::cie_from_offset)
             })
             .and_then(|fde| {
-                if fde.contains(address) {
-                    Ok(fde)
-                } else {
-                    Err(gimli::Error::NoUnwindInfoForAddress)
-                }
+                if fde.contains(address) { Ok(fde) } else { Err(gimli::Error::NoUnwindInfoForAddress) }
             }),
         // Any other layout, through gimli.
-        None => EhFrameHdr::new(hdr_bytes, LittleEndian)
-            .parse(&module.bases, 8)
-            .and_then(|hdr| {
-                hdr.table()
-                    .ok_or(gimli::Error::NoUnwindInfoForAddress)?
-                    .fde_for_address(&eh_frame, &module.bases, address, EhFrame::cie_from_offset)
-            }),
+        None => EhFrameHdr::new(hdr_bytes, LittleEndian).parse(&module.bases, 8).and_then(|hdr| {
+            hdr.table().ok_or(gimli::Error::NoUnwindInfoForAddress)?.fde_for_address(
+                &eh_frame,
+                &module.bases,
+                address,
+                EhFrame::cie_from_offset,
+            )
+        }),
     };
     let Ok(fde) = fde else {
         return Found::Rule(Rule::FRAME_POINTER);
@@ -152,8 +144,7 @@ pub(super) fn find(
 fn search_table(hdr: &[u8], hdr_address: usize, pc: usize) -> Option<Option<usize>> {
     const UDATA4: u8 = 0x03;
     const DATAREL_SDATA4: u8 = 0x3b;
-    let (&version, &ptr_enc, &count_enc, &table_enc) =
-        (hdr.first()?, hdr.get(1)?, hdr.get(2)?, hdr.get(3)?);
+    let (&version, &ptr_enc, &count_enc, &table_enc) = (hdr.first()?, hdr.get(1)?, hdr.get(2)?, hdr.get(3)?);
     if version != 1 || count_enc != UDATA4 || table_enc != DATAREL_SDATA4 {
         return None;
     }
@@ -211,11 +202,7 @@ fn compact(row: &UnwindTableRow<usize, FixedStorage>) -> Option<Rule> {
         RegisterRule::Offset(off) => Some(i32::try_from(off).ok()?),
         _ => return None,
     };
-    let rule = Rule::Cfa {
-        base,
-        cfa_offset,
-        bp_offset,
-    };
+    let rule = Rule::Cfa { base, cfa_offset, bp_offset };
     rule.encode().map(|_| rule)
 }
 
@@ -240,9 +227,7 @@ fn apply(
     let recover = |rule: RegisterRule<usize>, unchanged: Option<usize>| -> Option<usize> {
         match rule {
             RegisterRule::Undefined | RegisterRule::SameValue => unchanged,
-            RegisterRule::Offset(off) => {
-                stack.read(cfa.checked_add_signed(isize::try_from(off).ok()?)?)
-            }
+            RegisterRule::Offset(off) => stack.read(cfa.checked_add_signed(isize::try_from(off).ok()?)?),
             RegisterRule::ValOffset(off) => cfa.checked_add_signed(isize::try_from(off).ok()?),
             RegisterRule::Register(r) => register_value(r, regs),
             RegisterRule::Expression(expr) => {
@@ -268,11 +253,7 @@ fn apply(
     if ra == 0 {
         return Some(Step::Root);
     }
-    *regs = Regs {
-        pc: ra,
-        sp: cfa,
-        bp,
-    };
+    *regs = Regs { pc: ra, sp: cfa, bp };
     Some(Step::Caller)
 }
 
@@ -313,9 +294,7 @@ fn evaluate(
                 let value = register_value(register, regs)? as u64;
                 eval.resume_with_register(Value::Generic(value)).ok()?
             }
-            EvaluationResult::RequiresMemory {
-                address, size: 8, ..
-            } => {
+            EvaluationResult::RequiresMemory { address, size: 8, .. } => {
                 let value = stack.read(usize::try_from(address).ok()?)? as u64;
                 eval.resume_with_memory(Value::Generic(value)).ok()?
             }

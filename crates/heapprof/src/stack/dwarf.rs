@@ -21,24 +21,12 @@ pub(super) fn walk(regs: Registers, out: &mut [usize]) -> Capture {
         return Capture::UNAVAILABLE;
     }
     // Stack reads are confined to [sp of capture, top of stack - 8].
-    let stack = StackRange {
-        lo: regs.sp,
-        last: hi.saturating_sub(8),
-    };
-    let regs = Regs {
-        pc: regs.pc,
-        sp: regs.sp,
-        bp: regs.bp,
-    };
+    let stack = StackRange { lo: regs.sp, last: hi.saturating_sub(8) };
+    let regs = Regs { pc: regs.pc, sp: regs.sp, bp: regs.bp };
     unwind(snapshot, regs, &stack, out)
 }
 
-fn unwind(
-    mut snapshot: &'static Snapshot,
-    mut regs: Regs,
-    stack: &StackRange,
-    out: &mut [usize],
-) -> Capture {
+fn unwind(mut snapshot: &'static Snapshot, mut regs: Regs, stack: &StackRange, out: &mut [usize]) -> Capture {
     // The first frame is looked up at its pc; callers at their return address minus
     // one (inside the call instruction: a call may be the last instruction of a function).
     let mut lookup = regs.pc;
@@ -58,10 +46,7 @@ fn unwind(
                         rules::remember(lookup, rule);
                         rule.step(&mut regs, stack)
                     }
-                    Some(Found::Applied {
-                        step,
-                        signal_frame: signal,
-                    }) => {
+                    Some(Found::Applied { step, signal_frame: signal }) => {
                         signal_frame = signal;
                         step
                     }
@@ -76,11 +61,7 @@ fn unwind(
             Step::Invalid => break StackEnd::Lost,
         }
         let ra = regs.pc;
-        lookup = if signal_frame {
-            ra
-        } else {
-            ra.saturating_sub(1)
-        };
+        lookup = if signal_frame { ra } else { ra.saturating_sub(1) };
         rule = rules::cached(lookup);
         // Accept only addresses in known code. A cached rule vouches for that: rules are
         // only stored for addresses that passed this check, and all are forgotten when a
@@ -102,10 +83,7 @@ fn unwind(
         // Rules may have been read from an unloaded module's bytes (they read as empty,
         // and the frame-pointer rule was used): distrust this stack, replace the list.
         let _ = snapshot::refresh_if_changed();
-        return Capture {
-            len,
-            end: StackEnd::Lost,
-        };
+        return Capture { len, end: StackEnd::Lost };
     }
     Capture { len, end }
 }

@@ -29,16 +29,11 @@ pub(super) fn walk(regs: Registers, out: &mut [usize]) -> Capture {
         if fp == 0 {
             // The outermost frame clears rbp; but capture always has a caller, so a
             // zero before any frame means rbp was not a frame pointer.
-            break if len == 0 {
-                StackEnd::Lost
-            } else {
-                StackEnd::Root
-            };
+            break if len == 0 { StackEnd::Lost } else { StackEnd::Root };
         }
         let (Some(caller_fp), Some(ra)) = (
             read_stack_word(fp, floor, last),
-            fp.checked_add(8)
-                .and_then(|a| read_stack_word(a, floor, last)),
+            fp.checked_add(8).and_then(|a| read_stack_word(a, floor, last)),
         ) else {
             break StackEnd::Lost;
         };

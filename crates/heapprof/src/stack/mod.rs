@@ -104,14 +104,8 @@ impl Capture {
         self.end == StackEnd::Truncated
     }
 
-    #[cfg_attr(
-        not(all(target_arch = "x86_64", target_os = "linux")),
-        allow(dead_code)
-    )]
-    const UNAVAILABLE: Capture = Capture {
-        len: 0,
-        end: StackEnd::Unavailable,
-    };
+    #[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
+    const UNAVAILABLE: Capture = Capture { len: 0, end: StackEnd::Unavailable };
 }
 
 /// Writes the return addresses of the current call stack into `out`, the return address

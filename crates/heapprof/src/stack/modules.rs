@@ -33,10 +33,7 @@ pub(super) struct Enumeration {
 
 /// Lists the loaded modules. Allocates (called with the allocator's guard set).
 pub(super) fn enumerate() -> Enumeration {
-    let mut out = Enumeration {
-        modules: Vec::with_capacity(32),
-        generation: (0, 0),
-    };
+    let mut out = Enumeration { modules: Vec::with_capacity(32), generation: (0, 0) };
     // SAFETY: `collect_module` only reads the `dl_phdr_info` it is given and writes
     // to `out`, which outlives the call.
     unsafe {
@@ -50,10 +47,7 @@ pub(super) fn load_generation() -> (u64, u64) {
     let mut generation = (0u64, 0u64);
     // SAFETY: `read_generation` writes only to `generation`, which outlives the call.
     unsafe {
-        libc::dl_iterate_phdr(
-            Some(read_generation),
-            (&raw mut generation).cast::<c_void>(),
-        );
+        libc::dl_iterate_phdr(Some(read_generation), (&raw mut generation).cast::<c_void>());
     }
     generation
 }
@@ -63,11 +57,7 @@ fn has_counters(size: usize) -> bool {
     size >= core::mem::offset_of!(libc::dl_phdr_info, dlpi_subs) + size_of::<u64>()
 }
 
-unsafe extern "C" fn read_generation(
-    info: *mut libc::dl_phdr_info,
-    size: usize,
-    data: *mut c_void,
-) -> c_int {
+unsafe extern "C" fn read_generation(info: *mut libc::dl_phdr_info, size: usize, data: *mut c_void) -> c_int {
     // SAFETY: glibc passes a valid `info` of `size` bytes; `data` is the `(u64, u64)`
     // given by `load_generation`.
     unsafe {
@@ -78,11 +68,7 @@ unsafe extern "C" fn read_generation(
     1 // the counters are the same in every entry: stop after the first
 }
 
-unsafe extern "C" fn collect_module(
-    info: *mut libc::dl_phdr_info,
-    size: usize,
-    data: *mut c_void,
-) -> c_int {
+unsafe extern "C" fn collect_module(info: *mut libc::dl_phdr_info, size: usize, data: *mut c_void) -> c_int {
     // SAFETY: glibc passes a valid `info` of `size` bytes whose `dlpi_phdr` points to
     // `dlpi_phnum` program headers; `data` is the `Enumeration` given by `enumerate`.
     unsafe {
@@ -117,10 +103,8 @@ fn describe_module(bias: usize, phdrs: &[libc::Elf64_Phdr]) -> Option<LoadedModu
     if texts.is_empty() {
         return None;
     }
-    let eh_frame_hdr = phdrs
-        .iter()
-        .find(|p| p.p_type == PT_GNU_EH_FRAME)
-        .and_then(|p| actual(p.p_vaddr, p.p_memsz));
+    let eh_frame_hdr =
+        phdrs.iter().find(|p| p.p_type == PT_GNU_EH_FRAME).and_then(|p| actual(p.p_vaddr, p.p_memsz));
     let eh_frame = eh_frame_hdr.as_ref().and_then(|hdr| {
         let start = eh_frame_address(hdr)?;
         // The file-backed part of the loaded segment that holds `.eh_frame`.
@@ -131,11 +115,7 @@ fn describe_module(bias: usize, phdrs: &[libc::Elf64_Phdr]) -> Option<LoadedModu
             .find(|r| r.contains(&start))?;
         Some(start..segment.end)
     });
-    Some(LoadedModule {
-        texts,
-        eh_frame_hdr,
-        eh_frame,
-    })
+    Some(LoadedModule { texts, eh_frame_hdr, eh_frame })
 }
 
 /// Decodes the `.eh_frame` address from the header of `.eh_frame_hdr`.
@@ -144,9 +124,7 @@ fn eh_frame_address(hdr: &Range<usize>) -> Option<usize> {
     // (we are inside `dl_iterate_phdr`, which keeps it so).
     let bytes = unsafe { core::slice::from_raw_parts(hdr.start as *const u8, hdr.len()) };
     let bases = gimli::BaseAddresses::default().set_eh_frame_hdr(hdr.start as u64);
-    let parsed = gimli::EhFrameHdr::new(bytes, gimli::LittleEndian)
-        .parse(&bases, 8)
-        .ok()?;
+    let parsed = gimli::EhFrameHdr::new(bytes, gimli::LittleEndian).parse(&bases, 8).ok()?;
     match parsed.eh_frame_ptr() {
         gimli::Pointer::Direct(address) => usize::try_from(address).ok(),
         gimli::Pointer::Indirect(_) => None,
@@ -175,11 +153,7 @@ impl SectionBytes {
     /// segment starts at `eh_frame_hdr`.
     pub(super) fn new(range: Range<usize>, probe: usize, eh_frame_hdr: usize) -> SectionBytes {
         let vouched = find_object(probe) == Lookup::Found(eh_frame_hdr);
-        SectionBytes {
-            start: range.start,
-            len: range.len(),
-            eh_frame_hdr: vouched.then_some(eh_frame_hdr),
-        }
+        SectionBytes { start: range.start, len: range.len(), eh_frame_hdr: vouched.then_some(eh_frame_hdr) }
     }
 
     /// The bytes, to unwind `address`; none if the module at `address` is not this one

@@ -20,11 +20,7 @@ pub(super) enum Rule {
     EndOfStack,
     /// `CFA = base + cfa_offset`, the return address at `CFA - 8`, the caller's `rbp`
     /// unchanged or loaded from `CFA + bp_offset`; the caller's `rsp` is the CFA.
-    Cfa {
-        base: Base,
-        cfa_offset: u32,
-        bp_offset: Option<i32>,
-    },
+    Cfa { base: Base, cfa_offset: u32, bp_offset: Option<i32> },
 }
 
 /// The register a CFA is computed from.
@@ -36,11 +32,8 @@ pub(super) enum Base {
 
 impl Rule {
     /// The frame-pointer rule, used where no unwind information covers an address.
-    pub(super) const FRAME_POINTER: Rule = Rule::Cfa {
-        base: Base::Rbp,
-        cfa_offset: 16,
-        bp_offset: Some(-16),
-    };
+    pub(super) const FRAME_POINTER: Rule =
+        Rule::Cfa { base: Base::Rbp, cfa_offset: 16, bp_offset: Some(-16) };
 
     /// Packs the rule in the low 32 bits: kind (2 bits: 1 end, 2 rsp, 3 rbp), a flag for
     /// a saved rbp, the CFA offset in words (15 bits), the rbp offset in words (signed,
@@ -48,11 +41,7 @@ impl Rule {
     pub(super) fn encode(self) -> Option<u32> {
         match self {
             Rule::EndOfStack => Some(1),
-            Rule::Cfa {
-                base,
-                cfa_offset,
-                bp_offset,
-            } => {
+            Rule::Cfa { base, cfa_offset, bp_offset } => {
                 let kind = match base {
                     Base::Rsp => 2,
                     Base::Rbp => 3,
@@ -88,11 +77,7 @@ impl Rule {
             let words = ((bits >> 18) as i32) << 18 >> 18;
             words * 8
         });
-        Some(Rule::Cfa {
-            base,
-            cfa_offset,
-            bp_offset,
-        })
+        Some(Rule::Cfa { base, cfa_offset, bp_offset })
     }
 }
 
@@ -133,12 +118,7 @@ impl Rule {
     /// Applies the rule to `regs`, turning them into the caller's.
     #[inline(always)]
     pub(super) fn step(self, regs: &mut Regs, stack: &StackRange) -> Step {
-        let Rule::Cfa {
-            base,
-            cfa_offset,
-            bp_offset,
-        } = self
-        else {
+        let Rule::Cfa { base, cfa_offset, bp_offset } = self else {
             return Step::Root;
         };
         let base = match base {
@@ -157,10 +137,7 @@ impl Rule {
         };
         let bp = match bp_offset {
             None => regs.bp,
-            Some(off) => match cfa
-                .checked_add_signed(off as isize)
-                .and_then(|a| stack.read(a))
-            {
+            Some(off) => match cfa.checked_add_signed(off as isize).and_then(|a| stack.read(a)) {
                 Some(bp) => bp,
                 None => return Step::Invalid,
             },
@@ -168,11 +145,7 @@ impl Rule {
         if ra == 0 {
             return Step::Root;
         }
-        *regs = Regs {
-            pc: ra,
-            sp: cfa,
-            bp,
-        };
+        *regs = Regs { pc: ra, sp: cfa, bp };
         Step::Caller
     }
 }
@@ -187,11 +160,8 @@ static TABLE: [AtomicU64; 1 << TABLE_BITS] = [const { AtomicU64::new(0) }; 1 << 
 /// The cached rule for `lookup_address`, if any.
 #[inline(always)]
 pub(super) fn cached(lookup_address: usize) -> Option<Rule> {
-    let entry = TABLE
-        .get(lookup_address & TABLE_MASK)?
-        .load(Ordering::Relaxed);
-    if entry >> 32 != (lookup_address >> TABLE_BITS) as u64 || lookup_address >= MAX_CACHED_ADDRESS
-    {
+    let entry = TABLE.get(lookup_address & TABLE_MASK)?.load(Ordering::Relaxed);
+    if entry >> 32 != (lookup_address >> TABLE_BITS) as u64 || lookup_address >= MAX_CACHED_ADDRESS {
         return None;
     }
     Rule::decode(entry as u32)
@@ -235,47 +205,19 @@ mod tests {
         let rules = [
             Rule::EndOfStack,
             Rule::FRAME_POINTER,
-            Rule::Cfa {
-                base: Base::Rsp,
-                cfa_offset: 8,
-                bp_offset: None,
-            },
-            Rule::Cfa {
-                base: Base::Rsp,
-                cfa_offset: 8 * 32767,
-                bp_offset: Some(-8 * 8192),
-            },
-            Rule::Cfa {
-                base: Base::Rsp,
-                cfa_offset: 4096,
-                bp_offset: Some(8 * 8191),
-            },
+            Rule::Cfa { base: Base::Rsp, cfa_offset: 8, bp_offset: None },
+            Rule::Cfa { base: Base::Rsp, cfa_offset: 8 * 32767, bp_offset: Some(-8 * 8192) },
+            Rule::Cfa { base: Base::Rsp, cfa_offset: 4096, bp_offset: Some(8 * 8191) },
         ];
         for rule in rules {
             let bits = rule.encode().unwrap();
             assert_eq!(Rule::decode(bits), Some(rule));
         }
         let unfit = [
-            Rule::Cfa {
-                base: Base::Rsp,
-                cfa_offset: 12,
-                bp_offset: None,
-            },
-            Rule::Cfa {
-                base: Base::Rsp,
-                cfa_offset: 8 << 15,
-                bp_offset: None,
-            },
-            Rule::Cfa {
-                base: Base::Rbp,
-                cfa_offset: 16,
-                bp_offset: Some(-8 * 8193),
-            },
-            Rule::Cfa {
-                base: Base::Rbp,
-                cfa_offset: 16,
-                bp_offset: Some(-12),
-            },
+            Rule::Cfa { base: Base::Rsp, cfa_offset: 12, bp_offset: None },
+            Rule::Cfa { base: Base::Rsp, cfa_offset: 8 << 15, bp_offset: None },
+            Rule::Cfa { base: Base::Rbp, cfa_offset: 16, bp_offset: Some(-8 * 8193) },
+            Rule::Cfa { base: Base::Rbp, cfa_offset: 16, bp_offset: Some(-12) },
         ];
         for rule in unfit {
             assert_eq!(rule.encode(), None, "{rule:?}");

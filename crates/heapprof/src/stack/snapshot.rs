@@ -60,11 +60,7 @@ impl Snapshot {
         }
         texts.sort_by_key(|r| r.start);
         cfi.sort_by_key(|m| m.text.start);
-        Snapshot {
-            texts,
-            modules: cfi,
-            generation: listing.generation,
-        }
+        Snapshot { texts, modules: cfi, generation: listing.generation }
     }
 }
 
@@ -96,12 +92,7 @@ fn build_first() -> Option<&'static Snapshot> {
     thread::init_process_hooks();
     modules::resolve_find_object();
     let fresh = Box::into_raw(Box::new(Snapshot::build(modules::enumerate())));
-    match CURRENT.compare_exchange(
-        core::ptr::null_mut(),
-        fresh,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
+    match CURRENT.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
         // SAFETY: just published; published snapshots are never freed.
         Ok(_) => Some(unsafe { &*fresh }),
         Err(existing) => {
@@ -196,13 +187,8 @@ impl Drop for BuildLock {
 }
 
 fn coarse_now_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid timespec to write to.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1000)
-        .wrapping_add(ts.tv_nsec as u64 / 1_000_000)
+    (ts.tv_sec as u64).wrapping_mul(1000).wrapping_add(ts.tv_nsec as u64 / 1_000_000)
 }

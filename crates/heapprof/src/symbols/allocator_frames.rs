@@ -116,17 +116,12 @@ pub(crate) fn is_allocator_frame_at(frame: &super::Frame) -> bool {
 
 /// `trait_path` is `wanted`, possibly followed by generic arguments.
 fn path_is(trait_path: &str, wanted: &str) -> bool {
-    trait_path
-        .strip_prefix(wanted)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('<'))
+    trait_path.strip_prefix(wanted).is_some_and(|rest| rest.is_empty() || rest.starts_with('<'))
 }
 
 fn strip_references(mut ty: &str) -> &str {
     loop {
-        let stripped = ty
-            .trim_start_matches('&')
-            .trim_start_matches("mut ")
-            .trim_start_matches("dyn ");
+        let stripped = ty.trim_start_matches('&').trim_start_matches("mut ").trim_start_matches("dyn ");
         if stripped.len() == ty.len() {
             return ty;
         }
@@ -154,9 +149,7 @@ fn qualified_self(name: &str) -> Option<(&str, &str)> {
                 });
             }
             '>' => depth -= 1,
-            ' ' if depth == 0 && as_at.is_none() && inner[i..].starts_with(" as ") => {
-                as_at = Some(i)
-            }
+            ' ' if depth == 0 && as_at.is_none() && inner[i..].starts_with(" as ") => as_at = Some(i),
             _ => {}
         }
         previous = c;
@@ -206,10 +199,7 @@ mod tests {
             "operator new(unsigned long)",
             "operator new[](unsigned long, std::nothrow_t const&)",
         ] {
-            assert!(
-                is_allocator_frame(name),
-                "{name} should be dropped from the leaf"
-            );
+            assert!(is_allocator_frame(name), "{name} should be dropped from the leaf");
         }
     }
 
@@ -266,33 +256,17 @@ mod tests {
             ("__rust_alloc", ""),
             ("alloc::alloc::alloc", ""),
         ] {
-            let file = if file.is_empty() {
-                String::new()
-            } else {
-                format!("{rustc}{file}")
-            };
-            assert!(
-                is_allocator_frame_at(&frame(name, &file)),
-                "{name} in {file}"
-            );
+            let file = if file.is_empty() { String::new() } else { format!("{rustc}{file}") };
+            assert!(is_allocator_frame_at(&frame(name, &file)), "{name} in {file}");
         }
         for (name, file) in [
-            (
-                "grow_one<u8, alloc::alloc::Global>",
-                "library/alloc/src/raw_vec/mod.rs",
-            ),
-            (
-                "push<u8, alloc::alloc::Global>",
-                "library/alloc/src/vec/mod.rs",
-            ),
+            ("grow_one<u8, alloc::alloc::Global>", "library/alloc/src/raw_vec/mod.rs"),
+            ("push<u8, alloc::alloc::Global>", "library/alloc/src/vec/mod.rs"),
             ("new<u64>", "library/alloc/src/boxed.rs"),
             ("myapp::alloc", "library/alloc/src/alloc.rs"),
             ("fill", "/home/me/myapp/src/alloc.rs"),
         ] {
-            assert!(
-                !is_allocator_frame_at(&frame(name, &format!("{rustc}{file}"))),
-                "{name} in {file}"
-            );
+            assert!(!is_allocator_frame_at(&frame(name, &format!("{rustc}{file}"))), "{name} in {file}");
         }
     }
 }

@@ -15,9 +15,7 @@ const DEBUG_ROOT: &str = "/usr/lib/debug";
 /// `/usr/lib/debug/.build-id/xx/yyyy.debug` for build id `xxyyyy`.
 fn build_id_path(id: &str) -> Option<PathBuf> {
     let (dir, file) = (id.get(..2)?, id.get(2..).filter(|f| !f.is_empty())?);
-    Some(PathBuf::from(format!(
-        "{DEBUG_ROOT}/.build-id/{dir}/{file}.debug"
-    )))
+    Some(PathBuf::from(format!("{DEBUG_ROOT}/.build-id/{dir}/{file}.debug")))
 }
 
 /// Finds the separate debug file of a file without DWARF, as gdb does: by build id under
@@ -39,20 +37,17 @@ pub(super) fn find_debug_file(
             candidates.push(Path::new(DEBUG_ROOT).join(relative).join(link));
         }
     }
-    candidates
-        .into_iter()
-        .filter(|c| c != path)
-        .find_map(|candidate| {
-            let data = MappedFile::open(&candidate).ok()?;
-            let object = object::File::parse(data.bytes()).ok()?;
-            let id = object.build_id().ok().flatten().map(hex);
-            if build_id.is_some() && id.is_some() && id.as_deref() != build_id {
-                return None;
-            }
-            drop(object);
-            let data = store.map(&candidate).ok()?;
-            Some((candidate, object::File::parse(data).ok()?))
-        })
+    candidates.into_iter().filter(|c| c != path).find_map(|candidate| {
+        let data = MappedFile::open(&candidate).ok()?;
+        let object = object::File::parse(data.bytes()).ok()?;
+        let id = object.build_id().ok().flatten().map(hex);
+        if build_id.is_some() && id.is_some() && id.as_deref() != build_id {
+            return None;
+        }
+        drop(object);
+        let data = store.map(&candidate).ok()?;
+        Some((candidate, object::File::parse(data).ok()?))
+    })
 }
 
 /// Loads the supplementary file named by `.gnu_debugaltlink` (shared DWARF written by `dwz`,

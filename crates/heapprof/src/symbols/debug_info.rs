@@ -101,20 +101,12 @@ unsafe fn extend(bytes: &[u8]) -> &'static [u8] {
 }
 
 pub(super) fn endian(object: &object::File<'_>) -> gimli::RunTimeEndian {
-    if object.is_little_endian() {
-        gimli::RunTimeEndian::Little
-    } else {
-        gimli::RunTimeEndian::Big
-    }
+    if object.is_little_endian() { gimli::RunTimeEndian::Little } else { gimli::RunTimeEndian::Big }
 }
 
 /// Loads the DWARF sections of `object` (its `.dwo` names when `dwo`); `None` when it has
 /// no `.debug_info` at all.
-fn load_dwarf(
-    object: &object::File<'static>,
-    store: &mut Store,
-    dwo: bool,
-) -> Option<gimli::Dwarf<Reader>> {
+fn load_dwarf(object: &object::File<'static>, store: &mut Store, dwo: bool) -> Option<gimli::Dwarf<Reader>> {
     let endian = endian(object);
     let dwarf = gimli::Dwarf::load(|id| -> Result<Reader, object::Error> {
         use gimli::SectionId::*;
@@ -184,17 +176,11 @@ impl DebugInfo {
     /// differ when a deleted file is opened through `/proc/self/map_files`). `build_id`
     /// (lowercase hex), when known from the loaded image, must match the file's: a file
     /// replaced on disk gives an error, never wrong names.
-    pub(super) fn open(
-        path: &Path,
-        original: &Path,
-        build_id: Option<&str>,
-    ) -> Result<DebugInfo, String> {
+    pub(super) fn open(path: &Path, original: &Path, build_id: Option<&str>) -> Result<DebugInfo, String> {
         let mut store = Store::default();
-        let data = store
-            .map(path)
-            .map_err(|e| format!("cannot map {}: {e}", path.display()))?;
-        let object = object::File::parse(data)
-            .map_err(|e| format!("{}: not an object file: {e}", path.display()))?;
+        let data = store.map(path).map_err(|e| format!("cannot map {}: {e}", path.display()))?;
+        let object =
+            object::File::parse(data).map_err(|e| format!("{}: not an object file: {e}", path.display()))?;
         let file_build_id = object.build_id().ok().flatten().map(hex);
         if let (Some(loaded), Some(on_disk)) = (build_id, &file_build_id) {
             if loaded != on_disk {
@@ -232,9 +218,7 @@ impl DebugInfo {
             load_supplementary(&mut dwarf, dwarf_object, dwarf_path, &mut store);
             dwarf.populate_abbreviations_cache(gimli::AbbreviationsCacheStrategy::Duplicates);
             let (base, eager) = heap_cost::context_cost(&dwarf);
-            Context::from_dwarf(dwarf)
-                .ok()
-                .map(|context| (context, base, eager))
+            Context::from_dwarf(dwarf).ok().map(|context| (context, base, eager))
         });
         let (context, base_bytes, eager_line_units) = match context {
             Some((context, base, eager)) => (Some(context), base, eager),
@@ -270,18 +254,9 @@ impl DebugInfo {
         let holds = |&&(offset, size, _, _): &&(u64, u64, u64, bool)| {
             (offset & page_mask) <= file_offset && file_offset < offset.saturating_add(size)
         };
-        let &(offset, _, vaddr, _) = self
-            .segments
-            .iter()
-            .filter(holds)
-            .find(|s| s.3)
-            .or_else(|| self.segments.iter().find(holds))?;
-        Some(
-            start
-                .wrapping_sub(file_offset)
-                .wrapping_sub(vaddr)
-                .wrapping_add(offset),
-        )
+        let &(offset, _, vaddr, _) =
+            self.segments.iter().filter(holds).find(|s| s.3).or_else(|| self.segments.iter().find(holds))?;
+        Some(start.wrapping_sub(file_offset).wrapping_sub(vaddr).wrapping_add(offset))
     }
 
     /// Estimated heap bytes held: the parsed DWARF, decompressed sections, the symbol table.
@@ -313,10 +288,7 @@ impl DebugInfo {
             let unit = find_unit(context, svma, store);
             let unit_key = unit.map(|unit| {
                 (
-                    unit.header
-                        .offset()
-                        .as_debug_info_offset()
-                        .map_or(0, |o| o.0),
+                    unit.header.offset().as_debug_info_offset().map_or(0, |o| o.0),
                     unit.dwarf as *const _ as usize,
                 )
             });
@@ -330,9 +302,7 @@ impl DebugInfo {
                 // A corrupt entry ends the list; what was read before it stands.
                 while let Ok(Some(frame)) = found.next() {
                     outer_offset = frame.dw_die_offset;
-                    let name = frame
-                        .function
-                        .and_then(|f| std::str::from_utf8(f.name.slice()).ok());
+                    let name = frame.function.and_then(|f| std::str::from_utf8(f.name.slice()).ok());
                     let location = frame.location.as_ref();
                     let (start_line, source_name) = match (unit, frame.dw_die_offset) {
                         (Some(unit), Some(offset)) => source_details(unit, offset),
@@ -349,13 +319,8 @@ impl DebugInfo {
                 }
             }
             // addr2line parses a function's inlined calls on its first lookup.
-            if let (Some(unit), Some((unit_offset, dwarf)), Some(offset)) =
-                (unit, unit_key, outer_offset)
-            {
-                if self
-                    .parsed_functions
-                    .insert((unit_offset + offset.0, dwarf))
-                {
+            if let (Some(unit), Some((unit_offset, dwarf)), Some(offset)) = (unit, unit_key, outer_offset) {
+                if self.parsed_functions.insert((unit_offset + offset.0, dwarf)) {
                     self.parsed_bytes += heap_cost::function_cost(unit, offset);
                 }
             }
@@ -364,10 +329,7 @@ impl DebugInfo {
         // (assembly, a unit without subprograms), or with only a short one (rustc's
         // line-tables-only DWARF has `push<u8, Global>`, no linkage names), the symbol table
         // names it: a mangled symbol demangles to the full path.
-        if !frames
-            .last()
-            .is_some_and(|f| f.name.is_some_and(is_mangled))
-        {
+        if !frames.last().is_some_and(|f| f.name.is_some_and(is_mangled)) {
             let symbols = self.symbols.get_or_insert_with(|| {
                 let mut objects = vec![&self.object];
                 objects.extend(self.debug_object.as_ref());
@@ -375,9 +337,7 @@ impl DebugInfo {
             });
             if let Some(symbol) = symbols.lookup(svma) {
                 match frames.last_mut() {
-                    Some(frame) if frame.name.is_none() || is_mangled(symbol) => {
-                        frame.name = Some(symbol)
-                    }
+                    Some(frame) if frame.name.is_none() || is_mangled(symbol) => frame.name = Some(symbol),
                     Some(_) => {}
                     None => frames.push(FoundFrame {
                         name: Some(symbol),
@@ -404,9 +364,7 @@ fn find_unit<'a>(
     loop {
         match lookup {
             LookupResult::Output(unit) => return unit,
-            LookupResult::Load { load, continuation } => {
-                lookup = continuation.resume(store.load_dwo(load))
-            }
+            LookupResult::Load { load, continuation } => lookup = continuation.resume(store.load_dwo(load)),
         }
     }
 }
@@ -427,18 +385,16 @@ fn source_details(
         }
         if name.is_none() {
             if let Ok(Some(value)) = entry.attr_value(gimli::DW_AT_name) {
-                name = unit
-                    .attr_string(value)
-                    .ok()
-                    .and_then(|s| std::str::from_utf8(s.slice()).ok());
+                name = unit.attr_string(value).ok().and_then(|s| std::str::from_utf8(s.slice()).ok());
             }
         }
         if line.is_some() && name.is_some() {
             break;
         }
-        let next = [gimli::DW_AT_abstract_origin, gimli::DW_AT_specification]
-            .into_iter()
-            .find_map(|at| match entry.attr_value(at) {
+        let next =
+            [gimli::DW_AT_abstract_origin, gimli::DW_AT_specification].into_iter().find_map(|at| match entry
+                .attr_value(at)
+            {
                 Ok(Some(gimli::AttributeValue::UnitRef(next))) => Some(next),
                 _ => None,
             });

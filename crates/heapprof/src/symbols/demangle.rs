@@ -43,10 +43,7 @@ mod tests {
 
     #[test]
     fn rust_legacy_drops_the_hash() {
-        assert_eq!(
-            demangle("_ZN4core3fmt5write17h0123456789abcdefE"),
-            "core::fmt::write"
-        );
+        assert_eq!(demangle("_ZN4core3fmt5write17h0123456789abcdefE"), "core::fmt::write");
         assert_eq!(
             demangle("_ZN5alloc7raw_vec11finish_grow17h5a4b3c2d1e0f9a8bE.llvm.123456"),
             "alloc::raw_vec::finish_grow"
@@ -61,19 +58,10 @@ mod tests {
 
     #[test]
     fn rust_v0_drops_disambiguators() {
-        assert_eq!(
-            demangle("_RNvNtCs1234_7mycrate3foo3bar"),
-            "mycrate::foo::bar"
-        );
-        assert_eq!(
-            demangle("_RNvCs1234_7___rustc12___rust_alloc"),
-            "__rustc::__rust_alloc"
-        );
+        assert_eq!(demangle("_RNvNtCs1234_7mycrate3foo3bar"), "mycrate::foo::bar");
+        assert_eq!(demangle("_RNvCs1234_7___rustc12___rust_alloc"), "__rustc::__rust_alloc");
         // Generic: `mycrate::id::<u32>`.
-        assert_eq!(
-            demangle("_RINvCs1234_7mycrate2idmEB2_"),
-            "mycrate::id::<u32>"
-        );
+        assert_eq!(demangle("_RINvCs1234_7mycrate2idmEB2_"), "mycrate::id::<u32>");
     }
 
     #[test]
@@ -88,18 +76,9 @@ mod tests {
 
     #[test]
     fn names_that_are_not_mangled_or_broken_stay() {
-        for name in [
-            "malloc",
-            "main",
-            "{closure#0}",
-            "_Z",
-            "_ZN3foo",
-            "_R",
-            "_RNvC",
-            "",
-            "_ZZZZ",
-            "__rust_alloc",
-        ] {
+        for name in
+            ["malloc", "main", "{closure#0}", "_Z", "_ZN3foo", "_R", "_RNvC", "", "_ZZZZ", "__rust_alloc"]
+        {
             assert_eq!(demangle(name), name);
         }
     }

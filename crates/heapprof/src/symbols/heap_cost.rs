@@ -70,10 +70,7 @@ fn eager_line_bytes(
     header: gimli::UnitHeader<Reader>,
     aranged: &HashSet<usize>,
 ) -> Option<(usize, usize)> {
-    if !matches!(
-        header.type_(),
-        gimli::UnitType::Compilation | gimli::UnitType::Skeleton(_)
-    ) {
+    if !matches!(header.type_(), gimli::UnitType::Compilation | gimli::UnitType::Skeleton(_)) {
         return None;
     }
     let offset = header.offset().as_debug_info_offset()?.0;
@@ -149,20 +146,12 @@ fn subtree_bytes(unit: gimli::UnitRef<'_, Reader>, offset: gimli::UnitOffset) ->
 /// The cost of parsing a unit's line table (unless `Context::from_dwarf` did, for units in
 /// `eager`) and its function list, on the unit's first lookup.
 pub(super) fn unit_cost(unit: gimli::UnitRef<'_, Reader>, eager: &HashSet<usize>) -> usize {
-    let offset = unit
-        .header
-        .offset()
-        .as_debug_info_offset()
-        .map_or(0, |o| o.0);
+    let offset = unit.header.offset().as_debug_info_offset().map_or(0, |o| o.0);
     let line_program = match eager.contains(&offset) {
         true => 0,
-        false => unit
-            .line_program
-            .as_ref()
-            .map_or(0, |p| p.header().raw_program_buf().len()),
+        false => unit.line_program.as_ref().map_or(0, |p| p.header().raw_program_buf().len()),
     };
-    line_program * PER_LINE_PROGRAM_BYTE
-        + unit.header.length_including_self() / INFO_BYTES_PER_HEAP_BYTE
+    line_program * PER_LINE_PROGRAM_BYTE + unit.header.length_including_self() / INFO_BYTES_PER_HEAP_BYTE
 }
 
 /// The cost of parsing the inlined-call tree of the function whose entry is at `offset`,

@@ -28,37 +28,20 @@ impl MappedFile {
     pub(crate) fn open(path: &Path) -> io::Result<MappedFile> {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
-        let len = usize::try_from(len).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                "file larger than the address space",
-            )
-        })?;
+        let len = usize::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file larger than the address space"))?;
         if len == 0 {
-            return Ok(MappedFile {
-                ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(),
-                len: 0,
-            });
+            return Ok(MappedFile { ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(), len: 0 });
         }
         // SAFETY: a fresh private read-only mapping of an open descriptor; the kernel picks the
         // address. The descriptor may be closed once the mapping exists.
         let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE,
-                file.as_raw_fd(),
-                0,
-            )
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0)
         };
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        Ok(MappedFile {
-            ptr: ptr.cast::<u8>(),
-            len,
-        })
+        Ok(MappedFile { ptr: ptr.cast::<u8>(), len })
     }
 
     /// The mapped bytes.

@@ -74,10 +74,7 @@ fn pass(symbolizer: &mut Symbolizer, addrs: &[u64], heap_before: Option<usize>) 
     if let Some(before) = heap_before {
         peak = peak.max(heap_in_use().saturating_sub(before));
     }
-    Pass {
-        time,
-        peak_heap: peak,
-    }
+    Pass { time, peak_heap: peak }
 }
 
 fn mib(bytes: usize) -> String {
@@ -95,12 +92,7 @@ fn addresses_in_file(object: &object::File<'_>, n: usize) -> Vec<u64> {
     functions.sort();
     functions.dedup_by_key(|f| f.0);
     let step = (functions.len() * 2 / n).max(1);
-    functions
-        .iter()
-        .step_by(step)
-        .flat_map(|&(a, s)| [a + s / 3, a + 2 * s / 3])
-        .take(n)
-        .collect()
+    functions.iter().step_by(step).flat_map(|&(a, s)| [a + s / 3, a + 2 * s / 3]).take(n).collect()
 }
 
 #[test]
@@ -125,11 +117,7 @@ fn memory_estimate_tracks_the_heap() {
         let object = object::File::parse(&*bytes).unwrap();
         for n in [0, 100, 1_000, 10_000] {
             // 0: the cost of opening the file and indexing its DWARF alone.
-            let svmas = if n == 0 {
-                Vec::new()
-            } else {
-                addresses_in_file(&object, n)
-            };
+            let svmas = if n == 0 { Vec::new() } else { addresses_in_file(&object, n) };
             let before = heap_in_use();
             let start = Instant::now();
             let mut info = open_file(path.as_ref(), None).unwrap();
@@ -148,10 +136,7 @@ fn memory_estimate_tracks_the_heap() {
                 mib(estimate),
                 mib(held)
             );
-            assert!(
-                (0.5..2.0).contains(&ratio),
-                "the estimate is off by more than 2x: {ratio:.2}"
-            );
+            assert!((0.5..2.0).contains(&ratio), "the estimate is off by more than 2x: {ratio:.2}");
         }
     }
     // The whole symbolizer, result cache and strings included.
@@ -167,10 +152,7 @@ fn memory_estimate_tracks_the_heap() {
             mib(symbolizer.memory_bytes()),
             mib(held)
         );
-        assert!(
-            (0.5..2.0).contains(&ratio),
-            "the estimate is off by more than 2x: {ratio:.2}"
-        );
+        assert!((0.5..2.0).contains(&ratio), "the estimate is off by more than 2x: {ratio:.2}");
     }
 }
 
@@ -187,10 +169,7 @@ fn figures_for_1k_and_10k_addresses() {
         let rss_cold = rss().saturating_sub(rss_before);
         let held = heap_in_use().saturating_sub(before);
         let estimate = symbolizer.memory_bytes();
-        let resolved = addrs
-            .iter()
-            .filter(|&&a| !symbolizer.resolve(a).is_empty())
-            .count();
+        let resolved = addrs.iter().filter(|&&a| !symbolizer.resolve(a).is_empty()).count();
         // Warm: the same addresses again, every one a cache hit.
         let hits = symbolizer.stats().cache_hits;
         let warm = pass(&mut symbolizer, &addrs, None);
@@ -220,10 +199,6 @@ fn figures_for_1k_and_10k_addresses() {
 /// Resident set size, from `/proc/self/statm` (includes the mapped debug info pages).
 fn rss() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
+    let pages: usize = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
     pages * 4096
 }

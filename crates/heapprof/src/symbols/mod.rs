@@ -45,10 +45,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[allow(
-    unused_imports,
-    reason = "for heap.rs's leaf cut: see is_allocator_frame_at"
-)]
+#[allow(unused_imports, reason = "for heap.rs's leaf cut: see is_allocator_frame_at")]
 pub(crate) use allocator_frames::{is_allocator_entry, is_allocator_frame_at};
 pub(crate) use modules::Module;
 
@@ -146,10 +143,7 @@ impl Symbolizer {
     }
 
     /// Changes the budget; takes effect at the next `resolve` or `trim_to_budget`.
-    #[allow(
-        dead_code,
-        reason = "for heap.rs to wire: see the module documentation"
-    )]
+    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
     pub(crate) fn set_memory_budget(&mut self, memory_budget: usize) {
         self.budget = memory_budget;
     }
@@ -176,20 +170,13 @@ impl Symbolizer {
             Ok(modules) => modules,
             Err(e) => {
                 self.warn_once(
-                    FileKey {
-                        dev: 0,
-                        inode: 0,
-                        path: "/proc/self/maps".into(),
-                    },
+                    FileKey { dev: 0, inode: 0, path: "/proc/self/maps".into() },
                     format!("/proc/self/maps: {e}"),
                 );
                 return;
             }
         };
-        for module in modules
-            .iter_mut()
-            .filter(|m| m.build_id.is_none() && !m.is_kernel_image())
-        {
+        for module in modules.iter_mut().filter(|m| m.build_id.is_none() && !m.is_kernel_image()) {
             module.build_id = build_id_from_file(module);
         }
         // Addresses whose module appeared, vanished or changed may now mean something else.
@@ -201,14 +188,10 @@ impl Symbolizer {
             .map(|m| (m.start, m.limit))
             .collect();
         // Files no module maps any more (dlclose'd, replaced) are forgotten.
-        self.files
-            .retain(|key, _| modules.iter().any(|m| m.has_file_key(key)));
+        self.files.retain(|key, _| modules.iter().any(|m| m.has_file_key(key)));
         if !changed.is_empty() && !self.results.is_empty() {
-            self.results.retain(|addr, _| {
-                !changed
-                    .iter()
-                    .any(|&(start, limit)| (start..limit).contains(addr))
-            });
+            self.results
+                .retain(|addr, _| !changed.iter().any(|&(start, limit)| (start..limit).contains(addr)));
             self.results_bytes = results_bytes(&self.results);
         }
         self.modules = modules;
@@ -223,9 +206,7 @@ impl Symbolizer {
         if let Some(index) = find_module(&self.modules, addr) {
             return Some(index);
         }
-        let stale = self
-            .modules_read
-            .is_none_or(|at| at.elapsed() >= AUTO_REFRESH_PERIOD);
+        let stale = self.modules_read.is_none_or(|at| at.elapsed() >= AUTO_REFRESH_PERIOD);
         if self.auto_refreshes_left > 0 || stale {
             self.auto_refreshes_left = self.auto_refreshes_left.saturating_sub(1);
             self.read_modules();
@@ -260,10 +241,7 @@ impl Symbolizer {
     /// every call address of a profile before resolving the stacks: `resolve` then answers
     /// from the cache.
     pub(crate) fn prefetch(&mut self, addrs: impl IntoIterator<Item = u64>) {
-        let mut pending: Vec<u64> = addrs
-            .into_iter()
-            .filter(|a| !self.results.contains_key(a))
-            .collect();
+        let mut pending: Vec<u64> = addrs.into_iter().filter(|a| !self.results.contains_key(a)).collect();
         pending.sort_unstable();
         pending.dedup();
         for addr in pending {
@@ -306,44 +284,29 @@ impl Symbolizer {
             + modules
             + self.results_bytes
             + self.strings_bytes
-            + self
-                .warnings
-                .iter()
-                .map(|w| w.capacity() + 24)
-                .sum::<usize>()
+            + self.warnings.iter().map(|w| w.capacity() + 24).sum::<usize>()
     }
 
     /// One line per module that could not be symbolized (and why), at most one per file.
-    #[allow(
-        dead_code,
-        reason = "for heap.rs to wire: see the module documentation"
-    )]
+    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
     pub(crate) fn warnings(&self) -> &[String] {
         &self.warnings
     }
 
-    #[allow(
-        dead_code,
-        reason = "for heap.rs to wire: see the module documentation"
-    )]
+    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
     pub(crate) fn stats(&self) -> Stats {
         self.stats
     }
 
     /// Where a module's DWARF comes from: `None` for no DWARF (or not yet opened), the file
     /// itself or a separate debug file.
-    #[allow(
-        dead_code,
-        reason = "for heap.rs to wire: see the module documentation"
-    )]
+    #[allow(dead_code, reason = "for heap.rs to wire: see the module documentation")]
     pub(crate) fn debug_file(&self, module: usize) -> Option<PathBuf> {
         let module = self.modules.get(module)?;
         match self.files.get(&module.file_key())? {
-            FileState::Loaded { info, .. } if info.has_dwarf() => Some(
-                info.debug_path
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from(&module.path)),
-            ),
+            FileState::Loaded { info, .. } if info.has_dwarf() => {
+                Some(info.debug_path.clone().unwrap_or_else(|| PathBuf::from(&module.path)))
+            }
             _ => None,
         }
     }
@@ -361,10 +324,7 @@ impl Symbolizer {
             let module = module.clone();
             self.stats.contexts_built += 1;
             let state = match open_module_file(&module) {
-                Ok(info) => FileState::Loaded {
-                    info: Box::new(info),
-                    last_used: 0,
-                },
+                Ok(info) => FileState::Loaded { info: Box::new(info), last_used: 0 },
                 Err(warning) => {
                     self.warn_once(key.clone(), warning);
                     FileState::Failed
@@ -378,14 +338,9 @@ impl Symbolizer {
             return Box::new([]);
         };
         *last_used = self.tick;
-        let Some(bias) = module
-            .bias
-            .or_else(|| info.bias_for(module.start, module.file_offset))
-        else {
-            let warning = format!(
-                "{}: no loadable segment maps file offset {:#x}",
-                module.path, module.file_offset
-            );
+        let Some(bias) = module.bias.or_else(|| info.bias_for(module.start, module.file_offset)) else {
+            let warning =
+                format!("{}: no loadable segment maps file offset {:#x}", module.path, module.file_offset);
             self.warn_once(key, warning);
             return Box::new([]);
         };
@@ -394,10 +349,7 @@ impl Symbolizer {
         // still do so, the file is given up on rather than the profile.
         let frames = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let found = info.frames(addr.wrapping_sub(bias));
-            found
-                .iter()
-                .map(|f| frame(f, &mut |s| intern(strings, strings_bytes, s)))
-                .collect()
+            found.iter().map(|f| frame(f, &mut |s| intern(strings, strings_bytes, s))).collect()
         }));
         match frames {
             Ok(frames) => frames,
@@ -418,9 +370,7 @@ impl Symbolizer {
                 .files
                 .iter()
                 .filter_map(|(key, state)| match state {
-                    FileState::Loaded { last_used, .. }
-                        if evict_most_recent || *last_used != self.tick =>
-                    {
+                    FileState::Loaded { last_used, .. } if evict_most_recent || *last_used != self.tick => {
                         Some((*last_used, key))
                     }
                     _ => None,
@@ -530,10 +480,7 @@ fn result_bytes(frames: &[Frame]) -> usize {
 }
 
 fn results_bytes(results: &HashMap<u64, Box<[Frame]>>) -> usize {
-    results
-        .values()
-        .map(|f| result_bytes(f) + RESULT_ENTRY_BYTES)
-        .sum()
+    results.values().map(|f| result_bytes(f) + RESULT_ENTRY_BYTES).sum()
 }
 
 fn intern(strings: &mut HashSet<Arc<str>>, bytes: &mut usize, s: &str) -> Arc<str> {

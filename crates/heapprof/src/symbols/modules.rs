@@ -41,11 +41,7 @@ impl Module {
 
     /// The identity of the file behind the mapping, shared by its several mappings.
     pub(crate) fn file_key(&self) -> FileKey {
-        FileKey {
-            dev: self.dev,
-            inode: self.inode,
-            path: self.path.clone(),
-        }
+        FileKey { dev: self.dev, inode: self.inode, path: self.path.clone() }
     }
 }
 
@@ -165,10 +161,7 @@ struct Collector {
 fn loaded_objects() -> Vec<LoadedObject> {
     let mut capacity = 256;
     loop {
-        let mut collector = Collector {
-            objects: Vec::with_capacity(capacity),
-            overflowed: false,
-        };
+        let mut collector = Collector { objects: Vec::with_capacity(capacity), overflowed: false };
         // SAFETY: `collect_object` matches the callback type and only uses `data` as the
         // `Collector` passed here, which outlives the call.
         unsafe {
@@ -209,11 +202,7 @@ unsafe extern "C" fn collect_object(
         build_id: [0; MAX_BUILD_ID],
         build_id_len: 0,
     };
-    for p in phdrs
-        .iter()
-        .filter(|p| p.p_type == libc::PT_LOAD)
-        .take(MAX_SEGMENTS)
-    {
+    for p in phdrs.iter().filter(|p| p.p_type == libc::PT_LOAD).take(MAX_SEGMENTS) {
         let start = bias.wrapping_add(p.p_vaddr);
         object.segments[object.segment_count] = (start, start.wrapping_add(p.p_memsz));
         object.segment_count += 1;
@@ -222,18 +211,12 @@ unsafe extern "C" fn collect_object(
         let start = bias.wrapping_add(note.p_vaddr);
         let end = start.wrapping_add(note.p_memsz);
         // Read only notes that lie inside a loaded segment, i.e. in mapped memory.
-        if end < start
-            || !object
-                .segments()
-                .iter()
-                .any(|&(s, e)| s <= start && end <= e)
-        {
+        if end < start || !object.segments().iter().any(|&(s, e)| s <= start && end <= e) {
             continue;
         }
         // SAFETY: the note segment lies within a `PT_LOAD` segment of a loaded object, which
         // stays mapped while the loader lock is held (for the duration of this callback).
-        let bytes =
-            unsafe { std::slice::from_raw_parts(start as *const u8, (end - start) as usize) };
+        let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, (end - start) as usize) };
         if let Some(id) = gnu_build_id(bytes).filter(|id| id.len() <= MAX_BUILD_ID) {
             object.build_id[..id.len()].copy_from_slice(id);
             object.build_id_len = id.len();
@@ -248,10 +231,7 @@ unsafe extern "C" fn collect_object(
 pub(crate) fn page_size() -> u64 {
     // SAFETY: `sysconf` has no preconditions.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(size)
-        .ok()
-        .filter(|s| s.is_power_of_two())
-        .unwrap_or(4096)
+    u64::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096)
 }
 
 /// Finds the `NT_GNU_BUILD_ID` note in the contents of a note segment or section
@@ -281,12 +261,10 @@ pub(crate) fn gnu_build_id(mut notes: &[u8]) -> Option<&[u8]> {
 /// Lowercase hex, as pprof and `readelf -n` print build ids.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 #[cfg(test)]
@@ -299,17 +277,13 @@ mod tests {
             "5650121b0000-5650121b5000 r-xp 00002000 fe:01 247030                     /usr/bin/my tool (deleted)",
         )
         .unwrap();
-        assert_eq!(
-            (m.start, m.limit, m.file_offset),
-            (0x5650121b0000, 0x5650121b5000, 0x2000)
-        );
+        assert_eq!((m.start, m.limit, m.file_offset), (0x5650121b0000, 0x5650121b5000, 0x2000));
         assert_eq!(m.path, "/usr/bin/my tool");
         assert!(m.deleted);
         assert_eq!((m.dev, m.inode), ((0xfe << 32) | 1, 247030));
         // Not executable, anonymous: not modules.
         assert!(
-            parse_maps_line("5650121ae000-5650121b0000 r--p 00000000 fe:00 247030   /usr/bin/cat")
-                .is_none()
+            parse_maps_line("5650121ae000-5650121b0000 r--p 00000000 fe:00 247030   /usr/bin/cat").is_none()
         );
         assert!(parse_maps_line("7f0000000000-7f0000001000 r-xp 00000000 00:00 0 ").is_none());
         assert!(parse_maps_line("7f0000000000-7f0000001000 r-xp 00000000 00:00 0").is_none());
@@ -319,14 +293,8 @@ mod tests {
         .unwrap();
         assert!(vdso.is_kernel_image());
         // Garbage never panics.
-        for line in [
-            "",
-            "-",
-            "zz-yy r-xp 0 0:0 0 /x",
-            "1-2 r-xp",
-            "2-1 r-xp 0 0:0 0 /x",
-            "1-2 r-xp 0 0 0 /x",
-        ] {
+        for line in ["", "-", "zz-yy r-xp 0 0:0 0 /x", "1-2 r-xp", "2-1 r-xp 0 0:0 0 /x", "1-2 r-xp 0 0 0 /x"]
+        {
             assert!(parse_maps_line(line).is_none(), "{line:?}");
         }
     }

@@ -26,10 +26,7 @@ impl<'data> SymbolTable<'data> {
         let mut entries = Vec::new();
         for object in objects {
             for symbol in object.symbols().chain(object.dynamic_symbols()) {
-                if symbol.kind() != SymbolKind::Text
-                    || !symbol.is_definition()
-                    || symbol.address() == 0
-                {
+                if symbol.kind() != SymbolKind::Text || !symbol.is_definition() || symbol.address() == 0 {
                     continue;
                 }
                 let Ok(name) = symbol.name() else { continue };
@@ -37,11 +34,7 @@ impl<'data> SymbolTable<'data> {
                     continue;
                 }
                 entries.push((
-                    Entry {
-                        address: symbol.address(),
-                        size: symbol.size(),
-                        name,
-                    },
+                    Entry { address: symbol.address(), size: symbol.size(), name },
                     symbol.is_global(),
                 ));
             }

@@ -6,11 +6,8 @@ use std::path::PathBuf;
 /// The path of `tool` on PATH. When it is missing the test is skipped with a
 /// printed reason (returns None), except under CI (`CI=true`), where it fails.
 pub fn require_tool(tool: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(tool))
-            .find(|p| p.is_file())
-    });
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(tool)).find(|p| p.is_file()));
     if found.is_none() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),

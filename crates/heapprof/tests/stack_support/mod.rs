@@ -44,9 +44,7 @@ pub fn module_of(address: usize) -> String {
         if libc::dladdr(address as *const c_void, &mut info) == 0 || info.dli_fname.is_null() {
             return String::from("<none>");
         }
-        CStr::from_ptr(info.dli_fname)
-            .to_string_lossy()
-            .into_owned()
+        CStr::from_ptr(info.dli_fname).to_string_lossy().into_owned()
     }
 }
 
@@ -55,14 +53,10 @@ pub fn dynamic_symbol(return_address: usize) -> String {
     // SAFETY: as in `module_of`.
     unsafe {
         let mut info: libc::Dl_info = std::mem::zeroed();
-        if libc::dladdr((return_address - 1) as *const c_void, &mut info) == 0
-            || info.dli_sname.is_null()
-        {
+        if libc::dladdr((return_address - 1) as *const c_void, &mut info) == 0 || info.dli_sname.is_null() {
             return String::from("?");
         }
-        CStr::from_ptr(info.dli_sname)
-            .to_string_lossy()
-            .into_owned()
+        CStr::from_ptr(info.dli_sname).to_string_lossy().into_owned()
     }
 }
 
@@ -78,9 +72,8 @@ pub fn libgcc_trace() -> Vec<usize> {
     // Drop the frames inside backtrace and this function: keep what follows the
     // return address into this function's caller.
     let here = libgcc_trace as *const () as usize;
-    let Some(pos) = ips
-        .iter()
-        .position(|&ip| names_at(ip).iter().any(|n| n.ends_with("libgcc_trace")) || ip == here)
+    let Some(pos) =
+        ips.iter().position(|&ip| names_at(ip).iter().any(|n| n.ends_with("libgcc_trace")) || ip == here)
     else {
         return ips;
     };
@@ -117,21 +110,13 @@ pub fn assert_matches_libgcc(ours: &[usize], theirs: &[usize]) {
 pub fn assert_starts_with_chain(frames: &[String], chain: &[&str]) {
     assert!(frames.len() >= chain.len(), "too short: {frames:#?}");
     for (i, expected) in chain.iter().enumerate() {
-        assert!(
-            frames[i].contains(expected),
-            "frame {i} should be in {expected}: {frames:#?}"
-        );
+        assert!(frames[i].contains(expected), "frame {i} should be in {expected}: {frames:#?}");
     }
 }
 
 /// Asserts that the capture reached the first frame of the thread.
 pub fn assert_complete(capture: Capture, frames: &[usize]) {
-    assert_eq!(
-        capture.end,
-        StackEnd::Root,
-        "incomplete stack: {:#?}",
-        describe(frames)
-    );
+    assert_eq!(capture.end, StackEnd::Root, "incomplete stack: {:#?}", describe(frames));
 }
 
 /// Asserts that each of `expected` appears in `frames` (descriptions), in this order.

@@ -15,8 +15,8 @@ mod parse;
 use anyhow::Result;
 use heapprof_profile::report::units::scaled_label;
 use heapprof_profile::trend::{
-    ProfileTrendOptions, RetainedFile, TimedProfile, format_utc_seconds, profile_file_name,
-    profile_trend, retention_victims, site_name, time_from_file_name,
+    ProfileTrendOptions, RetainedFile, TimedProfile, format_utc_seconds, profile_file_name, profile_trend,
+    retention_victims, site_name, time_from_file_name,
 };
 use heapprof_profile::{Profile, decode, encode_gzip, is_gzip};
 
@@ -109,11 +109,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let mut watcher = Watcher::new(args, every, threshold);
     watcher.run_loop();
-    let how = if STOP.load(Ordering::SeqCst) {
-        "interrupted"
-    } else {
-        "stopped"
-    };
+    let how = if STOP.load(Ordering::SeqCst) { "interrupted" } else { "stopped" };
     eprintln!(
         "heapprof: {how} after {} fetch(es), {} failed, {} alert(s); profiles in {}",
         watcher.fetches,
@@ -219,30 +215,21 @@ impl<'a> Watcher<'a> {
 
     fn on_profile(&mut self, now: i64, bytes: &[u8], profile: Profile) {
         let stamp = format_utc_seconds(now);
-        let Some((index, sample_type, unit)) =
-            followed_type(&profile, self.args.sample_index.as_deref())
+        let Some((index, sample_type, unit)) = followed_type(&profile, self.args.sample_index.as_deref())
         else {
             let wanted = self.args.sample_index.as_deref().unwrap_or("inuse_space");
-            say(&format!(
-                "{stamp}  the profile has no sample type {wanted}; not kept"
-            ));
+            say(&format!("{stamp}  the profile has no sample type {wanted}; not kept"));
             return;
         };
         let (saved, removed) = match self.save(now, bytes, &profile) {
             Ok(r) => r,
             Err(e) => {
-                say(&format!(
-                    "{stamp}  cannot save the profile: {}",
-                    one_line(&e)
-                ));
+                say(&format!("{stamp}  cannot save the profile: {}", one_line(&e)));
                 (None, 0)
             }
         };
         if let Some(cumulative) = cumulative_total(&profile) {
-            if self
-                .last_cumulative
-                .is_some_and(|before| cumulative < before)
-            {
+            if self.last_cumulative.is_some_and(|before| cumulative < before) {
                 say(&format!(
                     "{stamp}  target restarted (its allocation total went down): a new series starts"
                 ));
@@ -252,11 +239,8 @@ impl<'a> Watcher<'a> {
             }
             self.last_cumulative = Some(cumulative);
         }
-        let total = profile
-            .sample
-            .iter()
-            .filter_map(|s| s.value.get(index))
-            .fold(0i64, |a, &v| a.saturating_add(v));
+        let total =
+            profile.sample.iter().filter_map(|s| s.value.get(index)).fold(0i64, |a, &v| a.saturating_add(v));
         let change = match self.last_total {
             Some(before) => {
                 let d = total.saturating_sub(before);
@@ -267,30 +251,14 @@ impl<'a> Watcher<'a> {
         };
         self.last_total = Some(total);
         let name = saved.as_ref().map_or_else(String::new, |p| {
-            let file = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let file = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             format!("  saved {file}")
         });
-        let removed = if removed > 0 {
-            format!(", {removed} old removed")
-        } else {
-            String::new()
-        };
-        say(&format!(
-            "{stamp}  {sample_type} {}{change}{name}{removed}",
-            scaled_label(total, &unit, "auto")
-        ));
+        let removed = if removed > 0 { format!(", {removed} old removed") } else { String::new() };
+        say(&format!("{stamp}  {sample_type} {}{change}{name}{removed}", scaled_label(total, &unit, "auto")));
 
-        let time = if profile.time_nanos > 0 {
-            profile.time_nanos
-        } else {
-            now
-        };
-        let label = saved
-            .as_ref()
-            .map_or_else(|| stamp.clone(), |p| p.display().to_string());
+        let time = if profile.time_nanos > 0 { profile.time_nanos } else { now };
+        let label = saved.as_ref().map_or_else(|| stamp.clone(), |p| p.display().to_string());
         self.window.push_back((time, label, profile));
         while self.window.len() > self.args.window.max(MIN_PROFILES_FOR_SUSPECTS) {
             self.window.pop_front();
@@ -305,10 +273,7 @@ impl<'a> Watcher<'a> {
         let mut path = self.args.dir.join(&name);
         let mut n = 1;
         while path.exists() {
-            path = self
-                .args
-                .dir
-                .join(format!("{}-{n}.pb.gz", name.trim_end_matches(".pb.gz")));
+            path = self.args.dir.join(format!("{}-{n}.pb.gz", name.trim_end_matches(".pb.gz")));
             n += 1;
         }
         if is_gzip(bytes) && decode(bytes).is_ok() {
@@ -340,11 +305,7 @@ impl<'a> Watcher<'a> {
         let timed: Vec<TimedProfile<'_>> = self
             .window
             .iter()
-            .map(|(t, source, p)| TimedProfile {
-                time_nanos: *t,
-                source,
-                profile: p,
-            })
+            .map(|(t, source, p)| TimedProfile { time_nanos: *t, source, profile: p })
             .collect();
         let opts = ProfileTrendOptions {
             sample_type: Some(sample_type.to_string()),
@@ -354,10 +315,7 @@ impl<'a> Watcher<'a> {
             return;
         };
         let mut fresh = Vec::new();
-        for s in report
-            .suspects()
-            .filter(|s| s.confidence >= ALERT_CONFIDENCE)
-        {
+        for s in report.suspects().filter(|s| s.confidence >= ALERT_CONFIDENCE) {
             if self.alerted_suspects.insert(s.stack.clone()) {
                 fresh.push(format!(
                     "leak suspect: {} grows {}/min (confidence {:.2}, R² {:.2}, now {})",
@@ -383,10 +341,7 @@ impl<'a> Watcher<'a> {
                 .arg("-c")
                 .arg(command)
                 .env("HEAPPROF_ALERT", message)
-                .env(
-                    "HEAPPROF_PROFILE",
-                    profile.map(Path::as_os_str).unwrap_or_default(),
-                )
+                .env("HEAPPROF_PROFILE", profile.map(Path::as_os_str).unwrap_or_default())
                 .env("HEAPPROF_URL", &self.args.url)
                 .status();
             match status {
@@ -406,33 +361,19 @@ fn followed_type(p: &Profile, wanted: Option<&str>) -> Option<(usize, String, St
     let names: Vec<&str> = p.sample_type.iter().map(|vt| p.str(vt.r#type)).collect();
     let index = match wanted {
         Some(w) => names.iter().position(|n| *n == w)?,
-        None => names
-            .iter()
-            .position(|n| *n == "inuse_space")
-            .or(names.len().checked_sub(1))?,
+        None => names.iter().position(|n| *n == "inuse_space").or(names.len().checked_sub(1))?,
     };
     let vt = p.sample_type[index];
-    Some((
-        index,
-        p.str(vt.r#type).to_string(),
-        p.str(vt.unit).to_string(),
-    ))
+    Some((index, p.str(vt.r#type).to_string(), p.str(vt.unit).to_string()))
 }
 
 /// The total of a cumulative sample type (`alloc_space`, else `alloc_objects`):
 /// it only goes down when the target restarted.
 fn cumulative_total(p: &Profile) -> Option<i64> {
-    let index = ["alloc_space", "alloc_objects"].iter().find_map(|name| {
-        p.sample_type
-            .iter()
-            .position(|vt| p.str(vt.r#type) == *name)
-    })?;
-    Some(
-        p.sample
-            .iter()
-            .filter_map(|s| s.value.get(index))
-            .fold(0i64, |a, &v| a.saturating_add(v)),
-    )
+    let index = ["alloc_space", "alloc_objects"]
+        .iter()
+        .find_map(|name| p.sample_type.iter().position(|vt| p.str(vt.r#type) == *name))?;
+    Some(p.sample.iter().filter_map(|s| s.value.get(index)).fold(0i64, |a, &v| a.saturating_add(v)))
 }
 
 /// Removes the oldest `heap_watch_*.pb.gz` files of `dir` beyond `keep`.
@@ -456,11 +397,7 @@ fn remove_beyond(dir: &Path, keep: usize) -> usize {
                 .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
         });
         paths.push(entry.path());
-        files.push(RetainedFile {
-            time_nanos,
-            name,
-            bytes: meta.len(),
-        });
+        files.push(RetainedFile { time_nanos, name, bytes: meta.len() });
     }
     retention_victims(&files, Some(keep), None)
         .into_iter()
@@ -470,8 +407,7 @@ fn remove_beyond(dir: &Path, keep: usize) -> usize {
 
 /// 1 s, 2 s, 4 s… after consecutive failures, never more than the interval.
 fn backoff(failures: u32, every: Duration) -> Duration {
-    let doubling =
-        Duration::from_secs(1).saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    let doubling = Duration::from_secs(1).saturating_mul(1u32 << failures.saturating_sub(1).min(16));
     doubling.min(every)
 }
 
@@ -513,10 +449,7 @@ mod tests {
         let every = Duration::from_secs(300);
         let waits: Vec<u64> = (1..=10).map(|n| backoff(n, every).as_secs()).collect();
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]);
-        assert_eq!(
-            backoff(1, Duration::from_millis(200)),
-            Duration::from_millis(200)
-        );
+        assert_eq!(backoff(1, Duration::from_millis(200)), Duration::from_millis(200));
         assert_eq!(backoff(u32::MAX, every), every);
     }
 }

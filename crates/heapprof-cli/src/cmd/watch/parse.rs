@@ -32,13 +32,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = t;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
         let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        let unit_end = rest[digits..]
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .map_or(rest.len(), |i| digits + i);
+        let unit_end =
+            rest[digits..].find(|c: char| c.is_ascii_digit() || c == '.').map_or(rest.len(), |i| digits + i);
         let seconds = match &rest[digits..unit_end] {
             "ms" => value / 1000.0,
             "s" => value,
@@ -57,9 +54,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub(super) fn parse_size(text: &str) -> Result<u64, String> {
     let bad = || format!("bad size {text:?}: want e.g. 512MB, 1GB, 1048576");
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let value: f64 = t[..split].parse().map_err(|_| bad())?;
     let power = match t[split..].trim().to_ascii_lowercase().as_str() {
         "" | "b" => 0,

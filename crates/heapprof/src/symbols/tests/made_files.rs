@@ -11,10 +11,7 @@ fn corrupt_truncated_and_missing_files_are_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        (
-            "garbage",
-            (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect(),
-        ),
+        ("garbage", (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect()),
         ("empty", Vec::new()),
         ("elf-header-only", exe[..64].to_vec()),
         ("truncated", exe[..exe.len().min(200_000)].to_vec()),
@@ -69,36 +66,17 @@ fn a_corrupt_or_deleted_module_warns_once_and_gives_no_frames() {
 
     let mut symbolizer = Symbolizer::new(UNLIMITED);
     symbolizer.refresh_modules();
-    let index = symbolizer
-        .module_of(start + 8)
-        .expect("the mapping is a module");
+    let index = symbolizer.module_of(start + 8).expect("the mapping is a module");
     assert_eq!(symbolizer.modules()[index].path, corrupt.to_str().unwrap());
-    let deleted_index = symbolizer
-        .module_of(deleted_start)
-        .expect("the deleted mapping is a module");
+    let deleted_index = symbolizer.module_of(deleted_start).expect("the deleted mapping is a module");
     assert!(symbolizer.modules()[deleted_index].deleted);
     for offset in [8, 16, 4000] {
         assert!(symbolizer.resolve(start + offset).is_empty());
         assert!(symbolizer.resolve(deleted_start + offset).is_empty());
     }
-    assert_eq!(
-        symbolizer.warnings().len(),
-        2,
-        "{:?}",
-        symbolizer.warnings()
-    );
-    assert!(
-        symbolizer
-            .warnings()
-            .iter()
-            .any(|w| w.contains("corrupt.so"))
-    );
-    assert!(
-        symbolizer
-            .warnings()
-            .iter()
-            .any(|w| w.contains("deleted.so"))
-    );
+    assert_eq!(symbolizer.warnings().len(), 2, "{:?}", symbolizer.warnings());
+    assert!(symbolizer.warnings().iter().any(|w| w.contains("corrupt.so")));
+    assert!(symbolizer.warnings().iter().any(|w| w.contains("deleted.so")));
     // SAFETY: unmapping exactly what `map_executable` mapped; nothing refers to it any more.
     unsafe {
         libc::munmap(start as *mut libc::c_void, len);
@@ -110,10 +88,7 @@ fn a_corrupt_or_deleted_module_warns_once_and_gives_no_frames() {
 }
 
 fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
+    Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
 fn run(command: &mut Command) {
@@ -139,8 +114,7 @@ fn compile_demo_library(dir: &Path, name: &str, extra: &[&str]) -> Option<PathBu
     Some(library)
 }
 
-const DEMO_C: &str =
-    "int helper(int x) {\n  return x * 3;\n}\nint entry(void) {\n  return helper(2);\n}\n";
+const DEMO_C: &str = "int helper(int x) {\n  return x * 3;\n}\nint entry(void) {\n  return helper(2);\n}\n";
 
 #[test]
 fn a_deleted_library_resolves_through_map_files_and_is_forgotten_when_unloaded() {
@@ -159,21 +133,12 @@ fn a_deleted_library_resolves_through_map_files_and_is_forgotten_when_unloaded()
 
     let mut symbolizer = Symbolizer::new(UNLIMITED);
     let index = symbolizer.module_of(helper).unwrap();
-    assert!(
-        symbolizer.modules()[index].deleted,
-        "{:?}",
-        symbolizer.modules()[index]
-    );
+    assert!(symbolizer.modules()[index].deleted, "{:?}", symbolizer.modules()[index]);
     let frames = symbolizer.resolve(helper + 4).to_vec();
     if frames.is_empty() {
         // /proc/self/map_files needs privileges on some kernels: one warning, no frames.
         symbolizer.resolve(helper + 8);
-        assert_eq!(
-            symbolizer.warnings().len(),
-            1,
-            "{:?}",
-            symbolizer.warnings()
-        );
+        assert_eq!(symbolizer.warnings().len(), 1, "{:?}", symbolizer.warnings());
         assert!(symbolizer.warnings()[0].contains("libgone.so"));
     } else {
         assert_eq!(&*frames[0].name, "helper");
@@ -184,10 +149,7 @@ fn a_deleted_library_resolves_through_map_files_and_is_forgotten_when_unloaded()
     unsafe { libc::dlclose(handle) };
     symbolizer.refresh_modules();
     if symbolizer.module_of(helper).is_none() {
-        assert!(
-            symbolizer.resolve(helper + 4).is_empty(),
-            "results for an unloaded module are dropped"
-        );
+        assert!(symbolizer.resolve(helper + 4).is_empty(), "results for an unloaded module are dropped");
     }
 }
 
@@ -198,21 +160,14 @@ fn dwarf_in_the_file_through_gnu_debuglink_or_only_dynsym() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let Some(full) = compile_demo_library(dir.path(), "libfull.so", &["-Wl,--build-id=none"])
-    else {
+    let Some(full) = compile_demo_library(dir.path(), "libfull.so", &["-Wl,--build-id=none"]) else {
         return;
     };
     let debug = dir.path().join("libdemo.debug");
     let linked = dir.path().join("liblinked.so");
     let stripped = dir.path().join("libstripped.so");
-    run(Command::new("objcopy")
-        .arg("--only-keep-debug")
-        .arg(&full)
-        .arg(&debug));
-    run(Command::new("objcopy")
-        .arg("--strip-all")
-        .arg(&full)
-        .arg(&stripped));
+    run(Command::new("objcopy").arg("--only-keep-debug").arg(&full).arg(&debug));
+    run(Command::new("objcopy").arg("--strip-all").arg(&full).arg(&stripped));
     run(Command::new("objcopy")
         .arg("--strip-all")
         .arg("--add-gnu-debuglink=libdemo.debug")
@@ -223,11 +178,7 @@ fn dwarf_in_the_file_through_gnu_debuglink_or_only_dynsym() {
     let full_bytes = std::fs::read(&full).unwrap();
     let full_object = object::File::parse(&*full_bytes).unwrap();
     use object::{Object, ObjectSymbol};
-    let helper = full_object
-        .symbols()
-        .find(|s| s.name() == Ok("helper"))
-        .unwrap()
-        .address();
+    let helper = full_object.symbols().find(|s| s.name() == Ok("helper")).unwrap().address();
 
     for path in [&full, &linked] {
         let mut info = open_file(path, None).unwrap();
@@ -235,24 +186,15 @@ fn dwarf_in_the_file_through_gnu_debuglink_or_only_dynsym() {
         let frames = info.frames(helper + 4);
         assert_eq!(frames.len(), 1, "{frames:?}");
         assert_eq!(frames[0].name, Some("helper"));
-        assert!(
-            frames[0].file.is_some_and(|f| f.ends_with("demo.c")),
-            "{frames:?}"
-        );
+        assert!(frames[0].file.is_some_and(|f| f.ends_with("demo.c")), "{frames:?}");
         assert!((1..=2).contains(&frames[0].line), "{frames:?}");
         assert_eq!(frames[0].start_line, 1);
     }
-    assert_eq!(
-        open_file(&linked, None).unwrap().debug_path.as_deref(),
-        Some(debug.as_path())
-    );
+    assert_eq!(open_file(&linked, None).unwrap().debug_path.as_deref(), Some(debug.as_path()));
 
     let mut info = open_file(&stripped, None).unwrap();
     assert!(!info.has_dwarf());
     let frames = info.frames(helper + 4);
     assert_eq!(frames.len(), 1, "{frames:?}");
-    assert_eq!(
-        (frames[0].name, frames[0].file, frames[0].line),
-        (Some("helper"), None, 0)
-    );
+    assert_eq!((frames[0].name, frames[0].file, frames[0].line), (Some("helper"), None, 0));
 }

@@ -11,10 +11,7 @@ fn call_addresses() -> Vec<u64> {
     let mut buf = [std::ptr::null_mut::<libc::c_void>(); 64];
     // SAFETY: `buf` has room for the 64 entries `backtrace` may write.
     let n = unsafe { libc::backtrace(buf.as_mut_ptr(), buf.len() as libc::c_int) };
-    buf[..n.max(0) as usize]
-        .iter()
-        .map(|&p| p as u64 - 1)
-        .collect()
+    buf[..n.max(0) as usize].iter().map(|&p| p as u64 - 1).collect()
 }
 
 const MARKER_LINE: u32 = line!() + 2;
@@ -53,39 +50,15 @@ fn ends_with_path(file: &str, suffix: &str) -> bool {
 #[test]
 fn a_function_resolves_to_its_demangled_name_file_and_line() {
     let mut symbolizer = Symbolizer::new(UNLIMITED);
-    let frames = symbolizer
-        .resolve(function_address(marker_function))
-        .to_vec();
-    let outer = frames
-        .last()
-        .expect("the test binary's own function resolves");
-    assert!(
-        outer
-            .name
-            .ends_with("symbols::tests::this_process::marker_function"),
-        "{outer:?}"
-    );
-    assert!(
-        !outer.name.contains("::h"),
-        "the hash is dropped: {outer:?}"
-    );
-    assert!(
-        outer.system_name.starts_with("_R") || outer.system_name.starts_with("_ZN"),
-        "{outer:?}"
-    );
-    assert!(
-        ends_with_path(&outer.file, "src/symbols/tests/this_process.rs"),
-        "{outer:?}"
-    );
-    assert!(
-        (MARKER_LINE..MARKER_LINE + 3).contains(&outer.line),
-        "{outer:?} vs {MARKER_LINE}"
-    );
+    let frames = symbolizer.resolve(function_address(marker_function)).to_vec();
+    let outer = frames.last().expect("the test binary's own function resolves");
+    assert!(outer.name.ends_with("symbols::tests::this_process::marker_function"), "{outer:?}");
+    assert!(!outer.name.contains("::h"), "the hash is dropped: {outer:?}");
+    assert!(outer.system_name.starts_with("_R") || outer.system_name.starts_with("_ZN"), "{outer:?}");
+    assert!(ends_with_path(&outer.file, "src/symbols/tests/this_process.rs"), "{outer:?}");
+    assert!((MARKER_LINE..MARKER_LINE + 3).contains(&outer.line), "{outer:?} vs {MARKER_LINE}");
     // Debug builds carry DW_AT_decl_line; line-tables-only builds may not.
-    assert!(
-        outer.start_line == 0 || outer.start_line == MARKER_LINE,
-        "{outer:?}"
-    );
+    assert!(outer.start_line == 0 || outer.start_line == MARKER_LINE, "{outer:?}");
 }
 
 #[test]
@@ -94,16 +67,8 @@ fn a_call_address_resolves_to_the_line_of_the_call() {
     let mut symbolizer = Symbolizer::new(UNLIMITED);
     let frames = symbolizer.resolve(addr);
     assert_eq!(frames.len(), 1, "{frames:?}");
-    assert!(
-        frames[0]
-            .name
-            .ends_with("symbols::tests::this_process::not_inlined_caller"),
-        "{frames:?}"
-    );
-    assert!(
-        ends_with_path(&frames[0].file, "src/symbols/tests/this_process.rs"),
-        "{frames:?}"
-    );
+    assert!(frames[0].name.ends_with("symbols::tests::this_process::not_inlined_caller"), "{frames:?}");
+    assert!(ends_with_path(&frames[0].file, "src/symbols/tests/this_process.rs"), "{frames:?}");
     assert_eq!(frames[0].line, line, "{frames:?}");
 }
 
@@ -123,17 +88,10 @@ fn an_inlined_function_gives_two_frames_callee_first() {
         "{frames:?}"
     );
     assert_eq!(frames[0].line, callee_line, "{frames:?}");
-    assert!(
-        frames[1]
-            .name
-            .ends_with("symbols::tests::this_process::inlining_caller"),
-        "{frames:?}"
-    );
+    assert!(frames[1].name.ends_with("symbols::tests::this_process::inlining_caller"), "{frames:?}");
     assert_eq!(frames[1].line, caller_line, "{frames:?}");
     assert!(
-        frames
-            .iter()
-            .all(|f| ends_with_path(&f.file, "src/symbols/tests/this_process.rs")),
+        frames.iter().all(|f| ends_with_path(&f.file, "src/symbols/tests/this_process.rs")),
         "{frames:?}"
     );
 }
@@ -150,57 +108,36 @@ fn a_libc_function_resolves_from_the_symbol_table() {
     let malloc = libc_function(c"malloc");
     let mut symbolizer = Symbolizer::new(UNLIMITED);
     let module = symbolizer.module_of(malloc).expect("malloc is in a module");
-    assert!(
-        symbolizer.modules()[module].path.contains("libc.so"),
-        "{:?}",
-        symbolizer.modules()[module]
-    );
+    assert!(symbolizer.modules()[module].path.contains("libc.so"), "{:?}", symbolizer.modules()[module]);
     // A call address a few bytes into malloc, as a stack would hold.
     let frames = symbolizer.resolve(malloc + 4).to_vec();
     assert_eq!(frames.len(), 1, "{frames:?}");
     match symbolizer.debug_file(module) {
         // `malloc` and `__libc_malloc` share the address; the public name wins.
         None => {
-            assert_eq!(
-                (&*frames[0].name, &*frames[0].system_name),
-                ("malloc", "malloc")
-            );
+            assert_eq!((&*frames[0].name, &*frames[0].system_name), ("malloc", "malloc"));
             assert_eq!((&*frames[0].file, frames[0].line), ("", 0));
         }
         // With libc6-dbg installed, DWARF names the function by its source name.
         Some(_) => {
-            assert!(
-                ["malloc", "__libc_malloc"].contains(&&*frames[0].name),
-                "{frames:?}"
-            );
-            assert!(
-                frames[0].file.ends_with("malloc.c") && frames[0].line > 0,
-                "{frames:?}"
-            );
+            assert!(["malloc", "__libc_malloc"].contains(&&*frames[0].name), "{frames:?}");
+            assert!(frames[0].file.ends_with("malloc.c") && frames[0].line > 0, "{frames:?}");
         }
     }
-    assert!(
-        symbolizer.warnings().is_empty(),
-        "{:?}",
-        symbolizer.warnings()
-    );
+    assert!(symbolizer.warnings().is_empty(), "{:?}", symbolizer.warnings());
 
     // The symbol table alone, whatever debug files this machine has.
     let libc = symbolizer.modules()[module].clone();
     let bytes = std::fs::read(&libc.path).unwrap();
     let object = object::File::parse(&*bytes).unwrap();
     let table = super::symbol_table::SymbolTable::new(&[&object]);
-    assert_eq!(
-        table.lookup(malloc + 4 - libc.bias.unwrap()),
-        Some("malloc")
-    );
+    assert_eq!(table.lookup(malloc + 4 - libc.bias.unwrap()), Some("malloc"));
 }
 
 fn readelf_build_id(path: &Path) -> Option<String> {
     let output = Command::new("readelf").arg("-n").arg(path).output().ok()?;
     let text = String::from_utf8(output.stdout).ok()?;
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("Build ID: ").map(str::to_owned))
+    text.lines().find_map(|l| l.trim().strip_prefix("Build ID: ").map(str::to_owned))
 }
 
 #[test]
@@ -211,21 +148,13 @@ fn the_build_id_is_the_one_readelf_prints() {
         return;
     };
     let mut symbolizer = Symbolizer::new(UNLIMITED);
-    let module = symbolizer
-        .module_of(function_address(marker_function))
-        .unwrap();
-    assert_eq!(
-        symbolizer.modules()[module].build_id.as_deref(),
-        Some(expected.as_str())
-    );
+    let module = symbolizer.module_of(function_address(marker_function)).unwrap();
+    assert_eq!(symbolizer.modules()[module].build_id.as_deref(), Some(expected.as_str()));
 
     let malloc = libc_function(c"malloc");
     let libc_module = symbolizer.module_of(malloc).unwrap();
     let libc_path = PathBuf::from(&symbolizer.modules()[libc_module].path);
-    assert_eq!(
-        symbolizer.modules()[libc_module].build_id,
-        readelf_build_id(&libc_path)
-    );
+    assert_eq!(symbolizer.modules()[libc_module].build_id, readelf_build_id(&libc_path));
 }
 
 #[test]
@@ -236,9 +165,7 @@ fn modules_are_the_executable_mappings_of_maps() {
     // (start, limit, offset) of the executable mappings of a path, parsed independently.
     let expected = |path: &str| -> Vec<(u64, u64, u64)> {
         maps.lines()
-            .filter(|l| {
-                l.split_whitespace().nth(1).is_some_and(|p| p.contains('x')) && l.ends_with(path)
-            })
+            .filter(|l| l.split_whitespace().nth(1).is_some_and(|p| p.contains('x')) && l.ends_with(path))
             .map(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();
                 let (s, e) = f[0].split_once('-').unwrap();
@@ -249,39 +176,23 @@ fn modules_are_the_executable_mappings_of_maps() {
     };
     let mut symbolizer = Symbolizer::new(UNLIMITED);
     let modules = symbolizer.modules().to_vec();
-    assert!(
-        modules.windows(2).all(|w| w[0].limit <= w[1].start),
-        "sorted, disjoint"
-    );
+    assert!(modules.windows(2).all(|w| w[0].limit <= w[1].start), "sorted, disjoint");
 
     let ranges = |path: &str| -> Vec<(u64, u64, u64)> {
-        modules
-            .iter()
-            .filter(|m| m.path == path)
-            .map(|m| (m.start, m.limit, m.file_offset))
-            .collect()
+        modules.iter().filter(|m| m.path == path).map(|m| (m.start, m.limit, m.file_offset)).collect()
     };
     let exe = exe.to_str().unwrap();
     assert!(!ranges(exe).is_empty(), "{modules:#?}");
     assert_eq!(ranges(exe), expected(exe));
     let marker = function_address(marker_function);
-    assert!(
-        ranges(exe)
-            .iter()
-            .any(|&(s, e, _)| (s..e).contains(&marker))
-    );
+    assert!(ranges(exe).iter().any(|&(s, e, _)| (s..e).contains(&marker)));
 
     let malloc = libc_function(c"malloc");
     let libc_index = symbolizer.module_of(malloc).unwrap();
     let libc = &modules[libc_index];
     assert!(libc.start <= malloc && malloc < libc.limit);
     assert_eq!(ranges(&libc.path), expected(&libc.path));
-    assert!(
-        libc.bias.is_some()
-            && modules[symbolizer.module_of(marker).unwrap()]
-                .bias
-                .is_some()
-    );
+    assert!(libc.bias.is_some() && modules[symbolizer.module_of(marker).unwrap()].bias.is_some());
 }
 
 #[test]
@@ -293,31 +204,17 @@ fn the_bias_computed_from_the_file_matches_the_loader() {
         let index = symbolizer.module_of(addr).unwrap();
         let module = symbolizer.modules()[index].clone();
         let info = open_file(module.path.as_ref(), module.build_id.as_deref()).unwrap();
-        assert_eq!(
-            info.bias_for(module.start, module.file_offset),
-            module.bias,
-            "{module:?}"
-        );
+        assert_eq!(info.bias_for(module.start, module.file_offset), module.bias, "{module:?}");
     }
 }
 
 #[test]
 fn a_second_resolve_is_a_cache_hit() {
-    let addrs = [
-        function_address(marker_function),
-        libc_function(c"malloc") + 4,
-        inlining_caller().0,
-    ];
+    let addrs = [function_address(marker_function), libc_function(c"malloc") + 4, inlining_caller().0];
     let mut symbolizer = Symbolizer::new(UNLIMITED);
-    let first: Vec<Vec<Frame>> = addrs
-        .iter()
-        .map(|&a| symbolizer.resolve(a).to_vec())
-        .collect();
+    let first: Vec<Vec<Frame>> = addrs.iter().map(|&a| symbolizer.resolve(a).to_vec()).collect();
     let before = symbolizer.stats();
-    let second: Vec<Vec<Frame>> = addrs
-        .iter()
-        .map(|&a| symbolizer.resolve(a).to_vec())
-        .collect();
+    let second: Vec<Vec<Frame>> = addrs.iter().map(|&a| symbolizer.resolve(a).to_vec()).collect();
     let after = symbolizer.stats();
     assert_eq!(first, second);
     assert_eq!(after.cache_hits - before.cache_hits, addrs.len() as u64);
@@ -337,12 +234,7 @@ fn prefetch_builds_each_context_once_under_a_budget_for_one() {
     let one_context = symbolizer.memory_bytes();
     let mut symbolizer = Symbolizer::new(one_context + one_context / 2);
     symbolizer.prefetch(stacks);
-    assert_eq!(
-        symbolizer.stats().contexts_built,
-        2,
-        "{:?}",
-        symbolizer.stats()
-    );
+    assert_eq!(symbolizer.stats().contexts_built, 2, "{:?}", symbolizer.stats());
     let hits = symbolizer.stats().cache_hits;
     for addr in stacks {
         assert!(!symbolizer.resolve(addr).is_empty());
@@ -360,10 +252,7 @@ fn a_tiny_budget_evicts_and_resolution_still_works() {
     let expected = symbolizer.resolve(marker).to_vec();
     symbolizer.resolve(malloc + 4);
     let full = symbolizer.memory_bytes();
-    assert!(
-        full > 100_000,
-        "parsed DWARF of the test binary is counted: {full}"
-    );
+    assert!(full > 100_000, "parsed DWARF of the test binary is counted: {full}");
 
     symbolizer.set_memory_budget(1);
     symbolizer.trim_to_budget();
@@ -394,11 +283,7 @@ fn contexts_are_evicted_least_recently_used_first() {
     assert_eq!(symbolizer.stats().contexts_evicted, 1);
     let built = symbolizer.stats().contexts_built;
     symbolizer.resolve(marker + 1);
-    assert_eq!(
-        symbolizer.stats().contexts_built,
-        built,
-        "the test binary's context was kept"
-    );
+    assert_eq!(symbolizer.stats().contexts_built, built, "the test binary's context was kept");
 }
 
 #[test]
@@ -408,21 +293,10 @@ fn unknown_addresses_and_kernel_images_give_no_frames() {
     assert!(symbolizer.resolve(u64::MAX).is_empty());
     let reads = symbolizer.stats().module_reads;
     assert!(symbolizer.resolve(0x20).is_empty());
-    assert!(
-        symbolizer.stats().module_reads <= reads + 1,
-        "maps re-reads are rate-limited"
-    );
-    let vdso = symbolizer
-        .modules()
-        .iter()
-        .find(|m| m.path == "[vdso]")
-        .cloned();
+    assert!(symbolizer.stats().module_reads <= reads + 1, "maps re-reads are rate-limited");
+    let vdso = symbolizer.modules().iter().find(|m| m.path == "[vdso]").cloned();
     if let Some(vdso) = vdso {
         assert!(symbolizer.resolve(vdso.start + 16).is_empty());
     }
-    assert!(
-        symbolizer.warnings().is_empty(),
-        "{:?}",
-        symbolizer.warnings()
-    );
+    assert!(symbolizer.warnings().is_empty(), "{:?}", symbolizer.warnings());
 }

@@ -36,6 +36,10 @@ else
     target/release/http_load --requests 2000 --clients 8
 fi
 echo
+echo "## Heap budgets in tests (target/release/measure_overhead)"
+echo
+if [ "$smoke" = --smoke ]; then target/release/measure_overhead 1; else target/release/measure_overhead 7; fi
+echo
 echo "## Analyzer (crates/heapprof-bench/analyzer.sh)"
 echo
 if [ "$smoke" = --smoke ]; then RUNS=1 sh crates/heapprof-bench/analyzer.sh; else sh crates/heapprof-bench/analyzer.sh; fi

@@ -1,0 +1,236 @@
+//! The sampled blocks still live: address → (bucket, allocation time, tag), in 64
+//! shards of open-addressing tables, and the counting filter that lets frees of
+//! unsampled blocks (nearly all) skip them with one load.
+
+use std::ptr;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::*};
+
+use super::buckets::Bucket;
+use crate::rawmem;
+use crate::spin::SpinLock;
+
+const LIVE_SHARDS: usize = 64;
+
+#[derive(Clone, Copy)]
+pub(super) struct LiveEntry {
+    pub(super) addr: usize,
+    pub(super) bucket: *const Bucket,
+    pub(super) time: u64,
+    /// The measurement of `heapprof::testing` the block was made in, or 0.
+    pub(super) tag: u32,
+}
+
+const EMPTY: LiveEntry = LiveEntry { addr: 0, bucket: ptr::null(), time: 0, tag: 0 };
+
+pub(super) struct LiveShard {
+    entries: *mut LiveEntry,
+    capacity: usize,
+    len: usize,
+}
+
+// SAFETY: only used under its lock.
+unsafe impl Send for LiveShard {}
+
+static LIVE_TABLE: [SpinLock<LiveShard>; LIVE_SHARDS] =
+    [const { SpinLock::new(LiveShard { entries: ptr::null_mut(), capacity: 0, len: 0 }) }; LIVE_SHARDS];
+
+/// How many live sampled blocks hash to each slot: zero means none. One byte per
+/// slot keeps the table at 64 KiB, small enough to stay in cache on the free path;
+/// a slot that reaches 255 stays there (it then only answers "maybe"). Each live
+/// shard owns a contiguous part of the filter and of the length counters, changed
+/// only under that shard's lock, so updates are plain stores, not locked
+/// instructions; the free path reads them without a lock.
+static FILTER: [AtomicU8; 1 << FILTER_BITS] = [const { AtomicU8::new(0) }; 1 << FILTER_BITS];
+const FILTER_BITS: u32 = 16;
+static LIVE_LENS: [AtomicUsize; LIVE_SHARDS] = [const { AtomicUsize::new(0) }; LIVE_SHARDS];
+
+#[inline(always)]
+fn addr_hash(addr: usize) -> u64 {
+    ((addr as u64) >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// The shard is the filter slot's top bits, so a shard's slots are contiguous.
+#[inline(always)]
+fn filter_index(addr: usize) -> usize {
+    (addr_hash(addr) >> (64 - FILTER_BITS)) as usize
+}
+
+#[inline(always)]
+fn shard_index(addr: usize) -> usize {
+    filter_index(addr) >> (FILTER_BITS - LIVE_SHARDS.trailing_zeros())
+}
+
+/// Counts a live block in its filter slot (`up`) or uncounts it, saturating at 255.
+fn filter_count(addr: usize, up: bool) {
+    let slot = &FILTER[filter_index(addr)];
+    let v = slot.load(Relaxed);
+    match (up, v) {
+        (_, u8::MAX) => {}
+        (true, _) => slot.store(v + 1, Relaxed),
+        (false, 0) => {}
+        (false, _) => slot.store(v - 1, Relaxed),
+    }
+}
+
+/// Whether `addr` may be a live sampled block (false means certainly not).
+#[inline(always)]
+pub(crate) fn may_be_sampled(addr: usize) -> bool {
+    FILTER[filter_index(addr)].load(Relaxed) != 0
+}
+
+pub(super) fn live_shard(addr: usize) -> &'static SpinLock<LiveShard> {
+    &LIVE_TABLE[shard_index(addr)]
+}
+
+pub(super) fn insert_live(addr: usize, bucket: &'static Bucket, tag: u32, patience: u32) -> bool {
+    let Some(mut shard) = live_shard(addr).lock_bounded(patience) else {
+        return false;
+    };
+    // A stale entry at this address means its free went unseen (a free from a signal
+    // handler that interrupted the profiler): count that free now, at its class size.
+    if let Some(stale) = shard.remove(addr) {
+        // SAFETY: buckets are never freed.
+        let b = unsafe { &*stale.bucket };
+        b.free_count.fetch_add(1, Relaxed);
+        b.free_bytes.fetch_add(b.size, Relaxed);
+    }
+    shard.insert(LiveEntry { addr, bucket, time: crate::clock::coarse_nanos(), tag })
+}
+
+impl LiveShard {
+    fn slot_of(&self, addr: usize) -> usize {
+        (addr_hash(addr) >> 32) as usize & (self.capacity - 1)
+    }
+
+    /// Adds a live block, keeping its filter slot and the shard's length current.
+    pub(super) fn insert(&mut self, entry: LiveEntry) -> bool {
+        if (self.len + 1) * 4 > self.capacity * 3 && !self.grow() {
+            return false;
+        }
+        self.place(entry);
+        filter_count(entry.addr, true);
+        LIVE_LENS[shard_index(entry.addr)].store(self.len, Relaxed);
+        true
+    }
+
+    /// Puts an entry in the first free slot of its probe chain (room is assured).
+    fn place(&mut self, entry: LiveEntry) {
+        let mut i = self.slot_of(entry.addr);
+        loop {
+            // SAFETY: i < capacity.
+            let e = unsafe { &mut *self.entries.add(i) };
+            if e.addr == 0 {
+                *e = entry;
+                self.len += 1;
+                return;
+            }
+            i = (i + 1) & (self.capacity - 1);
+        }
+    }
+
+    pub(super) fn remove(&mut self, addr: usize) -> Option<LiveEntry> {
+        if self.len == 0 {
+            return None;
+        }
+        let mask = self.capacity - 1;
+        let mut i = self.slot_of(addr);
+        loop {
+            // SAFETY: i < capacity.
+            let e = unsafe { *self.entries.add(i) };
+            if e.addr == 0 {
+                return None;
+            }
+            if e.addr == addr {
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+        // SAFETY: i < capacity.
+        let found = unsafe { *self.entries.add(i) };
+        // Backward-shift deletion keeps probe chains intact without tombstones.
+        let mut hole = i;
+        let mut j = i;
+        loop {
+            j = (j + 1) & mask;
+            // SAFETY: j < capacity.
+            let e = unsafe { *self.entries.add(j) };
+            if e.addr == 0 {
+                break;
+            }
+            let home = self.slot_of(e.addr);
+            let distance_home_to_j = j.wrapping_sub(home) & mask;
+            let distance_hole_to_j = j.wrapping_sub(hole) & mask;
+            if distance_home_to_j >= distance_hole_to_j {
+                // SAFETY: both indexes < capacity.
+                unsafe { *self.entries.add(hole) = e };
+                hole = j;
+            }
+        }
+        // SAFETY: hole < capacity.
+        unsafe { *self.entries.add(hole) = EMPTY };
+        self.len -= 1;
+        filter_count(addr, false);
+        LIVE_LENS[shard_index(addr)].store(self.len, Relaxed);
+        Some(found)
+    }
+
+    fn grow(&mut self) -> bool {
+        let new_capacity = (self.capacity * 2).max(64);
+        let entries = rawmem::map(new_capacity * size_of::<LiveEntry>()).cast::<LiveEntry>();
+        if entries.is_null() {
+            return false;
+        }
+        let old = std::mem::replace(self, LiveShard { entries, capacity: new_capacity, len: 0 });
+        for i in 0..old.capacity {
+            // SAFETY: i < old capacity.
+            let e = unsafe { *old.entries.add(i) };
+            if e.addr != 0 {
+                self.place(e);
+            }
+        }
+        if !old.entries.is_null() {
+            // SAFETY: the old array came from rawmem::map with this size.
+            unsafe { rawmem::unmap(old.entries.cast(), old.capacity * size_of::<LiveEntry>()) };
+        }
+        true
+    }
+}
+
+/// Runs `f` on every live sampled block: its bucket and when it was allocated
+/// (coarse monotonic nanoseconds). Holds one shard's lock at a time, so `f` must
+/// neither allocate nor free: a sampled allocation or free on this thread could
+/// need the same lock. Copy into storage allocated beforehand.
+#[cfg(feature = "monitor")]
+pub(crate) fn for_each_live(mut f: impl FnMut(&'static Bucket, u64)) {
+    for shard in &LIVE_TABLE {
+        let s = shard.lock();
+        for i in 0..s.capacity {
+            // SAFETY: i < capacity; entries are read under the shard lock.
+            let e = unsafe { *s.entries.add(i) };
+            if e.addr != 0 {
+                // SAFETY: buckets are never freed.
+                f(unsafe { &*e.bucket }, e.time);
+            }
+        }
+    }
+}
+
+/// Sampled blocks live now.
+pub(super) fn live_len() -> usize {
+    LIVE_LENS.iter().map(|n| n.load(Relaxed)).sum()
+}
+
+/// Fork safety: see [`super::lock_all_for_fork`].
+pub(super) fn lock_all() {
+    for s in &LIVE_TABLE {
+        s.raw_lock();
+    }
+}
+
+/// Undoes [`lock_all`].
+pub(super) fn unlock_all() {
+    for s in LIVE_TABLE.iter().rev() {
+        // SAFETY: taken by lock_all on this thread (or its pre-fork self).
+        unsafe { s.raw_unlock() };
+    }
+}

@@ -1,0 +1,187 @@
+//! What the sampler recorded: one bucket per (call stack, block size, rate) with
+//! its allocation and free counts, and the table of sampled blocks still live.
+//!
+//! Only sampled allocations and frees of sampled blocks come here. Frees of
+//! unsampled blocks (nearly all) stop at a counting filter indexed by address:
+//! a zero there proves the block was never sampled, with one load.
+
+mod buckets;
+mod live;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
+
+pub(crate) use buckets::{Bucket, for_each_bucket};
+#[cfg(feature = "monitor")]
+pub(crate) use live::for_each_live;
+pub(crate) use live::may_be_sampled;
+use live::{LiveEntry, insert_live, live_shard};
+
+/// Default and largest number of frames kept per stack.
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+/// The largest depth [`set_max_stack_depth`] accepts.
+pub const MAX_DEPTH_LIMIT: usize = 256;
+
+static MAX_DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_DEPTH);
+
+/// Sets how many frames of each sampled stack are kept (1 to 256, default 64);
+/// deeper stacks keep their leaf end and are marked truncated.
+pub fn set_max_stack_depth(depth: usize) {
+    MAX_DEPTH.store(depth.clamp(1, MAX_DEPTH_LIMIT), Relaxed);
+}
+
+/// The current maximum stack depth.
+pub fn max_stack_depth() -> usize {
+    MAX_DEPTH.load(Relaxed)
+}
+
+/// The size class a block is recorded under: exact up to 128 bytes, then eight
+/// classes per power of two (each at most 12.5% wide). Rust hands the allocator
+/// exact sizes, so keying records by size alone would make one record per
+/// distinct size and let the tables grow without bound; Go's runtime has the same
+/// bound through its size classes. Each record keeps exact byte sums.
+pub(crate) fn size_class(size: u64) -> u64 {
+    if size <= 128 {
+        return size;
+    }
+    let shift = 63 - size.leading_zeros() - 3;
+    (((size - 1) >> shift) + 1) << shift
+}
+
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// How many times a sample waits (yielding) for a table lock before it is dropped.
+const SAMPLE_LOCK_YIELDS: u32 = 64;
+
+/// Records a sampled allocation. Returns false (and counts a drop) when the sample
+/// could not be recorded: no memory for metadata, or a lock held too long.
+/// `tag` marks blocks made inside a `heapprof::testing` measurement (0: none).
+/// Returns the bucket the sample went to.
+pub(crate) fn record_sample(
+    addr: usize,
+    size: usize,
+    rate: u64,
+    frames: &[usize],
+    truncated: bool,
+    tag: u32,
+) -> Option<&'static Bucket> {
+    let class = size_class(size as u64);
+    // A measurement of `heapprof::testing` must be exact: it waits for the locks
+    // rather than drop the sample.
+    let patience = if tag == 0 { SAMPLE_LOCK_YIELDS } else { u32::MAX };
+    let Some(bucket) = buckets::find_or_insert_bucket(frames, class, rate, truncated, size as u64, patience)
+    else {
+        DROPPED.fetch_add(1, Relaxed);
+        return None;
+    };
+    if insert_live(addr, bucket, tag, patience) {
+        if tag != 0 {
+            crate::testing::tagged_block_changed(tag, size as i64);
+        }
+        return Some(bucket);
+    }
+    // Take the allocation back out of the bucket: a sample is all or nothing.
+    buckets::uncount(bucket, frames, rate, size as u64);
+    DROPPED.fetch_add(1, Relaxed);
+    None
+}
+
+/// Adds to a counter that only one thread writes at a time (under a lock): a
+/// plain load and store, no locked instruction.
+#[inline(always)]
+fn add_plain(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+/// A sampled block that [`forget`] took out of the live table.
+#[derive(Clone, Copy)]
+pub(crate) struct Forgotten {
+    bucket: *const Bucket,
+    time: u64,
+    size: usize,
+    tag: u32,
+}
+
+/// Removes `addr` (a block of `size` bytes) from the live table if it is there,
+/// counting the free on its bucket. Must run before the block is given back to
+/// the allocator, so that a new block at the same address cannot be confused with it.
+pub(crate) fn forget(addr: usize, size: usize) -> Option<Forgotten> {
+    let entry = live_shard(addr).lock().remove(addr)?;
+    // SAFETY: buckets are never freed.
+    let bucket = unsafe { &*entry.bucket };
+    bucket.free_count.fetch_add(1, Relaxed);
+    bucket.free_bytes.fetch_add(size as u64, Relaxed);
+    if entry.tag != 0 {
+        crate::testing::tagged_block_changed(entry.tag, -(size as i64));
+    }
+    Some(Forgotten { bucket: entry.bucket, time: entry.time, size, tag: entry.tag })
+}
+
+/// Puts back a block that [`forget`] removed (a `realloc` that failed).
+pub(crate) fn restore(addr: usize, f: Forgotten) {
+    // SAFETY: buckets are never freed.
+    let bucket = unsafe { &*f.bucket };
+    if live_shard(addr).lock().insert(LiveEntry { addr, bucket: f.bucket, time: f.time, tag: f.tag }) {
+        bucket.free_count.fetch_sub(1, Relaxed);
+        bucket.free_bytes.fetch_sub(f.size as u64, Relaxed);
+        if f.tag != 0 {
+            crate::testing::tagged_block_changed(f.tag, f.size as i64);
+        }
+    } else {
+        DROPPED.fetch_add(1, Relaxed);
+    }
+}
+
+/// Counters of the recording tables, for the statistics.
+pub(crate) struct RecordCounts {
+    pub(crate) buckets: usize,
+    pub(crate) live_samples: usize,
+    pub(crate) dropped_samples: u64,
+}
+
+pub(crate) fn counts() -> RecordCounts {
+    RecordCounts {
+        buckets: buckets::BUCKET_COUNT.load(Relaxed),
+        live_samples: live::live_len(),
+        dropped_samples: DROPPED.load(Relaxed),
+    }
+}
+
+/// Counts a sample that could not even be attempted (e.g. stack capture failed).
+pub(crate) fn count_drop() {
+    DROPPED.fetch_add(1, Relaxed);
+}
+
+/// Fork safety: the forking thread takes every table lock so that the child
+/// starts with consistent, unlocked tables.
+pub(crate) fn lock_all_for_fork() {
+    buckets::lock_all();
+    live::lock_all();
+}
+
+/// Undoes [`lock_all_for_fork`] in the parent and in the child.
+pub(crate) fn unlock_all_after_fork() {
+    live::unlock_all();
+    buckets::unlock_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_class;
+
+    #[test]
+    fn size_classes_are_exact_when_small_and_at_most_an_eighth_wide() {
+        for s in 1..=128 {
+            assert_eq!(size_class(s), s);
+        }
+        assert_eq!(size_class(129), 144);
+        assert_eq!(size_class(144), 144);
+        assert_eq!(size_class(145), 160);
+        assert_eq!(size_class(4096), 4096);
+        assert_eq!(size_class(4097), 4608);
+        for s in [129u64, 1000, 65_537, 1 << 30, (1 << 40) + 1] {
+            let c = size_class(s);
+            assert!(c >= s && (c - s) * 8 <= s, "{s} -> {c}");
+            assert_eq!(size_class(c), c, "classes are fixed points");
+        }
+    }
+}

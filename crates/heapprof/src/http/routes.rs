@@ -71,6 +71,7 @@ struct Params {
     seconds: Option<u64>,
     gc: bool,
     peak: bool,
+    min_age: Option<Duration>,
 }
 
 impl Params {
@@ -95,6 +96,7 @@ impl Params {
                 "peak" => {
                     p.peak = value.parse::<i64>().map_err(|_| format!("bad peak value {value:?}"))? > 0;
                 }
+                "min_age" => p.min_age = Some(parse_age(value)?),
                 _ => {}
             }
         }
@@ -106,7 +108,9 @@ fn heap_route(name: &str, params: &Params, max_seconds: u64, wait: &dyn Fn(Durat
     // `gc` is accepted for compatibility: Rust has no collector to run.
     let _ = params.gc;
     let (mut profile, filename) = match params.seconds {
-        Some(_) if params.peak => return Response::text(400, "seconds and peak cannot be combined"),
+        Some(_) if params.peak || params.min_age.is_some() => {
+            return Response::text(400, "seconds cannot be combined with peak or min_age");
+        }
         Some(_) if params.debug > 0 => {
             return Response::text(
                 400,
@@ -124,6 +128,10 @@ fn heap_route(name: &str, params: &Params, max_seconds: u64, wait: &dyn Fn(Durat
             wait(Duration::from_secs(s));
             (crate::snapshot().delta_since(&before), format!("{name}-delta"))
         }
+        None if params.min_age.is_some() => match older_than(params.min_age.unwrap_or_default()) {
+            Ok(p) => (p, format!("{name}-old")),
+            Err(reason) => return Response::text(404, reason),
+        },
         None if params.peak => match peak_profile() {
             Ok(p) => (p, format!("{name}-peak")),
             Err(reason) => return Response::text(404, reason),
@@ -155,6 +163,31 @@ fn heap_route(name: &str, params: &Params, max_seconds: u64, wait: &dyn Fn(Durat
         headers: vec![("Content-Disposition", format!("attachment; filename=\"{filename}\""))],
         body: heapprof_profile::encode_gzip(&profile),
     }
+}
+
+/// `min_age` values: `600` (seconds), `30s`, `10m`, `2h`.
+fn parse_age(value: &str) -> Result<Duration, String> {
+    let bad = || format!("bad min_age value {value:?}: want e.g. 600, 30s, 10m, 2h");
+    let digits = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let n: u64 = value[..digits].parse().map_err(|_| bad())?;
+    let unit = match &value[digits..] {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(unit).map(Duration::from_secs).ok_or_else(bad)
+}
+
+/// The live heap restricted to blocks allocated at least `min_age` ago.
+#[cfg(feature = "monitor")]
+fn older_than(min_age: Duration) -> Result<heapprof_profile::Profile, &'static str> {
+    Ok(crate::monitor::snapshot_older_than(min_age).to_profile())
+}
+
+#[cfg(not(feature = "monitor"))]
+fn older_than(_: Duration) -> Result<heapprof_profile::Profile, &'static str> {
+    Err("no age view: heapprof was built without the monitor feature")
 }
 
 /// The heap as it was at its highest live size, kept by the monitor.
@@ -238,7 +271,8 @@ fn index() -> Response {
     }
     html.push_str(
         "</table>\n<p><code>?peak=1</code> on heap and allocs: the heap at its highest, as kept by a running \
-         monitor.</p>\n<p><code>?seconds=N</code> on heap and allocs: what was allocated during the next N seconds \
+         monitor.</p>\n<p><code>?min_age=10m</code> on heap and allocs: only the live blocks allocated at least that \
+         long ago (what survives, not churn).</p>\n<p><code>?seconds=N</code> on heap and allocs: what was allocated during the next N seconds \
          (alloc_* values are the difference, inuse_* values are those at the end).</p>\n</body></html>\n",
     );
     Response {

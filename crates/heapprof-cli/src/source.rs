@@ -4,12 +4,28 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use heapprof_profile::{DEFAULT_MAX_DECOMPRESSED, Profile, decode, gunzip_bounded};
+use heapprof_profile::{DEFAULT_MAX_DECOMPRESSED, DecodeOptions, Profile, decode_with, gunzip_bounded};
 
 use crate::error::bad;
 
-/// Largest response or file accepted before decoding, in bytes.
-const MAX_INPUT: u64 = DEFAULT_MAX_DECOMPRESSED;
+/// The environment variable that bounds a profile's size, compressed or not
+/// (a gzip bomb stops there): bytes, default 1 GiB.
+pub const MAX_BYTES_VAR: &str = "HEAPPROF_MAX_PROFILE_BYTES";
+
+/// Largest file, response or decompressed profile accepted, in bytes: 1 GiB, or
+/// `HEAPPROF_MAX_PROFILE_BYTES`.
+pub fn max_input() -> Result<u64> {
+    match std::env::var(MAX_BYTES_VAR) {
+        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_MAX_DECOMPRESSED),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| bad(MAX_BYTES_VAR, format!("not a positive number of bytes: {v:?}"))),
+        Err(std::env::VarError::NotUnicode(_)) => Err(bad(MAX_BYTES_VAR, "not UTF-8")),
+    }
+}
 
 /// Extra time allowed over `--seconds` for a remote profile.
 const SLACK: Duration = Duration::from_secs(60);
@@ -35,8 +51,9 @@ pub fn fetch(spec: &str, seconds: Option<u64>) -> Result<Vec<u8>> {
         if meta.is_dir() {
             return Err(bad(spec, "is a directory"));
         }
-        if meta.len() > MAX_INPUT {
-            return Err(bad(spec, format!("file is larger than {MAX_INPUT} bytes")));
+        let max = max_input()?;
+        if meta.len() > max {
+            return Err(bad(spec, format!("file is larger than {max} bytes (see {MAX_BYTES_VAR})")));
         }
         return std::fs::read(spec).map_err(|e| bad(spec, io_problem(&e)));
     }
@@ -48,7 +65,12 @@ pub fn fetch(spec: &str, seconds: Option<u64>) -> Result<Vec<u8>> {
         .build()
         .into();
     let mut response = agent.get(&url).call().map_err(|e| bad(spec, http_problem(&e)))?;
-    response.body_mut().with_config().limit(MAX_INPUT).read_to_vec().map_err(|e| bad(spec, http_problem(&e)))
+    response
+        .body_mut()
+        .with_config()
+        .limit(max_input()?)
+        .read_to_vec()
+        .map_err(|e| bad(spec, http_problem(&e)))
 }
 
 /// Fetches and decodes one source (protobuf, gzipped or not, or legacy text).
@@ -60,7 +82,7 @@ pub fn load(spec: &str, seconds: Option<u64>) -> Result<Profile> {
 /// Whether `bytes` (after gunzip) look like a text profile rather than protobuf:
 /// UTF-8 without control characters other than white space in the first kilobyte.
 pub fn is_legacy_text(bytes: &[u8]) -> bool {
-    let Ok(raw) = gunzip_bounded(bytes, MAX_INPUT) else {
+    let Ok(raw) = gunzip_bounded(bytes, max_input().unwrap_or(DEFAULT_MAX_DECOMPRESSED)) else {
         return false;
     };
     let head = &raw[..raw.len().min(1024)];
@@ -76,7 +98,7 @@ pub fn is_legacy_text(bytes: &[u8]) -> bool {
 /// Decodes protobuf (gzipped or not); text goes to the legacy parser.
 pub fn decode_any(spec: &str, bytes: &[u8]) -> Result<Profile> {
     // `decode` reads protobuf (gzipped or not) and falls back to legacy text itself.
-    decode(bytes).map_err(|e| bad(spec, e))
+    decode_with(bytes, DecodeOptions { max_decompressed: max_input()? }).map_err(|e| bad(spec, e))
 }
 
 /// Fetches and decodes every source, in order.

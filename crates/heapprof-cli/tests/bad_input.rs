@@ -150,3 +150,33 @@ fn bad_options_fail_with_one_line() {
         "java.heap",
     );
 }
+
+#[test]
+fn a_gzip_bomb_stops_at_the_bound() {
+    // 64 MiB of zeros gzip to about 64 KiB; the bound is set to 1 MiB here (1 GiB by default).
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(dir.path(), "bomb.pb.gz", &gz.finish().unwrap());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_heapprof"))
+        .args(["top", &path])
+        .env("HEAPPROF_MAX_PROFILE_BYTES", "1048576")
+        .output()
+        .expect("run heapprof");
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("bomb.pb.gz") && err.contains("exceeds 1048576 bytes"), "{err}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_heapprof"))
+        .args(["top", &path])
+        .env("HEAPPROF_MAX_PROFILE_BYTES", "lots")
+        .output()
+        .expect("run heapprof");
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("HEAPPROF_MAX_PROFILE_BYTES") && err.lines().count() == 1, "{err}");
+}

@@ -27,10 +27,14 @@ enum Command {
     Traces(cmd::traces::Args),
     Tags(cmd::tags::Args),
     Diff(cmd::diff::Args),
+    Flamegraph(cmd::flamegraph::Args),
+    Graph(cmd::graph::Args),
     Merge(cmd::merge::Args),
+    Push(cmd::push::Args),
     Convert(cmd::convert::Args),
     Trend(cmd::trend::Args),
     Watch(cmd::watch::Args),
+    Web(cmd::web::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -55,10 +59,14 @@ pub fn main() -> ExitCode {
         Command::Traces(a) => cmd::traces::run(&a),
         Command::Tags(a) => cmd::tags::run(&a),
         Command::Diff(a) => cmd::diff::run(&a),
+        Command::Flamegraph(a) => cmd::flamegraph::run(&a),
+        Command::Graph(a) => cmd::graph::run(&a),
         Command::Merge(a) => cmd::merge::run(&a),
+        Command::Push(a) => cmd::push::run(&a),
         Command::Convert(a) => cmd::convert::run(&a),
         Command::Trend(a) => cmd::trend::run(&a),
         Command::Watch(a) => cmd::watch::run(&a),
+        Command::Web(a) => cmd::web::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,26 +3,12 @@
 
 mod common;
 
-use std::path::Path;
-
 fn check_golden(name: &str, args: &[&str]) {
     let out = common::heapprof(args);
     assert!(out.status.success(), "heapprof {args:?}: {}", common::stderr(&out));
     let got = common::stdout(&out);
     serde_json::from_str::<serde_json::Value>(&got).expect("valid JSON");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
-    if std::env::var("HEAPPROF_BLESS").is_ok_and(|v| v == "1") {
-        std::fs::write(&path, &got).expect("write golden");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{}: {e}; run with HEAPPROF_BLESS=1 to create it from the current output", path.display())
-    });
-    assert!(
-        expected == got,
-        "{} differs from the output of heapprof {args:?} (HEAPPROF_BLESS=1 refreshes it):\n{got}",
-        path.display()
-    );
+    common::check_golden(name, &got, &format!("heapprof {args:?}"));
 }
 
 #[test]

@@ -20,6 +20,7 @@ mod codec;
 mod legacy;
 mod merge;
 mod model;
+pub mod render;
 pub mod report;
 pub mod trend;
 mod validate;

@@ -46,6 +46,8 @@
 
 mod clock;
 mod config;
+#[cfg(feature = "export")]
+pub mod export;
 mod fork;
 mod heap;
 #[cfg(feature = "http")]

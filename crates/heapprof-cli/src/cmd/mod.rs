@@ -2,11 +2,15 @@
 
 pub mod convert;
 pub mod diff;
+pub mod flamegraph;
+pub mod graph;
 pub mod list;
 pub mod merge;
 pub mod peek;
+pub mod push;
 pub mod tags;
 pub mod top;
 pub mod traces;
 pub mod trend;
 pub mod watch;
+pub mod web;

@@ -74,3 +74,22 @@ pub fn top_rows(text: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Compares `got` with `tests/golden/<name>`. `HEAPPROF_BLESS=1` rewrites the
+/// golden file; a missing one fails (it is never created silently). `what` says
+/// which command made the output.
+pub fn check_golden(name: &str, got: &str, what: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var("HEAPPROF_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, got).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("{}: {e}; run with HEAPPROF_BLESS=1 to create it from the current output", path.display())
+    });
+    assert!(
+        expected == got,
+        "{} differs from the output of {what} (HEAPPROF_BLESS=1 refreshes it):\n{got}",
+        path.display()
+    );
+}

@@ -49,6 +49,24 @@ gen top-cpp-legacy         "top ../pprof-testdata/cppbench.heap"                
 gen top-go-legacy          "top --nodefraction 0 ../pprof-testdata/gobench.heap"    -top -nodefraction=0 ../pprof-testdata/gobench.heap
 gen top-java-legacy        "top ../pprof-testdata/java.heap"                        -top ../pprof-testdata/java.heap
 gen traces-java-legacy     "traces ../pprof-testdata/java.heap"                     -traces ../pprof-testdata/java.heap
+# Call graphs: pprof's -dot without what heapprof does not draw (the nodelets of
+# the `bytes` label, which also shift edges with minlen=2, and the help line).
+gen_dot() { # gen_dot NAME "heapprof args" pprof args...
+    name=$1; ours=$2; shift 2
+    { echo "$ours"; go tool pprof -dot "$@" 2>/dev/null | grep -v -e '^NN' -e '-> NN' \
+        | sed -e 's/ minlen=2//' -e 's|\\l\\lSee https://git.io/JfYMW for how to read the graph||'; } > "$here/$name.txt"
+}
+gen_dot graph-default      "graph -o - default/full.pb.gz"                          default/full.pb.gz
+gen_dot graph-lines        "graph -o - --lines --sample-index alloc_space rate1/full.pb.gz" -lines -sample_index=alloc_space rate1/full.pb.gz
+gen_dot graph-addresses    "graph -o - --addresses rate1/full.pb.gz"                -addresses rate1/full.pb.gz
+gen_dot graph-files        "graph -o - --files rate1/full.pb.gz"                    -files rate1/full.pb.gz
+gen_dot graph-diff-base    "graph -o - --diff-base rate1/cache.pb.gz --sample-index alloc_space rate1/full.pb.gz" -diff_base=rate1/cache.pb.gz -sample_index=alloc_space rate1/full.pb.gz
+gen_dot graph-focus        "graph -o - --focus json --sample-index alloc_space rate1/full.pb.gz" -focus=json -sample_index=alloc_space rate1/full.pb.gz
+gen_dot graph-edgefraction "graph -o - --edgefraction 0.2 --sample-index alloc_space rate1/full.pb.gz" -edgefraction=0.2 -sample_index=alloc_space rate1/full.pb.gz
+gen_dot graph-cpp-legacy   "graph -o - ../pprof-testdata/cppbench.heap"             ../pprof-testdata/cppbench.heap
+gen_dot graph-go-legacy    "graph -o - ../pprof-testdata/gobench.heap"              ../pprof-testdata/gobench.heap
+gen_dot graph-java-legacy  "graph -o - --nodecount 0 ../pprof-testdata/java.heap"   -nodecount=0 ../pprof-testdata/java.heap
+
 # {src} stands for a folder holding heapcorpus/main.go (the corpus's main.go).
 src=$(mktemp -d); mkdir -p "$src/heapcorpus"; cp main.go "$src/heapcorpus/"
 gen list                   "list --source-path {src} main.fillCache|encodeAll rate1/full.pb.gz" -list 'main.fillCache|encodeAll' -source_path="$src" rate1/full.pb.gz

@@ -27,6 +27,7 @@
 //! assert!(text.contains("      2kB   100%   100%        2kB   100%  main.alloc"));
 //! ```
 
+mod callgraph;
 mod diff;
 mod filter;
 mod graph;
@@ -44,6 +45,7 @@ pub mod units;
 mod view;
 mod view_builder;
 
+pub use callgraph::{CallGraph, GraphEdge, GraphNode};
 pub use diff::{Change, Diff, DiffOptions, DiffRow, diff};
 pub use filter::{FilterMatches, Filters};
 pub use graph::Granularity;

@@ -65,6 +65,28 @@ pub(crate) fn trimmed_graph(
     opts: &TrimOptions,
     edges: Edges<'_>,
 ) -> TrimmedGraph {
+    trim(view, table, index, opts, edges, false)
+}
+
+/// The trimmed graph pprof draws (`-dot`): nodes ordered, and chosen for the node
+/// count, by their entropy score rather than by flat or cum value.
+pub(crate) fn visual_trimmed_graph(
+    view: &View,
+    table: &NodeTable,
+    index: usize,
+    opts: &TrimOptions,
+) -> TrimmedGraph {
+    trim(view, table, index, opts, Edges::All, true)
+}
+
+fn trim(
+    view: &View,
+    table: &NodeTable,
+    index: usize,
+    opts: &TrimOptions,
+    edges: Edges<'_>,
+    visual: bool,
+) -> TrimmedGraph {
     let mut graph = Graph::build(view, table, index, None, edges);
     let total_value = graph.flat.iter().fold(0i64, |t, &v| t.wrapping_add(v));
     let node_cutoff = ((total_value as f64 * opts.node_fraction) as i64).abs();
@@ -85,12 +107,20 @@ pub(crate) fn trimmed_graph(
     for &n in &nodes {
         names[n as usize] = table.printable_name(n);
     }
-    sort_nodes(&mut nodes, &graph, &names, table, opts.cum_sort);
+    if visual {
+        sort_by_entropy(&mut nodes, &graph, &names, table);
+    } else {
+        sort_nodes(&mut nodes, &graph, &names, table, opts.cum_sort);
+    }
     if opts.node_count > 0 && opts.node_count < nodes.len() {
         nodes.truncate(opts.node_count);
         graph = restrict(graph, view, table, index, &nodes, edges);
         nodes = graph.present();
-        sort_nodes(&mut nodes, &graph, &names, table, opts.cum_sort);
+        if visual {
+            sort_by_entropy(&mut nodes, &graph, &names, table);
+        } else {
+            sort_nodes(&mut nodes, &graph, &names, table, opts.cum_sort);
+        }
     }
     graph.trim_edges(edge_cutoff);
     TrimmedGraph { graph, nodes, names, orig_count, dropped_nodes }
@@ -156,6 +186,59 @@ pub(crate) fn sort_nodes(
             .then_with(|| third_b.abs().cmp(&third_a.abs()))
             .then_with(|| compare_identity(table, a, b))
     });
+}
+
+/// pprof's `EntropyOrder`: by |entropy score| desc, name, |flat| desc, identity.
+fn sort_by_entropy(nodes: &mut [u32], graph: &Graph, names: &[String], table: &NodeTable) {
+    let mut ins: Vec<Vec<i64>> = vec![Vec::new(); names.len()];
+    let mut outs: Vec<Vec<i64>> = vec![Vec::new(); names.len()];
+    for e in graph.edges.iter().filter(|e| !e.dropped) {
+        outs[e.src as usize].push(e.weight);
+        ins[e.dst as usize].push(e.weight);
+    }
+    let mut score = vec![0i64; names.len()];
+    for &n in nodes.iter() {
+        let i = n as usize;
+        score[i] = entropy_score(graph.flat[i], graph.cum[i], &ins[i], &outs[i]);
+    }
+    nodes.sort_by(|&a, &b| {
+        let (ai, bi) = (a as usize, b as usize);
+        score[bi]
+            .unsigned_abs()
+            .cmp(&score[ai].unsigned_abs())
+            .then_with(|| names[ai].cmp(&names[bi]))
+            .then_with(|| graph.flat[bi].unsigned_abs().cmp(&graph.flat[ai].unsigned_abs()))
+            .then_with(|| compare_identity(table, a, b))
+    });
+}
+
+/// pprof's `entropyScore`: how much a node adds to a picture. Entry and leaf
+/// nodes are favoured; a node that merely passes its one caller's weight on to
+/// its one callee scores low.
+fn entropy_score(flat: i64, cum: i64, ins: &[i64], outs: &[i64]) -> i64 {
+    let mut score = 0.0;
+    score += if ins.is_empty() { 1.0 } else { edge_entropy(ins, 0) };
+    score += if outs.is_empty() { 1.0 } else { edge_entropy(outs, flat) };
+    (score * cum as f64) as i64 + flat
+}
+
+fn edge_entropy(weights: &[i64], own: i64) -> f64 {
+    let mut total = own;
+    for &w in weights.iter().filter(|&&w| w > 0) {
+        total = total.wrapping_add(w);
+    }
+    if total == 0 {
+        return 0.0;
+    }
+    let term = |w: i64| {
+        let frac = w.unsigned_abs() as f64 / total as f64;
+        if frac > 0.0 { -frac * frac.log2() } else { 0.0 }
+    };
+    let mut score: f64 = weights.iter().map(|&w| term(w)).sum();
+    if own > 0 {
+        score += term(own);
+    }
+    score
 }
 
 /// pprof's `NameOrder`: by function name, then identity.

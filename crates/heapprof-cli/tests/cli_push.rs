@@ -1,0 +1,109 @@
+//! `heapprof push` against a receiver on loopback implementing Pyroscope's
+//! `/ingest` and Parca's `WriteRaw` (the same receiver as the library's export tests).
+
+mod common;
+#[path = "../../heapprof/tests/export_receiver/mod.rs"]
+mod export_receiver;
+
+use common::{go_heap, heapprof, stderr, stdout};
+use export_receiver::{Mode, Receiver, free_port, parca_series, pyroscope_profile};
+use heapprof::pprof::Profile;
+
+fn total(p: &Profile, ty: &str) -> i64 {
+    let idx = p.sample_type.iter().position(|t| p.str(t.r#type) == ty).expect("sample type");
+    p.sample.iter().map(|s| s.value[idx]).sum()
+}
+
+fn load(name: &str) -> Profile {
+    heapprof::pprof::decode(&std::fs::read(go_heap().join(name)).unwrap()).unwrap()
+}
+
+#[test]
+fn pushes_each_file_to_pyroscope_with_labels() {
+    let receiver = Receiver::start();
+    let out = heapprof(&[
+        "push",
+        &receiver.url(),
+        "default/cache.pb.gz",
+        "default/full.pb.gz",
+        "--app",
+        "cli.app",
+        "--label",
+        "env=ci",
+        "--org-id",
+        "t1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), format!("pushed 2 profiles to {}", receiver.url()));
+    let reqs = receiver.requests();
+    assert_eq!(reqs.len(), 2);
+    for (req, file) in reqs.iter().zip(["default/cache.pb.gz", "default/full.pb.gz"]) {
+        assert_eq!(req.query["name"], "cli.app{env=ci,service_name=cli.app}");
+        assert_eq!(req.headers.get("x-scope-orgid").map(String::as_str), Some("t1"));
+        let got = pyroscope_profile(req);
+        let want = load(file);
+        assert_eq!(total(&got, "inuse_space"), total(&want, "inuse_space"));
+        assert_eq!(total(&got, "alloc_space"), total(&want, "alloc_space"));
+    }
+}
+
+#[test]
+fn delta_sends_alloc_differences_and_inuse_snapshots_to_parca() {
+    let receiver = Receiver::start();
+    let out = heapprof(&[
+        "push",
+        "--format",
+        "parca",
+        "--delta",
+        &receiver.url(),
+        "default/cache.pb.gz",
+        "default/full.pb.gz",
+        "--app",
+        "cli",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reqs = receiver.requests();
+    assert_eq!(reqs.len(), 1, "the first file is only the base");
+    let series = parca_series(&reqs[0]);
+    assert_eq!(series[0].0.get("__name__").map(String::as_str), Some("memory"));
+    let got = &series[0].1[0];
+    let (earlier, later) = (load("default/cache.pb.gz"), load("default/full.pb.gz"));
+    assert_eq!(total(got, "alloc_space"), total(&later, "alloc_space") - total(&earlier, "alloc_space"));
+    assert_eq!(
+        total(got, "alloc_objects"),
+        total(&later, "alloc_objects") - total(&earlier, "alloc_objects")
+    );
+    assert_eq!(total(got, "inuse_space"), total(&later, "inuse_space"));
+}
+
+#[test]
+fn bad_input_is_one_line_and_status_2() {
+    let receiver = Receiver::start();
+    for args in [
+        &["push", &receiver.url(), "default/cache.pb.gz", "--app", "a", "--label", "novalue"][..],
+        &["push", &receiver.url(), "default/cache.pb.gz", "--app", "a", "--label", "bad-name=x"],
+        &["push", "localhost:4040", "default/cache.pb.gz", "--app", "a"],
+        &["push", &receiver.url(), "no-such-file.pb.gz", "--app", "a"],
+        &["push", &receiver.url(), "default/full.top.alloc_space.txt", "--app", "a"],
+        &["push", &receiver.url(), "default/cache.pb.gz"],
+    ] {
+        let out = heapprof(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out).lines().count(), 1, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).starts_with("heapprof: "), "{}", stderr(&out));
+    }
+    assert!(receiver.requests().is_empty(), "nothing is sent when an input is bad");
+}
+
+#[test]
+fn server_errors_are_one_line_and_status_1() {
+    let receiver = Receiver::start();
+    receiver.set_mode(Mode::Status(500));
+    let url = format!("http://127.0.0.1:{}", free_port());
+    for url in [receiver.url(), url] {
+        let out = heapprof(&["push", &url, "default/cache.pb.gz", "--app", "a", "--timeout", "5"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+        assert!(stderr(&out).contains("pushing default/cache.pb.gz"), "{}", stderr(&out));
+    }
+}

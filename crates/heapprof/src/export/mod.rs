@@ -373,8 +373,8 @@ impl Exporter {
     }
 
     /// Takes a last profile, makes one attempt for each queued profile (dropping the
-    /// rest after a failure), and joins the threads: at most about one request
-    /// timeout when the server is down.
+    /// rest after a failure), and joins the threads: when the server is down,
+    /// at most about two request timeouts (one request in flight, one last try).
     pub fn stop(mut self) -> Counters {
         self.finish();
         self.counters()

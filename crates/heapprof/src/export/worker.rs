@@ -131,8 +131,8 @@ pub(crate) fn collect(shared: &Shared, interval: Duration, baseline: crate::Heap
 
 /// Delivers queued profiles with retries until the collector is done and the
 /// queue is empty. While stopping, each remaining profile gets one attempt and
-/// after the first failure the rest are dropped, so `stop()` takes about one
-/// request timeout at most when the server is down.
+/// after the first failure the rest are dropped, so when the server is down
+/// `stop()` waits for at most the request in flight and one more.
 pub(crate) fn deliver(shared: &Shared, sender: &Sender, max_attempts: u32, backoff: (Duration, Duration)) {
     let mut rng = Jitter::new();
     let mut give_up = false;

@@ -240,6 +240,10 @@ pub fn stats_json(s: &Stats) -> String {
     for (i, (name, value)) in stats_fields(s).iter().enumerate() {
         let _ = write!(out, "{}\"{name}\":{value}", if i > 0 { "," } else { "" });
     }
+    #[cfg(feature = "export")]
+    for (name, value) in crate::export::counters().fields() {
+        let _ = write!(out, ",\"{name}\":{value}");
+    }
     out.push_str("}\n");
     out
 }
@@ -249,6 +253,10 @@ pub fn stats_json(s: &Stats) -> String {
 fn stats_comment(s: &Stats) -> String {
     let mut out = String::from("\n# heapprof.Stats\n");
     for (name, value) in stats_fields(s) {
+        let _ = writeln!(out, "# {name} = {value}");
+    }
+    #[cfg(feature = "export")]
+    for (name, value) in crate::export::counters().fields() {
         let _ = writeln!(out, "# {name} = {value}");
     }
     out

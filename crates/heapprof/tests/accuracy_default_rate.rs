@@ -10,28 +10,13 @@
 //! own mix and checks each run against 4 of them, and the 20-seed mean against
 //! ±1.5%. Seeds are fixed, so the outcome is reproducible.
 
-use heapprof::pprof::Profile;
+mod common;
 
 #[global_allocator]
 static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
 
 const RATE: u64 = 512 * 1024;
 const LIVE_TARGET: usize = 256 << 20;
-
-fn through(p: &Profile, function: &str, index: usize) -> i64 {
-    p.sample
-        .iter()
-        .filter(|s| {
-            s.location_id.iter().any(|&id| {
-                p.location[id as usize - 1]
-                    .line
-                    .iter()
-                    .any(|l| p.str(p.function[l.function_id as usize - 1].name).contains(function))
-            })
-        })
-        .map(|s| s.value[index])
-        .sum()
-}
 
 /// Block sizes, log-uniform over 16 B to 4 MiB, until they add up to 256 MiB.
 fn size_mix() -> Vec<usize> {
@@ -85,7 +70,7 @@ fn inuse_estimate_is_unbiased_over_a_256_mib_heap() {
         heapprof::set_sampling_seed(seed);
         accuracy_site(&sizes, &mut kept);
         // Earlier runs' blocks are all freed, so the site's in-use bytes are this run's.
-        let estimate = through(&heapprof::heap_profile(), "accuracy_site", 3);
+        let estimate = common::through(&heapprof::heap_profile(), "accuracy_site", 3);
         kept.clear();
         errors.push(estimate as f64 / exact as f64 - 1.0);
     }
@@ -112,7 +97,7 @@ fn blocks_larger_than_the_rate_are_not_over_counted() {
     heapprof::set_sampling_seed(7);
     large_block_site();
     let p = heapprof::heap_profile();
-    let estimate = through(&p, "large_block_site", 1) as f64;
+    let estimate = common::through(&p, "large_block_site", 1) as f64;
     let exact = (4000u64 << 20) as f64;
     // Always sampling blocks above the rate and still scaling them would give ~1.16x
     // here (1 / (1 - exp(-2))); the Poisson process gives 1.0 ± 0.6%.

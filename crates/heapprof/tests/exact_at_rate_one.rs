@@ -4,25 +4,15 @@
 
 use heapprof::pprof::Profile;
 
+mod common;
+
+/// [alloc_objects, alloc_space, inuse_objects, inuse_space] through `function`.
+fn site_totals(p: &Profile, function: &str) -> [i64; 4] {
+    [0, 1, 2, 3].map(|i| common::through(p, function, i))
+}
+
 #[global_allocator]
 static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
-
-/// Totals of the samples whose stack passes through `function`.
-fn site_totals(p: &Profile, function: &str) -> [i64; 4] {
-    let mut totals = [0i64; 4];
-    for s in &p.sample {
-        let through = s.location_id.iter().any(|&id| {
-            let loc = &p.location[id as usize - 1];
-            loc.line.iter().any(|l| p.str(p.function[l.function_id as usize - 1].name).contains(function))
-        });
-        if through {
-            for (t, v) in totals.iter_mut().zip(&s.value) {
-                *t += v;
-            }
-        }
-    }
-    totals
-}
 
 // Each site only allocates the blocks; the vectors that keep them are made by
 // the caller, so they do not count for the site.

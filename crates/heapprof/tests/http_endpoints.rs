@@ -6,7 +6,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use heapprof::http::{Options, serve_with};
-use heapprof::pprof::Profile;
+
+mod common;
 
 #[global_allocator]
 static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
@@ -37,21 +38,6 @@ fn server(options: Options) -> (heapprof::http::Server, String) {
     let s = serve_with("127.0.0.1:0", options).expect("serve");
     let base = format!("http://{}/debug/pprof", s.addr());
     (s, base)
-}
-
-fn through(p: &Profile, function: &str, index: usize) -> i64 {
-    p.sample
-        .iter()
-        .filter(|s| {
-            s.location_id.iter().any(|&id| {
-                p.location[id as usize - 1]
-                    .line
-                    .iter()
-                    .any(|l| p.str(p.function[l.function_id as usize - 1].name).contains(function))
-            })
-        })
-        .map(|s| s.value[index])
-        .sum()
 }
 
 #[inline(never)]
@@ -121,9 +107,13 @@ fn delta_counts_only_what_was_allocated_in_the_window() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.disposition, "attachment; filename=\"heap-delta\"");
     let p = heapprof::pprof::decode(&reply.body).unwrap();
-    assert_eq!(through(&p, "allocated_during_window", 1), 200_000, "alloc_space of the window");
-    assert_eq!(through(&p, "allocated_before_window", 1), 0, "allocated before the window");
-    assert_eq!(through(&p, "allocated_before_window", 3), 300_000, "in-use values are the later snapshot's");
+    assert_eq!(common::through(&p, "allocated_during_window", 1), 200_000, "alloc_space of the window");
+    assert_eq!(common::through(&p, "allocated_before_window", 1), 0, "allocated before the window");
+    assert_eq!(
+        common::through(&p, "allocated_before_window", 3),
+        300_000,
+        "in-use values are the later snapshot's"
+    );
     assert!(p.duration_nanos >= 1_900_000_000, "duration {}", p.duration_nanos);
 }
 

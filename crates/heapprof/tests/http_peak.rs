@@ -4,6 +4,8 @@
 use heapprof::http::respond;
 use heapprof::monitor::HeapMonitor;
 
+mod common;
+
 #[global_allocator]
 static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
 
@@ -49,21 +51,6 @@ fn young_block() -> Vec<u8> {
     vec![2u8; 3 << 20]
 }
 
-fn through(p: &heapprof::pprof::Profile, function: &str) -> i64 {
-    p.sample
-        .iter()
-        .filter(|s| {
-            s.location_id.iter().any(|&id| {
-                p.location[id as usize - 1]
-                    .line
-                    .iter()
-                    .any(|l| p.str(p.function[l.function_id as usize - 1].name).ends_with(function))
-            })
-        })
-        .map(|s| s.value[3])
-        .sum()
-}
-
 #[test]
 fn min_age_keeps_only_what_survived() {
     heapprof::set_sample_rate(1);
@@ -74,8 +61,8 @@ fn min_age_keeps_only_what_survived() {
     assert_eq!(r.status, 200);
     assert_eq!(r.headers[0].1, "attachment; filename=\"heap-old\"");
     let p = heapprof::pprof::decode(&r.body).expect("decodes");
-    assert_eq!(through(&p, "old_block"), 3 << 20);
-    assert_eq!(through(&p, "young_block"), 0);
+    assert_eq!(common::through(&p, "old_block", 3), 3 << 20);
+    assert_eq!(common::through(&p, "young_block", 3), 0);
     for bad in ["min_age=abc", "min_age=5d", "min_age=10m&seconds=1"] {
         assert_eq!(respond("/debug/pprof/heap", bad, 10, &std::thread::sleep).status, 400, "{bad}");
     }

@@ -25,3 +25,20 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
 }
+
+/// Sum of one value (by index) over the samples whose stack passes through a
+/// function whose name contains `function`.
+pub fn through(p: &heapprof::pprof::Profile, function: &str, index: usize) -> i64 {
+    p.sample
+        .iter()
+        .filter(|s| {
+            s.location_id.iter().any(|&id| {
+                p.location[id as usize - 1]
+                    .line
+                    .iter()
+                    .any(|l| p.str(p.function[l.function_id as usize - 1].name).contains(function))
+            })
+        })
+        .map(|s| s.value[index])
+        .sum()
+}

@@ -18,8 +18,8 @@ fn churn(stop: &AtomicBool, count: &AtomicU64) {
     let mut ring: Vec<Vec<u8>> = (0..1024).map(|_| Vec::new()).collect();
     let mut n = 0u64;
     while !stop.load(Relaxed) {
-        for i in 0..1024 {
-            ring[i] = vec![1u8; 16 + (n as usize * 37) % 8192];
+        for slot in ring.iter_mut() {
+            *slot = vec![1u8; 16 + (n as usize * 37) % 8192];
             n += 1;
         }
         count.store(n, Relaxed);

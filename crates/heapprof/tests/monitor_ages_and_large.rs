@@ -68,7 +68,10 @@ fn blocks_of(sites: &[SiteAges], function: &str) -> (u64, Duration, Duration, u6
         out.2 = out.2.min(s.youngest);
         out.3 += s.histogram[0];
     }
-    assert!(out.0 >= 8, "{} live blocks under {function}", out.0);
+    // At this rate every block is sampled, unless a sample was dropped because a
+    // table lock was held too long (counted; it happens on a loaded machine).
+    let dropped = heapprof::stats().dropped_samples;
+    assert!(out.0 >= 1 && out.0 + dropped >= 8, "{} live blocks under {function}, {dropped} dropped", out.0);
     out
 }
 

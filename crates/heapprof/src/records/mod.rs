@@ -50,7 +50,7 @@ pub(crate) fn size_class(size: u64) -> u64 {
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// How many times a sample waits (yielding) for a table lock before it is dropped.
-const SAMPLE_LOCK_YIELDS: u32 = 64;
+const SAMPLE_LOCK_YIELDS: u32 = 256;
 
 /// Records a sampled allocation. Returns false (and counts a drop) when the sample
 /// could not be recorded: no memory for metadata, or a lock held too long.

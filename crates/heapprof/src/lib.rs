@@ -6,7 +6,7 @@
 //! allocator it wraps, keeps exact counters per thread, and records the call stack
 //! of a random sample of allocations — on average one per 512 KiB allocated, as Go
 //! does — until they are freed. Profiles are pprof protobufs that `go tool pprof`,
-//! the `heapprof` command, Pyroscope, Parca and speedscope read.
+//! the `heapprof` command, Pyroscope and Parca read.
 //!
 //! ```no_run
 //! #[global_allocator]

@@ -13,7 +13,7 @@
 //! rustc's `debug = "line-tables-only"` names inlined functions without their path
 //! (`push<u8, Global>`); `debug = "limited"` keeps linkage names, hence full paths.
 //!
-//! ```ignore
+//! ```text
 //! let mut symbolizer = Symbolizer::new(64 << 20);
 //! symbolizer.refresh_modules(); // once per profile: picks up dlopen'ed libraries
 //! symbolizer.prefetch(all_call_addresses.iter().copied()); // in address order, one file at a time

@@ -10,6 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Debian's libjemalloc2, built with profiling support.
+const JEMALLOC: &str = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+
 struct Variant {
     name: &'static str,
     binary: &'static str,
@@ -48,6 +51,28 @@ fn main() {
         heapprof_at("heapprof, 64 KiB", "65536"),
         heapprof_at("heapprof, rate 1 (every allocation)", "1"),
     ];
+    // jemalloc's own sampling profiler, at the same mean rate (2^19 bytes), over
+    // jemalloc without profiling: both preloaded under the bare workload.
+    let jemalloc = Path::new(JEMALLOC);
+    if jemalloc.is_file() {
+        variants.push(Variant {
+            name: "jemalloc (bare, LD_PRELOAD)",
+            binary: "workload_bare",
+            env: vec![("LD_PRELOAD", JEMALLOC.to_owned())],
+            wrapper: None,
+        });
+        variants.push(Variant {
+            name: "jemalloc prof:true, lg_prof_sample:19",
+            binary: "workload_bare",
+            env: vec![
+                ("LD_PRELOAD", JEMALLOC.to_owned()),
+                ("MALLOC_CONF", "prof:true,lg_prof_sample:19".to_owned()),
+            ],
+            wrapper: None,
+        });
+    } else {
+        eprintln!("overhead: {JEMALLOC} not installed (apt-get install libjemalloc2): its rows are left out");
+    }
     let heaptrack = which("heaptrack");
     match &heaptrack {
         Some(h) => variants.push(Variant {
@@ -66,6 +91,7 @@ fn main() {
     println!("| workload | variant | median s | ratio to bare | spread of ratio (min–max) |");
     println!("|---|---|---|---|---|");
     let mut sample_cost = Vec::new();
+    let mut jemalloc_ratios = Vec::new();
     for threads in [1usize, 2] {
         let workload = format!("mixed 16 B–64 KiB, window 4096, {threads} thread(s), {allocs} allocs/thread");
         let mut results: Vec<Measured> =
@@ -84,6 +110,13 @@ fn main() {
             let (lo, hi) = ratios.iter().fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
             println!("| {workload} | {} | {m:.3} | {:.3}× | {lo:.3}–{hi:.3} |", v.name, m / bare);
         }
+        let by_name =
+            |name: &str| variants.iter().position(|v| v.name == name).map(|i| median(&results[i].seconds));
+        if let (Some(je), Some(prof)) =
+            (by_name("jemalloc (bare, LD_PRELOAD)"), by_name("jemalloc prof:true, lg_prof_sample:19"))
+        {
+            jemalloc_ratios.push((threads, prof / je, median(&results[2].seconds) / bare));
+        }
         let rate0 = median(&results[1].seconds);
         let rate1 = median(&results[4].seconds);
         let per_sample_ns = (rate1 - rate0) * 1e9 / allocs as f64;
@@ -95,6 +128,12 @@ fn main() {
         println!(
             "- {threads} thread(s): one sample (stack capture + record) costs {ns:.0} ns \
              (rate 1 minus rate 0, per allocation); profiler memory per live sampled block at rate 1: {bytes} bytes"
+        );
+    }
+    for (threads, jemalloc, heapprof) in jemalloc_ratios {
+        println!(
+            "- {threads} thread(s): jemalloc's profiler over jemalloc alone {jemalloc:.3}×; \
+             heapprof at the same rate over glibc alone {heapprof:.3}×"
         );
     }
     let _ = std::fs::remove_dir_all(&scratch);

@@ -257,9 +257,7 @@ impl<'b> Resolver<'b> {
 
     /// Location ids for a stack, leaf first, without the profiler's own frames.
     fn stack(&mut self, frames: &[usize], truncated: bool) -> Vec<u64> {
-        let resolved: Vec<Vec<symbols::Frame>> = with_symbolizer(|s| {
-            frames.iter().map(|&ret| s.resolve(ret.saturating_sub(1) as u64).to_vec()).collect()
-        });
+        let resolved = resolve_stack(frames);
         let (cut_frame, cut_lines) = leaf_cut(&resolved);
         let mut out = Vec::with_capacity(frames.len() + 1);
         for (i, (&ret, lines)) in frames.iter().zip(&resolved).enumerate().skip(cut_frame) {
@@ -372,14 +370,18 @@ fn scale_pair(blocks: u64, bytes: u64, rate: u64) -> (i64, i64) {
     ((blocks as f64 * scale) as i64, (bytes as f64 * scale) as i64)
 }
 
+/// The source lines of each return address of a stack (its call address, one byte
+/// back), inlined callees first.
+fn resolve_stack(frames: &[usize]) -> Vec<Vec<symbols::Frame>> {
+    with_symbolizer(|s| frames.iter().map(|&ret| s.resolve(ret.saturating_sub(1) as u64).to_vec()).collect())
+}
+
 /// The first `max` frames of a stack that belong to the application, as
 /// `name (file:line)`, the allocating function first (for test failure messages).
 /// Frames of Rust's own libraries (`Vec`, `RawVec`, closures' `call_once`) are left
 /// out: a reader wants the code that asked for memory.
 pub(crate) fn describe_stack(frames: &[usize], max: usize) -> Vec<String> {
-    let resolved: Vec<Vec<symbols::Frame>> = with_symbolizer(|s| {
-        frames.iter().map(|&ret| s.resolve(ret.saturating_sub(1) as u64).to_vec()).collect()
-    });
+    let resolved = resolve_stack(frames);
     let (cut_frame, cut_lines) = leaf_cut(&resolved);
     let mut out = Vec::with_capacity(max);
     for (i, (lines, &ret)) in resolved.iter().zip(frames).enumerate().skip(cut_frame) {

@@ -159,17 +159,8 @@ pub(super) fn parse_i64_base0(s: &str) -> Option<i64> {
     }
 }
 
-/// Go's `path/filepath.Base` on a Unix path.
-pub(super) fn base_name(path: &str) -> &str {
-    if path.is_empty() {
-        return ".";
-    }
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() {
-        return "/";
-    }
-    trimmed.rsplit('/').next().unwrap_or(trimmed)
-}
+/// Go's `path/filepath.Base` on a Unix path (the reports' own helper).
+pub(super) use crate::report::paths::base_name;
 
 #[cfg(test)]
 mod tests {

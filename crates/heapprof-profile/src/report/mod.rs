@@ -33,7 +33,7 @@ mod filter;
 mod graph;
 mod header;
 mod list;
-mod paths;
+pub(crate) mod paths;
 mod peek;
 mod stack_arena;
 mod tabwriter;

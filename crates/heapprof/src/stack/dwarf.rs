@@ -5,21 +5,15 @@ use super::cfi::{self, Found};
 use super::rules::{self, Regs, StackRange, Step};
 use super::snapshot::{self, Snapshot};
 use super::thread;
-use super::{Capture, Registers, StackEnd};
+use super::{Capture, Registers, StackEnd, walk_start};
 
 /// Unwinds from `regs` (read in the frame of `capture`), writing return addresses,
 /// the return address of that frame first.
 #[inline(always)]
 pub(super) fn walk(regs: Registers, out: &mut [usize]) -> Capture {
-    let Some(snapshot) = snapshot::current() else {
+    let Some((snapshot, hi)) = walk_start(&regs) else {
         return Capture::UNAVAILABLE;
     };
-    let Some(Some((lo, hi))) = thread::with_thread(|t| t.bounds()) else {
-        return Capture::UNAVAILABLE;
-    };
-    if regs.sp < lo || regs.sp >= hi {
-        return Capture::UNAVAILABLE;
-    }
     // Stack reads are confined to [sp of capture, top of stack - 8].
     let stack = StackRange { lo: regs.sp, last: hi.saturating_sub(8) };
     let regs = Regs { pc: regs.pc, sp: regs.sp, bp: regs.bp };

@@ -2,23 +2,16 @@
 //! with frame pointers holds `[rbp] = caller's rbp, [rbp + 8] = return address`.
 
 use super::snapshot;
-use super::thread;
-use super::{Capture, Registers, StackEnd, read_stack_word};
+use super::{Capture, Registers, StackEnd, read_stack_word, walk_start};
 
 /// Walks the frame-pointer chain from `regs.bp`, the frame pointer of `capture` when
 /// heapprof is built with frame pointers (then its first return address is the one
 /// into the caller of `capture`).
 #[inline(always)]
 pub(super) fn walk(regs: Registers, out: &mut [usize]) -> Capture {
-    let Some(snapshot) = snapshot::current() else {
+    let Some((snapshot, hi)) = walk_start(&regs) else {
         return Capture::UNAVAILABLE;
     };
-    let Some(Some((lo, hi))) = thread::with_thread(|t| t.bounds()) else {
-        return Capture::UNAVAILABLE;
-    };
-    if regs.sp < lo || regs.sp >= hi {
-        return Capture::UNAVAILABLE;
-    }
     let mut snapshot = snapshot;
     let last = hi.saturating_sub(8);
     // Each frame record must lie above the previous one: the walk cannot loop.

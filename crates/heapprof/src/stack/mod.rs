@@ -254,3 +254,13 @@ fn read_stack_word(addr: usize, lo: usize, last: usize) -> Option<usize> {
     // words belong to other frames and the compiler must not reason about them.
     Some(unsafe { core::ptr::read_volatile(core::ptr::with_exposed_provenance::<usize>(addr)) })
 }
+
+/// What both unwinders start from: the module snapshot and the top of the current
+/// thread's stack, or None when either is unknown or `regs.sp` is off the stack.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[inline(always)]
+fn walk_start(regs: &Registers) -> Option<(&'static snapshot::Snapshot, usize)> {
+    let snapshot = snapshot::current()?;
+    let (lo, hi) = thread::with_thread(|t| t.bounds())??;
+    (regs.sp >= lo && regs.sp < hi).then_some((snapshot, hi))
+}

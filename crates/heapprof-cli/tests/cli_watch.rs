@@ -6,9 +6,12 @@
 //! Bounded: about three seconds of fetches every 100 ms.
 
 mod common;
+// Not in `common`: cli_push loads this file through the export receiver too.
+#[path = "common/ports.rs"]
+mod ports;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,7 +50,7 @@ struct Server {
 }
 
 fn serve(addr: SocketAddr, limit: usize) -> Server {
-    let listener = TcpListener::bind(addr).expect("bind");
+    let listener = ports::bind_again(addr.port());
     let served = Arc::new(AtomicUsize::new(0));
     let count = Arc::clone(&served);
     let thread = std::thread::spawn(move || {
@@ -88,7 +91,7 @@ fn watch_keeps_profiles_survives_a_restart_and_alerts() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("profiles");
     let hook_log = work.path().join("alerts.txt");
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let port = SocketAddr::from(([127, 0, 0, 1], ports::restartable_port()));
     let first = serve(port, 6);
     let url = format!("http://{port}/debug/pprof/heap");
     let hook = format!("echo \"$HEAPPROF_ALERT\" >> {}", hook_log.display());

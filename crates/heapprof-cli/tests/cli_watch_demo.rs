@@ -3,7 +3,10 @@
 //! `--keep` holds, and killing and restarting the demo is reported and survived.
 //! Bounded: 14 fetches 300 ms apart.
 
-use std::net::TcpListener;
+// Not in `common`: cli_push loads this file through the export receiver too.
+#[path = "common/ports.rs"]
+mod ports;
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -42,7 +45,7 @@ fn start_demo(addr: &str) -> Demo {
 
 #[test]
 fn watch_survives_the_demo_restarting() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = ports::restartable_port();
     let addr = format!("127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
     let demo = start_demo(&addr);

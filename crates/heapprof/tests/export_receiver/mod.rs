@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -52,14 +52,15 @@ pub struct Receiver {
     accept: Option<JoinHandle<()>>,
 }
 
-/// A port nothing listens on (bound then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind")
-}
+// One implementation of the restartable-port helpers, shared with the CLI's tests.
+#[path = "../../../heapprof-cli/tests/common/ports.rs"]
+mod ports;
+#[allow(unused_imports)]
+pub use ports::{bind_again, restartable_port as free_port};
 
 impl Receiver {
     pub fn start() -> Receiver {
-        Self::start_on(0)
+        Self::start_on(free_port())
     }
 
     pub fn start_on(port: u16) -> Receiver {
@@ -103,7 +104,7 @@ impl Receiver {
 
     /// Listens again on the same port.
     pub fn listen(&mut self) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("bind receiver");
+        let listener = bind_again(self.port);
         self.port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let closed = Arc::new(AtomicBool::new(false));

@@ -18,9 +18,20 @@ pub(super) struct LiveEntry {
     pub(super) time: u64,
     /// The measurement of `heapprof::testing` the block was made in, or 0.
     pub(super) tag: u32,
+    /// The block's size as recorded at allocation, or [`UNRECORDED_SIZE`] (4 GiB or
+    /// more). It fills the entry's padding; it matters to the C front door, whose
+    /// `free` knows only the allocator's usable size, not the size asked for.
+    pub(super) size: u32,
 }
 
-const EMPTY: LiveEntry = LiveEntry { addr: 0, bucket: ptr::null(), time: 0, tag: 0 };
+// The size fits in the padding after `tag`: the live table costs no more memory.
+const _: () = assert!(size_of::<LiveEntry>() == 32);
+
+/// [`LiveEntry::size`] of a block too large to record in 32 bits: its free counts
+/// the size the caller of `forget` gives.
+pub(super) const UNRECORDED_SIZE: u32 = u32::MAX;
+
+const EMPTY: LiveEntry = LiveEntry { addr: 0, bucket: ptr::null(), time: 0, tag: 0, size: 0 };
 
 pub(super) struct LiveShard {
     entries: *mut LiveEntry,
@@ -34,14 +45,19 @@ unsafe impl Send for LiveShard {}
 static LIVE_TABLE: [SpinLock<LiveShard>; LIVE_SHARDS] =
     [const { SpinLock::new(LiveShard { entries: ptr::null_mut(), capacity: 0, len: 0 }) }; LIVE_SHARDS];
 
-/// How many live sampled blocks hash to each slot: zero means none. One byte per
-/// slot keeps the table at 64 KiB, small enough to stay in cache on the free path;
-/// a slot that reaches 255 stays there (it then only answers "maybe"). Each live
-/// shard owns a contiguous part of the filter and of the length counters, changed
-/// only under that shard's lock, so updates are plain stores, not locked
-/// instructions; the free path reads them without a lock.
+/// How many live sampled blocks hash to each slot: zero means none; a slot that
+/// reaches 255 stays there (it then only answers "maybe"). Only the sampled path
+/// reads these counts; the free path reads [`FILTER_BITS_SET`], one bit per slot
+/// (8 KiB), which stays in the first-level cache where the counts (64 KiB) did
+/// not: cachegrind counted 1.3 extra L1 misses per allocation and free at 64 KiB.
+/// Each live shard owns a contiguous part of the counts, of the bits and of the
+/// length counters, changed only under that shard's lock, so updates are plain
+/// stores, not locked instructions; the free path reads them without a lock.
 static FILTER: [AtomicU8; 1 << FILTER_BITS] = [const { AtomicU8::new(0) }; 1 << FILTER_BITS];
 const FILTER_BITS: u32 = 16;
+/// Bit `i % 8` of byte `i / 8` is set while slot `i` of [`FILTER`] is not zero.
+static FILTER_BITS_SET: [AtomicU8; 1 << (FILTER_BITS - 3)] =
+    [const { AtomicU8::new(0) }; 1 << (FILTER_BITS - 3)];
 static LIVE_LENS: [AtomicUsize; LIVE_SHARDS] = [const { AtomicUsize::new(0) }; LIVE_SHARDS];
 
 #[inline(always)]
@@ -62,27 +78,33 @@ fn shard_index(addr: usize) -> usize {
 
 /// Counts a live block in its filter slot (`up`) or uncounts it, saturating at 255.
 fn filter_count(addr: usize, up: bool) {
-    let slot = &FILTER[filter_index(addr)];
+    let i = filter_index(addr);
+    let slot = &FILTER[i];
     let v = slot.load(Relaxed);
-    match (up, v) {
-        (_, u8::MAX) => {}
-        (true, _) => slot.store(v + 1, Relaxed),
-        (false, 0) => {}
-        (false, _) => slot.store(v - 1, Relaxed),
-    }
+    let now = match (up, v) {
+        (_, u8::MAX) | (false, 0) => return,
+        (true, _) => v + 1,
+        (false, _) => v - 1,
+    };
+    slot.store(now, Relaxed);
+    let bits = &FILTER_BITS_SET[i >> 3];
+    let bit = 1u8 << (i & 7);
+    let old = bits.load(Relaxed);
+    bits.store(if now == 0 { old & !bit } else { old | bit }, Relaxed);
 }
 
 /// Whether `addr` may be a live sampled block (false means certainly not).
 #[inline(always)]
 pub(crate) fn may_be_sampled(addr: usize) -> bool {
-    FILTER[filter_index(addr)].load(Relaxed) != 0
+    let i = filter_index(addr);
+    FILTER_BITS_SET[i >> 3].load(Relaxed) & (1 << (i & 7)) != 0
 }
 
 pub(super) fn live_shard(addr: usize) -> &'static SpinLock<LiveShard> {
     &LIVE_TABLE[shard_index(addr)]
 }
 
-pub(super) fn insert_live(addr: usize, bucket: &'static Bucket, tag: u32, patience: u32) -> bool {
+pub(super) fn insert_live(addr: usize, size: usize, bucket: &'static Bucket, tag: u32, patience: u32) -> bool {
     let Some(mut shard) = live_shard(addr).lock_bounded(patience) else {
         return false;
     };
@@ -94,7 +116,8 @@ pub(super) fn insert_live(addr: usize, bucket: &'static Bucket, tag: u32, patien
         b.free_count.fetch_add(1, Relaxed);
         b.free_bytes.fetch_add(b.size, Relaxed);
     }
-    shard.insert(LiveEntry { addr, bucket, time: crate::clock::coarse_nanos(), tag })
+    let size = u32::try_from(size).ok().filter(|&s| s != UNRECORDED_SIZE).unwrap_or(UNRECORDED_SIZE);
+    shard.insert(LiveEntry { addr, bucket, time: crate::clock::coarse_nanos(), tag, size })
 }
 
 impl LiveShard {

@@ -1,45 +1,92 @@
 #!/usr/bin/env bash
 # Reproduces the figures of BENCHMARKS.md, printing Markdown to stdout:
 #
-#   bash crates/heapprof-bench/run.sh            # full sizes (about 10 minutes here)
+#   bash crates/heapprof-bench/run.sh            # full sizes (about 25 minutes here)
 #   bash crates/heapprof-bench/run.sh --smoke    # small sizes: checks every figure is produced
 #
-# Needs: heaptrack (overhead peer), golang-go (analyzer peer), time (/usr/bin/time).
+# Needs: heaptrack, libjemalloc2 and jeprof (libjemalloc-dev), google-perftools
+# (tcmalloc, HEAPPROFILE), valgrind, golang-go (`go tool pprof`), zstd, time
+# (/usr/bin/time). A peer that is missing is reported on stderr and its rows left out.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 smoke=${1:-}
+full() { [ "$smoke" != --smoke ]; }
 
 cargo build --quiet --release -p heapprof-bench -p heapprof-cli
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
 
 echo "## Machine"
 echo
 echo "- $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr), $(rustc --version)"
-echo "- run on $(date -u '+%Y-%m-%d %H:%M UTC'), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "- peers: $(heaptrack --version 2>/dev/null || echo 'no heaptrack'); $(valgrind --version 2>/dev/null || echo 'no valgrind');" \
+    "$(go version 2>/dev/null | cut -d' ' -f3 || echo 'no go'); jemalloc $(dpkg-query -W -f '${Version}' libjemalloc2 2>/dev/null || echo '?');" \
+    "gperftools $(dpkg-query -W -f '${Version}' libgoogle-perftools4 2>/dev/null || echo '?');" \
+    "dhat-rs, mimalloc, tikv-jemallocator $(grep -A1 -E '^name = "(dhat|mimalloc|tikv-jemallocator)"' Cargo.lock | awk -F'"' '/version/ {printf "%s ", $2}')"
+echo "- heapprof built from $(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
+    "$(git diff --quiet HEAD -- crates/heapprof/src 2>/dev/null && echo '(crates/heapprof/src as committed)' || echo "with uncommitted changes in crates/heapprof/src (diff $(git diff HEAD -- crates/heapprof/src | sha1sum | cut -c1-8))")"
+echo "- run started $(date -u '+%Y-%m-%d %H:%M UTC'), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "## Allocation overhead (target/release/overhead)"
 echo
-if [ "$smoke" = --smoke ]; then
-    target/release/overhead --smoke
+if full; then
+    target/release/overhead --runs 7 --allocs 2000000 --threads 1,2
+    echo
+    target/release/overhead --runs 7 --allocs 2000000 --threads 1 --sizes small
+    echo
+    target/release/overhead --runs 7 --allocs 200000 --threads 1 --sizes large
+    echo
+    echo "### Slow peers, reduced size (target/release/overhead --set slow)"
+    echo
+    target/release/overhead --set slow --runs 7 --allocs 200000 --threads 1
 else
-    target/release/overhead --runs 7 --allocs 2000000
+    target/release/overhead --smoke
+    echo
+    target/release/overhead --smoke --allocs 20000 --threads 1 --sizes small
+    echo
+    target/release/overhead --smoke --allocs 5000 --threads 1 --sizes large
+    echo
+    target/release/overhead --set slow --runs 1 --allocs 10000 --threads 1
 fi
+echo
+echo "## Accuracy (target/release/accuracy)"
+echo
+if full; then target/release/accuracy --seeds 20; else target/release/accuracy --seeds 2 --divisor 20; fi
+echo
+echo "## Snapshot cost (target/release/snapshot_cost)"
+echo
+if full; then
+    target/release/snapshot_cost --stacks 1000,10000,100000 --write "$scratch/heapprof-stacks.pb.gz"
+else
+    target/release/snapshot_cost --stacks 1000,10000 --write "$scratch/heapprof-stacks.pb.gz"
+fi
+echo
+echo "## A real program (target/release/real_program)"
+echo
+if full; then target/release/real_program --records 200000 --runs 5; else target/release/real_program --records 5000 --runs 1; fi
 echo
 echo "## Stack capture (target/release/unwind_bench)"
 echo
-if [ "$smoke" = --smoke ]; then target/release/unwind_bench 200; else target/release/unwind_bench; fi
+if full; then target/release/unwind_bench; else target/release/unwind_bench 200; fi
 echo
 echo "## Profile endpoints under load (target/release/http_load)"
 echo
-if [ "$smoke" = --smoke ]; then
-    target/release/http_load --requests 80 --clients 8
-else
+if full; then
     target/release/http_load --requests 2000 --clients 8
+else
+    target/release/http_load --requests 80 --clients 8
 fi
 echo
 echo "## Heap budgets in tests (target/release/measure_overhead)"
 echo
-if [ "$smoke" = --smoke ]; then target/release/measure_overhead 1; else target/release/measure_overhead 7; fi
+if full; then target/release/measure_overhead 7; else target/release/measure_overhead 1; fi
 echo
 echo "## Analyzer (crates/heapprof-bench/analyzer.sh)"
 echo
-if [ "$smoke" = --smoke ]; then RUNS=1 sh crates/heapprof-bench/analyzer.sh; else sh crates/heapprof-bench/analyzer.sh; fi
+# The Go corpus profile (262,144 stacks) and the profile snapshot_cost wrote (its
+# largest row), each diffed against itself.
+if full; then
+    sh crates/heapprof-bench/analyzer.sh ../shared/corpus/large/go-262k-stacks.pb.gz "$scratch/heapprof-stacks.pb.gz"
+else
+    RUNS=1 sh crates/heapprof-bench/analyzer.sh "$scratch/heapprof-stacks.pb.gz"
+fi

@@ -1,9 +1,13 @@
 //! The checks behind heapprof's fuzz targets, shared by the libFuzzer targets and the
 //! `replay` binary that runs them over files on a stable toolchain.
 
-use heapprof_profile::{
-    DecodeOptions, decode_with, encode_raw, merge, parse_legacy, write_legacy_heap,
-};
+mod http_query;
+mod trend;
+
+pub use http_query::http_query;
+pub use trend::{PROFILE_SEPARATOR, trend};
+
+use heapprof_profile::{DecodeOptions, decode_with, encode_raw, merge, parse_legacy, write_legacy_heap};
 
 /// Small enough that a gzip bomb is cheap, large enough for every corpus profile.
 const MAX_DECOMPRESSED: u64 = 16 << 20;
@@ -12,9 +16,7 @@ const MAX_DECOMPRESSED: u64 = 16 << 20;
 /// panic, an error prints as one line, and a decoded profile survives encoding,
 /// writing as legacy text and merging.
 pub fn decode(data: &[u8]) {
-    let options = DecodeOptions {
-        max_decompressed: MAX_DECOMPRESSED,
-    };
+    let options = DecodeOptions { max_decompressed: MAX_DECOMPRESSED };
     let p = match decode_with(data, options) {
         Ok(p) => p,
         Err(e) => {
@@ -34,10 +36,7 @@ pub fn decode(data: &[u8]) {
     if write_legacy_heap(&p, &mut text).is_ok()
         && let Err(e) = parse_legacy(&text)
     {
-        panic!(
-            "written legacy text does not parse: {e}\n{}",
-            String::from_utf8_lossy(&text)
-        );
+        panic!("written legacy text does not parse: {e}\n{}", String::from_utf8_lossy(&text));
     }
     let _ = merge(&[p.clone(), p]);
 }

@@ -2,6 +2,9 @@
 //! code compiled into several binaries that differ only in their global allocator,
 //! so each profiler is measured against its own bare baseline.
 
+pub mod accuracy;
+pub mod real;
+
 use std::time::Instant;
 
 /// The block sizes a workload draws from.
@@ -135,7 +138,44 @@ pub fn main_with(allocator: &str, stats: &(dyn Fn() -> String + Sync)) {
     };
     let (seconds, report) = w.run(stats);
     println!(
-        "allocator={allocator} threads={} allocs={} sizes={:?} seconds={seconds:.6} {report}",
-        w.threads, w.allocs, w.sizes,
+        "allocator={allocator} threads={} allocs={} sizes={:?} seconds={seconds:.6} peak_rss_kib={} {report}",
+        w.threads,
+        w.allocs,
+        w.sizes,
+        peak_rss_kib().unwrap_or(0),
     );
+}
+
+/// This process's peak resident set so far (`VmHWM` of `/proc/self/status`), in KiB.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// What a workload under heapprof reports at its end: the rate and the profiler's
+/// own bookkeeping (samples, records, its metadata bytes).
+pub fn heapprof_report() -> String {
+    let s = heapprof::stats();
+    let per_sample = s.profiler_bytes.checked_div(s.live_samples).unwrap_or(0);
+    format!(
+        "rate={} live_samples={} stack_records={} dropped={} profiler_bytes={} profiler_bytes_per_live_sample={per_sample} allocated_objects={} allocated_bytes={}",
+        s.sample_rate,
+        s.live_samples,
+        s.stack_records,
+        s.dropped_samples,
+        s.profiler_bytes,
+        s.allocated_objects,
+        s.allocated_bytes
+    )
+}
+
+/// `--divisor N` of the accuracy workload binaries (1 when absent).
+pub fn accuracy_divisor() -> usize {
+    std::env::args()
+        .skip_while(|a| a != "--divisor")
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .filter(|&d| d > 0)
+        .unwrap_or(1)
 }

@@ -35,6 +35,7 @@ enum Command {
     Trend(cmd::trend::Args),
     Watch(cmd::watch::Args),
     Web(cmd::web::Args),
+    Run(cmd::run::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -67,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Trend(a) => cmd::trend::run(&a),
         Command::Watch(a) => cmd::watch::run(&a),
         Command::Web(a) => cmd::web::run(&a),
+        Command::Run(a) => cmd::run::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,83 +5,8 @@
 //! the only one.
 
 mod common;
-
-use std::path::Path;
-use std::process::Command;
-
-const PROGRAM: &str = r#"package main
-
-import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"runtime"
-	"runtime/pprof"
-)
-
-var leaked [][]byte
-var cache = map[int][]byte{}
-var sink []byte
-
-//go:noinline
-func leak() { leaked = append(leaked, make([]byte, 256<<10)) }
-
-//go:noinline
-func fillCache(i int) {
-	if len(cache) < 6 {
-		cache[i] = make([]byte, 256<<10)
-	}
-}
-
-//go:noinline
-func churn() {
-	for j := 0; j < 4; j++ {
-		sink = make([]byte, (64+j*64)<<10)
-	}
-}
-
-func main() {
-	runtime.MemProfileRate = 1
-	leaked = make([][]byte, 0, 64)
-	for i := 0; i < 18; i++ {
-		leak()
-		fillCache(i)
-		churn()
-		runtime.GC()
-		f, err := os.Create(filepath.Join(os.Args[1], fmt.Sprintf("step-%02d.heap.pb.gz", i)))
-		if err != nil {
-			panic(err)
-		}
-		if err := pprof.WriteHeapProfile(f); err != nil {
-			panic(err)
-		}
-		f.Close()
-	}
-}
-"#;
-
-/// Builds and runs the Go program; its profiles land in `out`.
-fn write_go_profiles(go: &Path, work: &Path, out: &Path) {
-    std::fs::write(work.join("leaky.go"), PROGRAM).unwrap();
-    // Offline and self-contained: no module, no proxy, a cache of our own.
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-build-cache");
-    let go_cmd = |args: &[&str]| {
-        let out = Command::new(go)
-            .args(args)
-            .current_dir(work)
-            .env("GO111MODULE", "off")
-            .env("GOFLAGS", "")
-            .env("GOPROXY", "off")
-            .env("GOCACHE", &cache)
-            .env("HOME", work)
-            .output()
-            .expect("run go");
-        assert!(out.status.success(), "go {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    go_cmd(&["build", "-o", "leaky", "leaky.go"]);
-    let status = Command::new(work.join("leaky")).arg(out).status().expect("run the Go program");
-    assert!(status.success());
-}
+#[path = "common/go_series.rs"]
+mod go_series;
 
 #[test]
 fn trend_ranks_the_leaking_go_function_first() {
@@ -91,7 +16,7 @@ fn trend_ranks_the_leaking_go_function_first() {
     let work = tempfile::tempdir().unwrap();
     let profiles = work.path().join("profiles");
     std::fs::create_dir_all(&profiles).unwrap();
-    write_go_profiles(&go, work.path(), &profiles);
+    go_series::write_leaky_series(&go, work.path(), &profiles);
     let dir = profiles.to_str().unwrap();
 
     let json = common::heapprof_in(work.path(), &["trend", "--format", "json", dir]);

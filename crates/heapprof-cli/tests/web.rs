@@ -1,41 +1,18 @@
 //! `heapprof web` through a real HTTP client: the page and its assets, the
 //! views' data, and 4xx for bad requests (path traversal, unknown ids, malformed
-//! queries). Browser tests (Chromium) are not here yet.
+//! queries). The same pages in a real browser: web_browser.rs.
 
 mod common;
+#[path = "common/web_server.rs"]
+mod web_server;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 
-/// A running `heapprof web`, stopped when dropped.
-struct Web {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Web {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use web_server::Web;
 
 fn start(args: &[&str]) -> Web {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_heapprof"))
-        .arg("web")
-        .args(args)
-        .current_dir(common::go_heap())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start heapprof web");
-    let mut line = String::new();
-    let stdout = child.stdout.take().expect("stdout");
-    BufReader::new(stdout).read_line(&mut line).expect("read the URL line");
-    let base = line.trim().strip_prefix("heapprof: serving ").expect("URL line").to_string();
-    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
-    Web { child, base }
+    web_server::start_in(&common::go_heap(), args)
 }
 
 fn agent() -> ureq::Agent {
@@ -67,9 +44,11 @@ fn serves_the_page_and_the_views() {
     assert_eq!((status, ct.as_str()), (200, "text/html; charset=utf-8"));
     assert!(html.contains("<script src=\"/app.js\""), "{html}");
     assert!(!html.contains("http://") && !html.contains("https://"), "the page refers to another origin");
-    for asset in ["/app.js", "/style.css"] {
+    for asset in ["/app.js", "/graphs.js", "/source.js", "/timeline.js", "/style.css"] {
         let (status, _, text) = get(&web, asset);
         assert_eq!(status, 200, "{asset}");
+        // XML namespace names look like URLs but are never fetched.
+        let text = text.replace("http://www.w3.org/2000/svg", "").replace("http://www.w3.org/1999/xlink", "");
         assert!(!text.contains("http://") && !text.contains("https://"), "{asset} refers to another origin");
     }
 
@@ -78,6 +57,14 @@ fn serves_the_page_and_the_views() {
     let info: serde_json::Value = serde_json::from_str(&info).expect("JSON");
     assert_eq!(info["default_sample_type"], "inuse_space");
     assert_eq!(info["profiles"].as_array().map(Vec::len), Some(3));
+    // Two timed profiles are a series: the page opens on the newer one.
+    let time = |id: &str| {
+        let (_, _, top) = get(&web, &format!("/api/top?p={id}"));
+        let top: serde_json::Value = serde_json::from_str(&top).expect("JSON");
+        top["header"]["time_nanos"].as_i64().expect("a time")
+    };
+    let newer = if time("1") >= time("0") { "1" } else { "0" };
+    assert_eq!((info["series"].as_bool(), info["default_profile"].as_str()), (Some(true), Some(newer)));
 
     let (status, _, top) = get(&web, "/api/top?p=0&si=alloc_space");
     assert_eq!(status, 200);
@@ -155,4 +142,79 @@ fn unreadable_source_fails_before_serving() {
     let out = common::heapprof(&["web", "nonexistent.pb.gz"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(common::stderr(&out), "heapprof: nonexistent.pb.gz: no such file\n");
+
+    let empty = tempfile::tempdir().unwrap();
+    let out = common::heapprof_in(empty.path(), &["web", "."]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(common::stderr(&out), "heapprof: .: no profile files in this directory\n");
+}
+
+#[test]
+fn call_graph_is_graphviz_svg_of_the_graph_command() {
+    let web = start(&["default/full.pb.gz"]);
+    let (status, ct, svg) = get(&web, "/callgraph.svg?focus=fillCache");
+    if status == 501 {
+        // Graphviz missing: the answer says so (CI installs it).
+        assert!(svg.contains("Graphviz"), "{svg}");
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "CI must have Graphviz: {svg}");
+        return;
+    }
+    assert_eq!((status, ct.as_str()), (200, "image/svg+xml"), "{svg}");
+    assert!(svg.contains("main.fillCache (61.93MB)") && !svg.contains("main.bigBuffers"), "{svg}");
+}
+
+#[test]
+fn source_listing_reads_only_inside_the_source_path() {
+    // The profile names heapcorpus/main.go; with the prefix trimmed it is main.go here.
+    let web = start(&["--trim-path", "heapcorpus", "default/full.pb.gz"]);
+    let (status, _, list) = get(&web, "/api/list?re=main%5C.fillCache");
+    assert_eq!(status, 200, "{list}");
+    let list: serde_json::Value = serde_json::from_str(&list).expect("JSON");
+    let cli = common::heapprof(&[
+        "list",
+        "--format",
+        "json",
+        "--trim-path",
+        "heapcorpus",
+        "main\\.fillCache",
+        "default/full.pb.gz",
+    ]);
+    let cli: serde_json::Value = serde_json::from_str(&common::stdout(&cli)).expect("JSON");
+    assert_eq!(list["functions"], cli["functions"]);
+    assert_eq!(list["functions"][0]["source_found"], true);
+    assert_eq!(get(&web, "/api/list").0, 400);
+    assert_eq!(get(&web, "/api/list?re=(").0, 400);
+    assert_eq!(get(&web, "/api/list?re=nothing.matches").0, 404);
+
+    // The same listing from a directory without the file: lines with samples only.
+    let web = web_server::start_in(&common::corpus(), &["go-heap/default/full.pb.gz"]);
+    let (status, _, list) = get(&web, "/api/list?re=main%5C.fillCache");
+    assert_eq!(status, 200, "{list}");
+    let list: serde_json::Value = serde_json::from_str(&list).expect("JSON");
+    assert_eq!(list["functions"][0]["source_found"], false);
+    let dir = common::corpus().canonicalize().unwrap();
+    assert_eq!(list["source_path"][0], dir.to_str().unwrap());
+}
+
+#[test]
+fn timeline_needs_a_series_and_says_why() {
+    let web = start(&["default/full.pb.gz"]);
+    let (status, _, why) = get(&web, "/api/timeline");
+    assert_eq!(status, 404);
+    assert!(why.starts_with("no timeline: it needs a series"), "{why}");
+    let (_, _, info) = get(&web, "/api/info");
+    assert!(info.contains("\"series\":false"), "{info}");
+
+    // Two profiles: a series, but too short for the trend analysis.
+    let web = start(&["default/cache.pb.gz", "default/full.pb.gz"]);
+    let (_, _, info) = get(&web, "/api/info");
+    assert!(info.contains("\"series\":true"), "{info}");
+    let (status, _, why) = get(&web, "/api/timeline");
+    let cli = common::heapprof(&["trend", "default/cache.pb.gz", "default/full.pb.gz"]);
+    // The same reason as `heapprof trend`, in one line.
+    assert_eq!((status, cli.status.code()), (400, Some(2)), "{why}");
+    let reason = common::stderr(&cli);
+    let reason = reason.trim().rsplit(": ").next().unwrap_or_default().to_string();
+    assert_eq!(why, format!("no timeline: {reason}\n"));
+    assert_eq!(get(&web, "/api/timeline?si=nope").0, 400);
 }

@@ -44,6 +44,9 @@
 //! unless the block is sampled. See BENCHMARKS.md in the repository for figures.
 #![deny(missing_docs)]
 
+#[doc(hidden)]
+#[path = "c_front.rs"]
+pub mod __preload;
 mod clock;
 mod config;
 #[cfg(feature = "export")]
@@ -63,6 +66,7 @@ mod spin;
 pub mod stack;
 mod stats;
 mod symbols;
+mod sync;
 pub mod testing;
 mod thread_state;
 

@@ -150,7 +150,7 @@ fn after_realloc(p: *mut u8, old_size: usize, new_size: usize) {
 }
 
 #[inline(always)]
-fn count_down(st: &ThreadState, p: *mut u8, size: usize) {
+pub(crate) fn count_down(st: &ThreadState, p: *mut u8, size: usize) {
     let left = st.countdown.get().wrapping_sub(size as i64);
     st.countdown.set(left);
     if left < 0 {
@@ -160,7 +160,7 @@ fn count_down(st: &ThreadState, p: *mut u8, size: usize) {
 
 #[cold]
 #[inline(never)]
-fn forget_sampled(st: &ThreadState, p: *mut u8, size: usize) {
+pub(crate) fn forget_sampled(st: &ThreadState, p: *mut u8, size: usize) {
     let _busy = st.enter();
     records::forget(p as usize, size);
 }

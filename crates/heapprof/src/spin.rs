@@ -4,7 +4,8 @@
 //! `pthread_atfork` prepare and parent/child handlers, which fork safety needs.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::sync::{AtomicBool, Ordering, spin_hint, yield_now};
 
 /// A spin lock around `T`.
 pub(crate) struct SpinLock<T> {
@@ -33,10 +34,9 @@ impl<T> SpinLock<T> {
         while !self.try_acquire() {
             spins = spins.saturating_add(1);
             if spins < 64 {
-                std::hint::spin_loop();
+                spin_hint();
             } else {
-                // SAFETY: sched_yield has no preconditions.
-                unsafe { libc::sched_yield() };
+                yield_now();
             }
         }
         SpinGuard { lock: self }
@@ -49,10 +49,9 @@ impl<T> SpinLock<T> {
         while !self.try_acquire() {
             spins = spins.saturating_add(1);
             if spins < 64 {
-                std::hint::spin_loop();
+                spin_hint();
             } else if spins - 64 < max_yields {
-                // SAFETY: sched_yield has no preconditions.
-                unsafe { libc::sched_yield() };
+                yield_now();
             } else {
                 return None;
             }

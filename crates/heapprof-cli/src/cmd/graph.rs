@@ -91,7 +91,7 @@ fn kind_of(path: &Path) -> Result<Kind> {
 }
 
 /// Runs Graphviz's `dot` (from PATH) over `text`.
-fn graphviz(text: &str, format: &str) -> Result<Vec<u8>> {
+pub(crate) fn graphviz(text: &str, format: &str) -> Result<Vec<u8>> {
     let spawned = Command::new("dot")
         .arg(format)
         .stdin(Stdio::piped())

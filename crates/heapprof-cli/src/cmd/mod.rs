@@ -8,6 +8,7 @@ pub mod list;
 pub mod merge;
 pub mod peek;
 pub mod push;
+pub mod run;
 pub mod tags;
 pub mod top;
 pub mod traces;

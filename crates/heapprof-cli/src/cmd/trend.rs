@@ -72,7 +72,7 @@ pub fn run(args: &Args) -> Result<()> {
 
 /// The files named, with directories replaced by the profiles they hold
 /// (sorted by name).
-fn expand(sources: &[String]) -> Result<Vec<String>> {
+pub(crate) fn expand(sources: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for spec in sources {
         let path = Path::new(spec);
@@ -106,7 +106,7 @@ fn looks_like_profile(name: &str) -> bool {
 }
 
 /// When a profile was taken: `time_nanos`, else the file name, else its mtime.
-fn profile_time(file: &str, profile: &Profile) -> Result<i64> {
+pub(crate) fn profile_time(file: &str, profile: &Profile) -> Result<i64> {
     if profile.time_nanos > 0 {
         return Ok(profile.time_nanos);
     }

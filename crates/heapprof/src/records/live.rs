@@ -104,7 +104,13 @@ pub(super) fn live_shard(addr: usize) -> &'static SpinLock<LiveShard> {
     &LIVE_TABLE[shard_index(addr)]
 }
 
-pub(super) fn insert_live(addr: usize, size: usize, bucket: &'static Bucket, tag: u32, patience: u32) -> bool {
+pub(super) fn insert_live(
+    addr: usize,
+    size: usize,
+    bucket: &'static Bucket,
+    tag: u32,
+    patience: u32,
+) -> bool {
     let Some(mut shard) = live_shard(addr).lock_bounded(patience) else {
         return false;
     };

@@ -14,7 +14,7 @@ pub(crate) use buckets::{Bucket, for_each_bucket};
 #[cfg(feature = "monitor")]
 pub(crate) use live::for_each_live;
 pub(crate) use live::may_be_sampled;
-use live::{LiveEntry, insert_live, live_shard};
+use live::{LiveEntry, UNRECORDED_SIZE, insert_live, live_shard};
 
 /// Default and largest number of frames kept per stack.
 pub const DEFAULT_MAX_DEPTH: usize = 64;
@@ -73,7 +73,7 @@ pub(crate) fn record_sample(
         DROPPED.fetch_add(1, Relaxed);
         return None;
     };
-    if insert_live(addr, bucket, tag, patience) {
+    if insert_live(addr, size, bucket, tag, patience) {
         if tag != 0 {
             crate::testing::tagged_block_changed(tag, size as i64);
         }
@@ -101,11 +101,15 @@ pub(crate) struct Forgotten {
     tag: u32,
 }
 
-/// Removes `addr` (a block of `size` bytes) from the live table if it is there,
-/// counting the free on its bucket. Must run before the block is given back to
-/// the allocator, so that a new block at the same address cannot be confused with it.
+/// Removes `addr` from the live table if it is there, counting the free on its
+/// bucket at the size recorded at allocation (`size` only for blocks of 4 GiB or
+/// more, whose size was not recorded: the Rust front door passes the same size it
+/// allocated with, the C one only knows the usable size). Must run before the block
+/// is given back to the allocator, so that a new block at the same address cannot
+/// be confused with it.
 pub(crate) fn forget(addr: usize, size: usize) -> Option<Forgotten> {
     let entry = live_shard(addr).lock().remove(addr)?;
+    let size = if entry.size == UNRECORDED_SIZE { size } else { entry.size as usize };
     // SAFETY: buckets are never freed.
     let bucket = unsafe { &*entry.bucket };
     bucket.free_count.fetch_add(1, Relaxed);
@@ -120,7 +124,8 @@ pub(crate) fn forget(addr: usize, size: usize) -> Option<Forgotten> {
 pub(crate) fn restore(addr: usize, f: Forgotten) {
     // SAFETY: buckets are never freed.
     let bucket = unsafe { &*f.bucket };
-    if live_shard(addr).lock().insert(LiveEntry { addr, bucket: f.bucket, time: f.time, tag: f.tag }) {
+    let size = u32::try_from(f.size).ok().filter(|&s| s != UNRECORDED_SIZE).unwrap_or(UNRECORDED_SIZE);
+    if live_shard(addr).lock().insert(LiveEntry { addr, bucket: f.bucket, time: f.time, tag: f.tag, size }) {
         bucket.free_count.fetch_sub(1, Relaxed);
         bucket.free_bytes.fetch_sub(f.size as u64, Relaxed);
         if f.tag != 0 {

@@ -1,11 +1,14 @@
 "use strict";
-// The heapprof web UI: a top table and a flame graph per profile. Everything comes
-// from this server's /api/* and /flamegraph.svg; no other origin is contacted.
+// The heapprof web UI: the controls, the tabs, the top table and peek. The other
+// views live in graphs.js, source.js and timeline.js. Everything comes from this
+// server's /api/* and *.svg routes; no other origin is contacted.
 const $ = (id) => document.getElementById(id);
+const TABS = ["top", "flame", "graph", "peek", "source", "timeline"];
 let rows = [];
 let sortKey = "flat";
 let unit = "";
 
+// The query every view shares: profile, sample index and filters.
 function params() {
   const p = new URLSearchParams();
   for (const key of ["profile", "si", "focus", "ignore"]) {
@@ -33,8 +36,41 @@ function option(select, value, text) {
   select.appendChild(o);
 }
 
-function fmt(v) {
+function cell(tr, text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  tr.appendChild(td);
+  return td;
+}
+
+// Values as pprof prints them: bytes scaled to kB/MB/GB (powers of 1024),
+// counts as integers.
+function fmtIn(v, u) {
+  if (u === "bytes") {
+    const units = ["B", "kB", "MB", "GB", "TB"];
+    let x = Math.abs(v), i = 0;
+    while (x >= 1024 && i < units.length - 1) { x /= 1024; i++; }
+    const s = (i === 0 ? String(x) : x.toFixed(2)) + units[i];
+    return v < 0 ? "-" + s : s;
+  }
   return Number.isInteger(v) ? v.toLocaleString("en-US") : v.toFixed(2);
+}
+
+function fmt(v) {
+  return fmtIn(v, unit);
+}
+
+function escapeRegex(name) {
+  return "^" + name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "$";
+}
+
+function link(text, onClick) {
+  const a = document.createElement("a");
+  a.href = "#";
+  a.textContent = text;
+  a.addEventListener("click", (ev) => { ev.preventDefault(); onClick(); });
+  return a;
 }
 
 function renderTable() {
@@ -46,52 +82,80 @@ function renderTable() {
   });
   const body = document.querySelector("#top-table tbody");
   body.replaceChildren();
+  const withBase = document.body.dataset.base === "true";
   for (const r of sorted) {
     const tr = document.createElement("tr");
-    for (const key of ["flat", "flat_percent", "sum_percent", "cum", "cum_percent", "name"]) {
-      const td = document.createElement("td");
+    for (const key of ["flat", "flat_percent", "sum_percent", "cum", "cum_percent"]) {
       const v = r[key];
-      if (key === "name") td.addEventListener("click", () => peekAt(v));
-      td.textContent = key === "name" ? v + (r.inline === "call" ? "" : ` (${r.inline})`)
-        : key.endsWith("percent") ? v.toFixed(2) + "%" : fmt(v);
-      if (key === "flat" && v > 0 && document.body.dataset.base === "true") td.className = "grew";
+      const td = cell(tr, key.endsWith("percent") ? v.toFixed(2) + "%" : fmt(v));
+      // With a base the values are changes: growth red, shrinkage blue.
+      if (key === "flat" && v > 0 && withBase) td.className = "grew";
       if (key === "flat" && v < 0) td.className = "shrank";
-      tr.appendChild(td);
     }
+    const name = cell(tr, r.name + (r.inline === "call" ? "" : ` (${r.inline})`), "name");
+    name.addEventListener("click", () => peekAt(r.name));
+    const actions = cell(tr, "", "actions");
+    actions.append(link("peek", () => peekAt(r.name)), " ", link("source", () => listAt(r.name)));
     body.appendChild(tr);
   }
-  for (const th of document.querySelectorAll("th")) th.classList.toggle("sorted", th.dataset.key === sortKey);
+  for (const th of document.querySelectorAll("#top-table th")) {
+    th.classList.toggle("sorted", th.dataset.key === sortKey);
+  }
 }
 
-async function load() {
-  showError("");
+async function loadTop(q) {
+  const top = await (await fetchOk("/api/top?" + q)).json();
+  rows = top.rows;
+  unit = top.header.sample_unit;
+  $("legend").textContent = `Type: ${top.header.sample_type}\n` + top.legend.join("\n");
+  renderTable();
+}
+
+// Each view is computed when it is shown, once per query: a large profile's
+// call graph is not drawn for someone reading the top table.
+// (Arrows: graphs.js, source.js and timeline.js load after this file.)
+const loaders = {
+  top: (q) => loadTop(q),
+  flame: (q) => loadFlame(q),
+  graph: (q) => loadGraph(q),
+  peek: () => peek(),
+  source: () => list(),
+  timeline: () => loadTimeline(),
+};
+let shownQuery = {};
+
+function currentTab() {
+  const wanted = location.hash.slice(1);
+  return TABS.includes(wanted) && !$("tab-" + wanted).hidden ? wanted : "top";
+}
+
+async function refreshView(tab) {
   const q = params();
+  // Peek and Source also depend on their own field: always recomputed.
+  if (shownQuery[tab] === q && tab !== "peek" && tab !== "source") return;
+  shownQuery[tab] = q;
   try {
-    const top = await (await fetchOk("/api/top?" + q)).json();
-    rows = top.rows;
-    unit = top.header.sample_unit;
-    $("legend").textContent = top.legend.join("\n") + `\nValues in ${unit}.`;
-    renderTable();
-    $("flame-svg").data = "/flamegraph.svg?" + q;
+    await loaders[tab](q);
   } catch (e) {
+    delete shownQuery[tab];
     showError(e.message);
   }
 }
 
-function showTab() {
-  const tab = ["#flame", "#peek"].includes(location.hash) ? location.hash.slice(1) : "top";
-  for (const id of ["top", "flame", "peek"]) $(id).hidden = id !== tab;
+// The controls changed: every view is stale; the one shown is recomputed.
+async function load() {
+  showError("");
+  shownQuery = {};
+  await refreshView(currentTab());
 }
 
-function peekRow(body, cells, cls) {
-  const tr = document.createElement("tr");
-  if (cls) tr.className = cls;
-  for (const c of cells) {
-    const td = document.createElement("td");
-    td.textContent = c;
-    tr.appendChild(td);
+async function showTab() {
+  const tab = currentTab();
+  for (const id of TABS) {
+    $(id).hidden = id !== tab;
+    $("tab-" + id).classList.toggle("current", id === tab);
   }
-  body.appendChild(tr);
+  await refreshView(tab);
 }
 
 async function peek() {
@@ -101,12 +165,24 @@ async function peek() {
   const body = document.querySelector("#peek-table tbody");
   body.replaceChildren();
   try {
-    const q = params() + "&re=" + encodeURIComponent(re);
-    const p = await (await fetchOk("/api/peek?" + q)).json();
+    const p = await (await fetchOk("/api/peek?" + params() + "&re=" + encodeURIComponent(re))).json();
+    const edge = (c, cls) => {
+      const tr = document.createElement("tr");
+      tr.className = cls;
+      cell(tr, fmt(c.weight));
+      cell(tr, c.percent.toFixed(2) + "%");
+      cell(tr, "  " + c.name, "name");
+      body.appendChild(tr);
+    };
     for (const e of p.entries) {
-      for (const c of e.callers) peekRow(body, [fmt(c.weight), c.percent.toFixed(2) + "%", "  " + c.name], "caller");
-      peekRow(body, [fmt(e.flat), fmt(e.cum), "| " + e.name], "entry");
-      for (const c of e.callees) peekRow(body, [fmt(c.weight), c.percent.toFixed(2) + "%", "  " + c.name], "callee");
+      for (const c of e.callers) edge(c, "caller");
+      const tr = document.createElement("tr");
+      tr.className = "entry";
+      cell(tr, fmt(e.flat));
+      cell(tr, fmt(e.cum));
+      cell(tr, "| " + e.name, "name");
+      body.appendChild(tr);
+      for (const c of e.callees) edge(c, "callee");
     }
   } catch (e) {
     showError(e.message);
@@ -114,26 +190,33 @@ async function peek() {
 }
 
 function peekAt(name) {
-  $("peek-re").value = "^" + name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "$";
-  location.hash = "#peek";
-  peek();
+  $("peek-re").value = escapeRegex(name);
+  if (location.hash === "#peek") peek();
+  else location.hash = "#peek";
 }
 
 async function init() {
   const info = await (await fetchOk("/api/info")).json();
   document.body.dataset.base = String(info.base);
+  $("tab-timeline").hidden = !info.series;
   for (const p of info.profiles) option($("profile"), p.id, p.name);
+  $("profile").value = info.default_profile;
   for (const t of info.sample_types) option($("si"), t, t);
   $("si").value = info.default_sample_type;
   $("controls").addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
   for (const id of ["profile", "si"]) $(id).addEventListener("change", load);
-  for (const th of document.querySelectorAll("th")) {
+  for (const th of document.querySelectorAll("#top-table th[data-key]")) {
     th.addEventListener("click", () => { sortKey = th.dataset.key; renderTable(); });
   }
   $("peek-go").addEventListener("click", peek);
+  $("peek-re").addEventListener("keydown", (ev) => { if (ev.key === "Enter") peek(); });
+  initGraphs();
+  initSource();
   window.addEventListener("hashchange", showTab);
-  showTab();
-  await load();
+  await showTab();
+  // For tests and scripts: every view has its first data.
+  document.body.dataset.ready = "true";
 }
 
-init().catch((e) => showError(e.message));
+// After every deferred script has run, so that all views are defined.
+document.addEventListener("DOMContentLoaded", () => init().catch((e) => showError(e.message)));

@@ -1,28 +1,46 @@
-//! `heapprof web`: a local web UI on loopback — a top table and a flame graph
-//! (differential with `--base`) per profile, with the sample index and filters
-//! chosen in the page. The page's assets are compiled in; nothing is fetched from
-//! elsewhere and no file is served from disk.
+//! `heapprof web`: a local web UI on loopback — a top table, a flame graph, a
+//! call graph, callers/callees and per-line source values per profile
+//! (differential with `--base`), and a timeline with the leak suspects when the
+//! profiles form a series. The page's assets are compiled in; nothing is fetched
+//! from elsewhere, and the only files read after start-up are source files under
+//! the source directories.
 
 mod query;
+mod server;
+mod source_view;
+mod timeline;
 mod views;
 
-use anyhow::{Result, anyhow};
+use std::path::PathBuf;
+
+use anyhow::Result;
 use heapprof_profile::Profile;
-use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::options::{Sources, describe};
 use crate::source;
 use query::Query;
 
-const INDEX_HTML: &str = include_str!("index.html");
-const APP_JS: &str = include_str!("app.js");
-const STYLE_CSS: &str = include_str!("style.css");
+/// The page and its assets, compiled in: (route, content type, body).
+const ASSETS: [(&str, &str, &str); 7] = [
+    ("/", HTML, include_str!("index.html")),
+    ("/index.html", HTML, include_str!("index.html")),
+    ("/style.css", "text/css; charset=utf-8", include_str!("style.css")),
+    ("/app.js", JS, include_str!("app.js")),
+    ("/graphs.js", JS, include_str!("graphs.js")),
+    ("/source.js", JS, include_str!("source.js")),
+    ("/timeline.js", JS, include_str!("timeline.js")),
+];
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
 
-/// Serve a local web UI (top table, flame graph) on 127.0.0.1
+/// Serve a local web UI (top, flame graph, call graph, source, timeline) on 127.0.0.1
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Examples:\n  heapprof web heap.pb.gz\n  heapprof web --port 8080 host1.pb.gz host2.pb.gz\n  heapprof web --base before.pb.gz after.pb.gz   # every view shows the change"
-)]
+#[command(after_help = "A directory stands for the profiles in it. Several profiles form a series: the \
+Timeline view plots their totals over time with the leak suspects of `heapprof trend`.\n\n\
+Examples:\n  heapprof web heap.pb.gz\n  heapprof web --port 8080 host1.pb.gz host2.pb.gz\n  \
+heapprof web /var/tmp/heap-profiles             # a series: the timeline\n  \
+heapprof web --base before.pb.gz after.pb.gz   # every view shows the change\n  \
+heapprof web http://127.0.0.1:6060/debug/pprof/heap   # a live process, as of now")]
 pub struct Args {
     #[command(flatten)]
     sources: Sources,
@@ -35,6 +53,14 @@ pub struct Args {
     /// Open the page in the desktop's browser (xdg-open)
     #[arg(long)]
     open: bool,
+    /// Directories holding the source files for the Source view, separated by
+    /// ':' (repeatable); nothing outside them is read [default: the current
+    /// directory]
+    #[arg(long, value_name = "DIRS")]
+    source_path: Vec<String>,
+    /// Path prefixes to remove from the profile's file names (repeatable)
+    #[arg(long, value_name = "PREFIX")]
+    trim_path: Vec<String>,
 }
 
 /// The profiles being served: each source by its position, and all merged.
@@ -42,33 +68,43 @@ pub struct Args {
 pub(crate) struct Profiles {
     pub(crate) names: Vec<String>,
     pub(crate) sources: Vec<Profile>,
+    /// When each source was taken (as `heapprof trend` reads it), if known.
+    pub(crate) times: Vec<Option<i64>>,
     pub(crate) base: Vec<Profile>,
+    /// Where the Source view may read files, and what to trim from their names.
+    pub(crate) source_dirs: Vec<PathBuf>,
+    pub(crate) trim_path: Vec<String>,
 }
 
 pub fn run(args: &Args) -> Result<()> {
+    let names = crate::cmd::trend::expand(&args.sources.sources)?;
+    let sources = source::load_all(&names, args.sources.seconds)?;
+    let times = names.iter().zip(&sources).map(|(n, p)| crate::cmd::trend::profile_time(n, p).ok()).collect();
+    let mut source_dirs: Vec<PathBuf> =
+        args.source_path.iter().flat_map(|s| std::env::split_paths(s).collect::<Vec<_>>()).collect();
+    if source_dirs.is_empty() {
+        source_dirs.extend(std::env::current_dir().ok());
+    }
     let profiles = Profiles {
-        names: args.sources.sources.clone(),
-        sources: source::load_all(&args.sources.sources, args.sources.seconds)?,
+        names,
+        sources,
+        times,
         base: source::load_all(&args.base, args.sources.seconds)?,
+        source_dirs,
+        trim_path: args.trim_path.clone(),
     };
     // Fail now, not on the first request, when the profiles cannot be combined.
     views::check(&profiles).map_err(|e| crate::error::bad(describe(&args.sources.sources), e))?;
-    let server = Server::http(("127.0.0.1", args.port))
-        .map_err(|e| anyhow!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
-    let addr = server.server_addr().to_ip().ok_or_else(|| anyhow!("the server has no IP address"))?;
-    // The URL on stdout (flushed at once: tests and scripts read it); Ctrl-C stops.
-    println!("heapprof: serving http://{addr}/");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    if args.open {
-        open_browser(&format!("http://{addr}/"));
-    }
-    for request in server.incoming_requests() {
-        let reply = answer(&request, &profiles);
-        // A client that went away is not our problem.
-        let _ = request.respond(reply);
-    }
-    Ok(())
+    let open = args.open;
+    server::serve(args.port, profiles, move |addr| {
+        // The URL on stdout (flushed at once: tests and scripts read it); Ctrl-C stops.
+        println!("heapprof: serving http://{addr}/");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        if open {
+            open_browser(&format!("http://{addr}/"));
+        }
+    })
 }
 
 /// Asks the desktop to open `url`; failing that, the printed URL is enough.
@@ -83,21 +119,32 @@ fn open_browser(url: &str) {
     }
 }
 
-type Reply = Response<std::io::Cursor<Vec<u8>>>;
+/// An answer: status, content type and body (the server adds the headers
+/// every answer carries).
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) content_type: &'static str,
+    pub(crate) body: Vec<u8>,
+}
 
-fn answer(request: &Request, profiles: &Profiles) -> Reply {
-    if !matches!(request.method(), Method::Get | Method::Head) {
+/// The answer to `method url` (the path and query as sent). Only fixed routes
+/// exist: no part of a path ever names a file.
+fn answer(method: &str, url: &str, profiles: &Profiles) -> Reply {
+    if !matches!(method, "GET" | "HEAD") {
         return text(405, "only GET and HEAD are served\n");
     }
-    let (path, raw_query) = request.url().split_once('?').unwrap_or((request.url(), ""));
+    let (path, raw_query) = url.split_once('?').unwrap_or((url, ""));
     let query = match Query::parse(raw_query) {
         Ok(q) => q,
         Err(e) => return text(400, &format!("bad query: {e}\n")),
     };
+    if let Some((_, content_type, text)) = ASSETS.iter().find(|(route, _, _)| *route == path) {
+        return body(200, content_type, text.as_bytes().to_vec());
+    }
     match path {
-        "/" | "/index.html" => body(200, "text/html; charset=utf-8", INDEX_HTML.as_bytes().to_vec()),
-        "/app.js" => body(200, "text/javascript; charset=utf-8", APP_JS.as_bytes().to_vec()),
-        "/style.css" => body(200, "text/css; charset=utf-8", STYLE_CSS.as_bytes().to_vec()),
+        // Browsers ask for it unprompted; "nothing" is not an error.
+        "/favicon.ico" => body(204, "image/x-icon", Vec::new()),
         "/api/info" => json(views::info(profiles)),
         "/api/top" => match views::top(profiles, &query) {
             Ok(v) => json(v),
@@ -107,31 +154,32 @@ fn answer(request: &Request, profiles: &Profiles) -> Reply {
             Ok(v) => json(v),
             Err(e) => e.reply(),
         },
+        "/api/list" => match source_view::list(profiles, &query) {
+            Ok(v) => json(v),
+            Err(e) => e.reply(),
+        },
+        "/api/timeline" => match timeline::timeline(profiles, &query) {
+            Ok(v) => json(v),
+            Err(e) => e.reply(),
+        },
         "/flamegraph.svg" => match views::flamegraph(profiles, &query) {
             Ok(svg) => body(200, "image/svg+xml", svg),
             Err(e) => e.reply(),
         },
-        _ => text(404, "not found: the routes are /, /api/info, /api/top, /api/peek and /flamegraph.svg\n"),
+        "/callgraph.svg" => match views::call_graph(profiles, &query) {
+            Ok(svg) => body(200, "image/svg+xml", svg),
+            Err(e) => e.reply(),
+        },
+        _ => text(
+            404,
+            "not found: the routes are /, /api/info, /api/top, /api/peek, /api/list, /api/timeline, \
+             /flamegraph.svg and /callgraph.svg\n",
+        ),
     }
 }
 
-fn body(status: u16, content_type: &str, bytes: Vec<u8>) -> Reply {
-    let mut r = Response::from_data(bytes).with_status_code(status);
-    for (k, v) in [
-        ("Content-Type", content_type),
-        ("X-Content-Type-Options", "nosniff"),
-        ("Cache-Control", "no-store"),
-        // Only our own assets; inferno's SVG carries its script inline.
-        (
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'",
-        ),
-    ] {
-        if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            r.add_header(h);
-        }
-    }
-    r
+fn body(status: u16, content_type: &'static str, body: Vec<u8>) -> Reply {
+    Reply { status, content_type, body }
 }
 
 fn text(status: u16, message: &str) -> Reply {

@@ -1,10 +1,11 @@
 //! What the web UI's routes compute: the same reports and pictures as the
-//! `top` and `flamegraph` commands, for the profile and options of a request.
+//! `top`, `peek`, `flamegraph` and `graph` commands, for the profile and
+//! options of a request.
 
 use heapprof_profile::Profile;
-use heapprof_profile::render::{self, DiffFolded, FlameOptions, Folded};
+use heapprof_profile::render::{self, DiffFolded, FlameOptions, Folded, write_dot};
 use heapprof_profile::report::{
-    BaseMode, Filters, Granularity, Report, ReportError, ReportOptions, TopOptions, View,
+    BaseMode, Filters, Granularity, Report, ReportError, ReportOptions, TopOptions, TrimOptions, View,
 };
 use regex::Regex;
 use serde_json::{Value, json};
@@ -40,7 +41,25 @@ pub(crate) fn info(p: &Profiles) -> Value {
         "sample_types": types,
         "default_sample_type": default,
         "base": !p.base.is_empty(),
+        // Several profiles: the Timeline view has something to plot.
+        "series": p.sources.len() >= 2,
+        "default_profile": default_profile(p),
     })
+}
+
+/// What the page shows first: for a series (every profile with a time), the
+/// newest profile, since summing snapshots of one process over time means
+/// nothing; otherwise all sources merged.
+fn default_profile(p: &Profiles) -> String {
+    let times: Option<Vec<i64>> = p.times.iter().copied().collect();
+    match times {
+        Some(times) if times.len() >= 2 => {
+            // The last of equal times, as the timeline orders them.
+            let newest = (0..times.len()).max_by_key(|&i| (times[i], i)).unwrap_or(0);
+            newest.to_string()
+        }
+        _ => "all".to_string(),
+    }
 }
 
 /// The top report (`heapprof.top.v1`); against the base (`--diff-base`
@@ -64,7 +83,7 @@ pub(crate) fn peek(p: &Profiles, q: &Query) -> Result<Value, HttpError> {
 
 /// The sources of the request against the base, if any (`--diff-base`
 /// semantics: percentages of the base's total).
-fn diff_report(p: &Profiles, q: &Query) -> Result<Report, HttpError> {
+pub(super) fn diff_report(p: &Profiles, q: &Query) -> Result<Report, HttpError> {
     let sources = select(p, q)?;
     let bases: Vec<&Profile> = p.base.iter().collect();
     let view = View::with_base(&sources, &bases, BaseMode { diff: true, normalize: false }).map_err(bad)?;
@@ -95,6 +114,20 @@ pub(crate) fn flamegraph(p: &Profiles, q: &Query) -> Result<Vec<u8>, HttpError> 
     Ok(svg)
 }
 
+/// The call graph as drawn by Graphviz's `dot` (as `heapprof graph -o x.svg`,
+/// with its default trimming: 80 nodes); 501 with the reason when Graphviz is
+/// not installed.
+pub(crate) fn call_graph(p: &Profiles, q: &Query) -> Result<Vec<u8>, HttpError> {
+    let report = diff_report(p, q)?;
+    let graph = report.call_graph(&TopOptions {
+        granularity: Granularity::Functions,
+        trim: TrimOptions { node_count: 80, ..TrimOptions::default() },
+    });
+    let mut dot = String::new();
+    write_dot(&graph, &mut dot).map_err(|_| HttpError::new(500, "formatting the graph failed"))?;
+    crate::cmd::graph::graphviz(&dot, "-Tsvg").map_err(|e| HttpError::new(501, e))
+}
+
 /// The profiles of `p=`: `all` (the default) or a source's position.
 fn select<'a>(p: &'a Profiles, q: &Query) -> Result<Vec<&'a Profile>, HttpError> {
     match q.get("p") {
@@ -108,7 +141,7 @@ fn select<'a>(p: &'a Profiles, q: &Query) -> Result<Vec<&'a Profile>, HttpError>
     }
 }
 
-fn options(q: &Query, sample_type: Option<&str>) -> Result<ReportOptions, HttpError> {
+pub(super) fn options(q: &Query, sample_type: Option<&str>) -> Result<ReportOptions, HttpError> {
     let re = |key: &str| -> Result<Option<Regex>, HttpError> {
         q.get(key)
             .map(|r| Regex::new(r).map_err(|e| HttpError::new(400, format!("{key}: {}", one_line(&e)))))
@@ -120,10 +153,10 @@ fn options(q: &Query, sample_type: Option<&str>) -> Result<ReportOptions, HttpEr
     })
 }
 
-fn bad(e: ReportError) -> HttpError {
+pub(super) fn bad(e: ReportError) -> HttpError {
     HttpError::new(400, e)
 }
 
-fn one_line(e: &dyn std::fmt::Display) -> String {
+pub(super) fn one_line(e: &dyn std::fmt::Display) -> String {
     e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
 }

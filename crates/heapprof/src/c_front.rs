@@ -1,0 +1,201 @@
+//! The C front door: what `heapprof-preload` (the `LD_PRELOAD` library that
+//! interposes `malloc` and friends) calls around the real allocator. Not for
+//! applications; re-exported as `heapprof::__preload` and hidden from the docs.
+//!
+//! It reuses the Rust front door's pieces — the per-thread counters, the sampler's
+//! countdown, stack capture, the records — with one difference: the C API gives no
+//! size to `free`. So every hook takes two sizes:
+//! - `requested`, the size the program asked for: what the sampler counts down and
+//!   what the profile's `alloc_space`/`inuse_space` hold (a sampled block's free is
+//!   counted at the size recorded with it). At rate 1 the profile's totals are
+//!   the program's requested bytes, as heaptrack reports them.
+//! - `accounted`, the real allocator's `malloc_usable_size`: what the exact
+//!   statistics (`heapprof::stats()`) count, on allocation and on free alike, so
+//!   that their live bytes stay consistent although a free only knows this size.
+//!
+//! The Rust `GlobalAlloc` path does not go through here and pays nothing for it.
+
+use crate::profiler::{count_down, forget_sampled};
+use crate::records;
+use crate::thread_state;
+use crate::{stats, write_heap_profile};
+
+/// After the real allocator returned `p` (non-null) for a request of `requested`
+/// bytes; `accounted` is its usable size.
+#[inline(always)]
+pub fn after_alloc(p: *mut u8, requested: usize, accounted: usize) {
+    thread_state::with(|st| {
+        if st.busy.get() {
+            stats::internal_changed(accounted as i64);
+            return;
+        }
+        let slot = st.slot();
+        slot.add(&slot.alloc_count, 1);
+        slot.add(&slot.alloc_bytes, accounted as u64);
+        stats::live_changed(slot, accounted as i64);
+        count_down(st, p, requested);
+    });
+}
+
+/// Before `p` (non-null, `accounted` usable bytes) is given back to the real allocator.
+#[inline(always)]
+pub fn before_free(p: *mut u8, accounted: usize) {
+    thread_state::with(|st| {
+        if st.busy.get() {
+            stats::internal_changed(-(accounted as i64));
+            return;
+        }
+        let slot = st.slot();
+        slot.add(&slot.free_count, 1);
+        slot.add(&slot.free_bytes, accounted as u64);
+        stats::live_changed(slot, -(accounted as i64));
+        if records::may_be_sampled(p as usize) {
+            forget_sampled(st, p, accounted);
+        }
+    });
+}
+
+/// A sampled block taken out of the live table before a `realloc`, to be put
+/// back by [`realloc_failed`] if the real `realloc` fails.
+#[derive(Clone, Copy)]
+pub struct ReallocGuard(Option<records::Forgotten>);
+
+impl std::fmt::Debug for ReallocGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "ReallocGuard(sampled)" } else { "ReallocGuard" })
+    }
+}
+
+/// Before `p` (non-null, `accounted` usable bytes) is passed to the real `realloc`:
+/// a sampled block leaves the live table before the allocator may hand its
+/// address to another thread.
+#[inline(always)]
+pub fn before_realloc(p: *mut u8, accounted: usize) -> ReallocGuard {
+    ReallocGuard(thread_state::with(|st| {
+        if st.busy.get() || !records::may_be_sampled(p as usize) {
+            return None;
+        }
+        let _busy = st.enter();
+        records::forget(p as usize, accounted)
+    }))
+}
+
+/// The real `realloc` of `p` returned null: `p` is still live.
+pub fn realloc_failed(p: *mut u8, guard: ReallocGuard) {
+    if let Some(f) = guard.0 {
+        thread_state::with(|st| {
+            let _busy = st.enter();
+            records::restore(p as usize, f);
+        });
+    }
+}
+
+/// The real `realloc` moved or resized a block of `old_accounted` usable bytes to
+/// `p` (non-null), `requested` bytes asked for, `accounted` usable. Counted as the
+/// free of the old block and the allocation of the new one, as the Rust front
+/// door counts it.
+#[inline(always)]
+pub fn after_realloc(p: *mut u8, old_accounted: usize, requested: usize, accounted: usize) {
+    thread_state::with(|st| {
+        if st.busy.get() {
+            stats::internal_changed(accounted as i64 - old_accounted as i64);
+            return;
+        }
+        let slot = st.slot();
+        slot.add(&slot.realloc_count, 1);
+        slot.add(&slot.free_count, 1);
+        slot.add(&slot.free_bytes, old_accounted as u64);
+        slot.add(&slot.alloc_count, 1);
+        slot.add(&slot.alloc_bytes, accounted as u64);
+        stats::live_changed(slot, accounted as i64 - old_accounted as i64);
+        count_down(st, p, requested);
+    });
+}
+
+/// Whether this thread is inside the profiler (its allocations are then the
+/// profiler's own and must be forwarded untouched).
+#[inline(always)]
+pub fn in_profiler() -> bool {
+    thread_state::with(|st| st.busy.get())
+}
+
+/// Runs `f` with sampling off on this thread: for the preload library's own work
+/// (profile writers, its threads), so that it never shows in the user's profile.
+/// Its allocations are still counted in the exact statistics.
+pub fn quietly<R>(f: impl FnOnce() -> R) -> R {
+    thread_state::with(|st| {
+        let _quiet = st.suppress_sampling();
+        f()
+    })
+}
+
+/// Writes the heap profile to `path` (atomically), with sampling off on this thread.
+pub fn write_profile(path: &std::path::Path) -> Result<(), crate::Error> {
+    quietly(|| write_heap_profile(path))
+}
+
+/// Registers the `pthread_atfork` handlers that keep the tables consistent in a
+/// forked child (the Rust front door does this at its first sample).
+pub fn ensure_fork_handlers() {
+    crate::fork::ensure_handlers();
+}
+
+/// Parses a byte count as `HEAPPROF_RATE` does (`512KiB`, `64k`, `1`), without allocating.
+pub fn parse_bytes(s: &[u8]) -> Option<u64> {
+    crate::config::parse_bytes(s)
+}
+
+/// Parses a duration — `500ms`, `30s`, `5m`, `2h`, `1h30m`, or a bare number of
+/// seconds — without allocating. None for anything else, for zero and for overflow.
+pub fn parse_duration(s: &[u8]) -> Option<std::time::Duration> {
+    let mut rest = s.trim_ascii();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut millis: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        let mut n: u64 = 0;
+        for &c in &rest[..digits] {
+            n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+        }
+        rest = &rest[digits..];
+        let unit = rest.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+        let per: u64 = match &rest[..unit] {
+            b"ms" => 1,
+            b"" | b"s" => 1000,
+            b"m" => 60_000,
+            b"h" => 3_600_000,
+            _ => return None,
+        };
+        millis = millis.checked_add(n.checked_mul(per)?)?;
+        rest = &rest[unit..];
+    }
+    (millis > 0).then(|| std::time::Duration::from_millis(millis))
+}
+
+/// Writes one line to stderr without allocating (a failure is ignored).
+pub fn warn(msg: &[u8]) {
+    crate::config::warn(msg);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn parses_durations_without_allocating() {
+        assert_eq!(parse_duration(b"30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration(b"30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration(b"500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration(b"5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration(b"1h30m"), Some(Duration::from_secs(5400)));
+        for bad in [&b""[..], b"0", b"0s", b"s", b"5x", b"-1s", b"1.5s", b"99999999999999999999h"] {
+            assert_eq!(parse_duration(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}

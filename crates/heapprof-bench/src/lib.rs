@@ -4,6 +4,7 @@
 
 pub mod accuracy;
 pub mod real;
+pub mod runner;
 
 use std::time::Instant;
 

@@ -15,44 +15,22 @@
 //!
 //! The Rust `GlobalAlloc` path does not go through here and pays nothing for it.
 
-use crate::profiler::{count_down, forget_sampled};
+use crate::profiler;
 use crate::records;
 use crate::thread_state;
-use crate::{stats, write_heap_profile};
+use crate::write_heap_profile;
 
 /// After the real allocator returned `p` (non-null) for a request of `requested`
 /// bytes; `accounted` is its usable size.
 #[inline(always)]
 pub fn after_alloc(p: *mut u8, requested: usize, accounted: usize) {
-    thread_state::with(|st| {
-        if st.busy.get() {
-            stats::internal_changed(accounted as i64);
-            return;
-        }
-        let slot = st.slot();
-        slot.add(&slot.alloc_count, 1);
-        slot.add(&slot.alloc_bytes, accounted as u64);
-        stats::live_changed(slot, accounted as i64);
-        count_down(st, p, requested);
-    });
+    profiler::after_alloc(p, requested, accounted);
 }
 
 /// Before `p` (non-null, `accounted` usable bytes) is given back to the real allocator.
 #[inline(always)]
 pub fn before_free(p: *mut u8, accounted: usize) {
-    thread_state::with(|st| {
-        if st.busy.get() {
-            stats::internal_changed(-(accounted as i64));
-            return;
-        }
-        let slot = st.slot();
-        slot.add(&slot.free_count, 1);
-        slot.add(&slot.free_bytes, accounted as u64);
-        stats::live_changed(slot, -(accounted as i64));
-        if records::may_be_sampled(p as usize) {
-            forget_sampled(st, p, accounted);
-        }
-    });
+    profiler::before_free(p, accounted);
 }
 
 /// A sampled block taken out of the live table before a `realloc`, to be put
@@ -66,28 +44,15 @@ impl std::fmt::Debug for ReallocGuard {
     }
 }
 
-/// Before `p` (non-null, `accounted` usable bytes) is passed to the real `realloc`:
-/// a sampled block leaves the live table before the allocator may hand its
-/// address to another thread.
+/// Before `p` (non-null, `accounted` usable bytes) is passed to the real `realloc`.
 #[inline(always)]
 pub fn before_realloc(p: *mut u8, accounted: usize) -> ReallocGuard {
-    ReallocGuard(thread_state::with(|st| {
-        if st.busy.get() || !records::may_be_sampled(p as usize) {
-            return None;
-        }
-        let _busy = st.enter();
-        records::forget(p as usize, accounted)
-    }))
+    ReallocGuard(profiler::before_realloc(p, accounted))
 }
 
 /// The real `realloc` of `p` returned null: `p` is still live.
 pub fn realloc_failed(p: *mut u8, guard: ReallocGuard) {
-    if let Some(f) = guard.0 {
-        thread_state::with(|st| {
-            let _busy = st.enter();
-            records::restore(p as usize, f);
-        });
-    }
+    profiler::realloc_failed(p, guard.0);
 }
 
 /// The real `realloc` moved or resized a block of `old_accounted` usable bytes to
@@ -96,20 +61,7 @@ pub fn realloc_failed(p: *mut u8, guard: ReallocGuard) {
 /// door counts it.
 #[inline(always)]
 pub fn after_realloc(p: *mut u8, old_accounted: usize, requested: usize, accounted: usize) {
-    thread_state::with(|st| {
-        if st.busy.get() {
-            stats::internal_changed(accounted as i64 - old_accounted as i64);
-            return;
-        }
-        let slot = st.slot();
-        slot.add(&slot.realloc_count, 1);
-        slot.add(&slot.free_count, 1);
-        slot.add(&slot.free_bytes, old_accounted as u64);
-        slot.add(&slot.alloc_count, 1);
-        slot.add(&slot.alloc_bytes, accounted as u64);
-        stats::live_changed(slot, accounted as i64 - old_accounted as i64);
-        count_down(st, p, requested);
-    });
+    profiler::after_realloc(p, old_accounted, requested, accounted);
 }
 
 /// Whether this thread is inside the profiler (its allocations are then the

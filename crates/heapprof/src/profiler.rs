@@ -53,7 +53,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         // SAFETY: forwarded as is.
         let p = unsafe { self.inner.alloc(layout) };
         if !p.is_null() {
-            after_alloc(p, layout.size());
+            after_alloc(p, layout.size(), layout.size());
         }
         p
     }
@@ -63,7 +63,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         // SAFETY: forwarded as is.
         let p = unsafe { self.inner.alloc_zeroed(layout) };
         if !p.is_null() {
-            after_alloc(p, layout.size());
+            after_alloc(p, layout.size(), layout.size());
         }
         p
     }
@@ -77,46 +77,44 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // A sampled block leaves the live table before the allocator may hand its
-        // address to another thread.
-        let forgotten = thread_state::with(|st| {
-            if st.busy.get() || !records::may_be_sampled(ptr as usize) {
-                return None;
-            }
-            let _busy = st.enter();
-            records::forget(ptr as usize, layout.size())
-        });
+        let forgotten = before_realloc(ptr, layout.size());
         // SAFETY: forwarded as is.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if new.is_null() {
-            if let Some(f) = forgotten {
-                records::restore(ptr as usize, f);
-            }
+            realloc_failed(ptr, forgotten);
             return new;
         }
-        after_realloc(new, layout.size(), new_size);
+        after_realloc(new, layout.size(), new_size, new_size);
         new
     }
 }
 
+// The hooks below serve both front doors. Each allocation hook takes two sizes: the
+// size asked for (`requested`: what the sampler counts down and the profile records)
+// and the size the exact statistics count (`accounted`). The Rust front door passes
+// the layout's size as both; the C one (`heapprof::__preload`) passes the real
+// allocator's usable size as `accounted`, because its `free` knows only that size.
+
+/// After the allocator returned `p` (non-null).
 #[inline(always)]
-fn after_alloc(p: *mut u8, size: usize) {
-    thread_state::with(|st| {
+pub(crate) fn after_alloc(p: *mut u8, requested: usize, accounted: usize) {
+    thread_state::with(move |st| {
         if st.busy.get() {
-            stats::internal_changed(size as i64);
+            stats::internal_changed(accounted as i64);
             return;
         }
         let slot = st.slot();
         slot.add(&slot.alloc_count, 1);
-        slot.add(&slot.alloc_bytes, size as u64);
-        stats::live_changed(slot, size as i64);
-        count_down(st, p, size);
+        slot.add(&slot.alloc_bytes, accounted as u64);
+        stats::live_changed(slot, accounted as i64);
+        count_down(st, p, requested);
     });
 }
 
+/// Before `p` (non-null, `size` bytes as the statistics counted it) is freed.
 #[inline(always)]
-fn before_free(p: *mut u8, size: usize) {
-    thread_state::with(|st| {
+pub(crate) fn before_free(p: *mut u8, size: usize) {
+    thread_state::with(move |st| {
         if st.busy.get() {
             stats::internal_changed(-(size as i64));
             return;
@@ -131,26 +129,52 @@ fn before_free(p: *mut u8, size: usize) {
     });
 }
 
+/// Before `p` (non-null, `size` bytes as the statistics counted it) is passed to
+/// `realloc`: a sampled block leaves the live table before the allocator may hand
+/// its address to another thread. Returns what [`realloc_failed`] puts back.
 #[inline(always)]
-fn after_realloc(p: *mut u8, old_size: usize, new_size: usize) {
+pub(crate) fn before_realloc(p: *mut u8, size: usize) -> Option<records::Forgotten> {
     thread_state::with(|st| {
+        if st.busy.get() || !records::may_be_sampled(p as usize) {
+            return None;
+        }
+        let _busy = st.enter();
+        records::forget(p as usize, size)
+    })
+}
+
+/// `realloc` of `p` returned null: `p` is still live, and so is its record.
+pub(crate) fn realloc_failed(p: *mut u8, forgotten: Option<records::Forgotten>) {
+    if let Some(f) = forgotten {
+        thread_state::with(|st| {
+            let _busy = st.enter();
+            records::restore(p as usize, f);
+        });
+    }
+}
+
+/// After `realloc` moved or resized a block of `old_accounted` bytes to `p`
+/// (non-null): counted as the free of the old block and the allocation of the new.
+#[inline(always)]
+pub(crate) fn after_realloc(p: *mut u8, old_accounted: usize, requested: usize, accounted: usize) {
+    thread_state::with(move |st| {
         if st.busy.get() {
-            stats::internal_changed(new_size as i64 - old_size as i64);
+            stats::internal_changed(accounted as i64 - old_accounted as i64);
             return;
         }
         let slot = st.slot();
         slot.add(&slot.realloc_count, 1);
         slot.add(&slot.free_count, 1);
-        slot.add(&slot.free_bytes, old_size as u64);
+        slot.add(&slot.free_bytes, old_accounted as u64);
         slot.add(&slot.alloc_count, 1);
-        slot.add(&slot.alloc_bytes, new_size as u64);
-        stats::live_changed(slot, new_size as i64 - old_size as i64);
-        count_down(st, p, new_size);
+        slot.add(&slot.alloc_bytes, accounted as u64);
+        stats::live_changed(slot, accounted as i64 - old_accounted as i64);
+        count_down(st, p, requested);
     });
 }
 
 #[inline(always)]
-pub(crate) fn count_down(st: &ThreadState, p: *mut u8, size: usize) {
+fn count_down(st: &ThreadState, p: *mut u8, size: usize) {
     let left = st.countdown.get().wrapping_sub(size as i64);
     st.countdown.set(left);
     if left < 0 {
@@ -160,7 +184,7 @@ pub(crate) fn count_down(st: &ThreadState, p: *mut u8, size: usize) {
 
 #[cold]
 #[inline(never)]
-pub(crate) fn forget_sampled(st: &ThreadState, p: *mut u8, size: usize) {
+fn forget_sampled(st: &ThreadState, p: *mut u8, size: usize) {
     let _busy = st.enter();
     records::forget(p as usize, size);
 }

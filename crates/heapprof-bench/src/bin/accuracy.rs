@@ -7,22 +7,17 @@
 //! target/release/accuracy [--seeds 20] [--divisor 1]
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use heapprof_bench::accuracy::{self, SITES, SiteTotals};
+use heapprof_bench::runner::{flag_value, which};
 
 const JEMALLOC: &str = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |flag: &str, default: usize| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .map(|v| v.parse::<usize>().unwrap_or_else(|_| fail(&format!("{flag}: not a number: {v}"))))
-            .unwrap_or(default)
-    };
+    let value = |flag: &str, default: usize| flag_value(&args, flag, default).unwrap_or_else(|e| fail(&e));
     let seeds = value("--seeds", 20);
     let divisor = value("--divisor", 1);
     let dir = std::env::current_exe()
@@ -178,10 +173,6 @@ fn run(cmd: &mut Command) -> String {
         fail(&format!("{:?} failed: {}", cmd.get_program(), String::from_utf8_lossy(&out.stderr)));
     }
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.is_file())
 }
 
 fn fail(msg: &str) -> ! {

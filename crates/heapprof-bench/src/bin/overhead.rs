@@ -16,6 +16,7 @@
 //! profiler, heaptrack and dhat-rs; `--set slow` has the peers that need a reduced size
 //! (gperftools' heap profiler, valgrind's massif) beside heapprof, heaptrack and dhat-rs.
 
+use heapprof_bench::runner::{field, flag_value, median, which};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -44,11 +45,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let smoke = args.iter().any(|a| a == "--smoke");
     let text = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
-    let value = |flag: &str, default: usize| {
-        text(flag)
-            .map(|v| v.parse::<usize>().unwrap_or_else(|_| fail(&format!("{flag}: not a number: {v}"))))
-            .unwrap_or(default)
-    };
+    let value = |flag: &str, default: usize| flag_value(&args, flag, default).unwrap_or_else(|e| fail(&e));
     let set = text("--set").unwrap_or_else(|| "main".into());
     let sizes = text("--sizes").unwrap_or_else(|| "mixed".into());
     if heapprof_bench::SizeMix::parse(&sizes).is_none() {
@@ -296,23 +293,6 @@ fn run(dir: &Path, v: &Variant, allocs: usize, threads: usize, sizes: &str, scra
         let _ = std::fs::remove_file(entry.path());
     }
     line.to_owned()
-}
-
-fn field(line: &str, key: &str) -> String {
-    line.split_whitespace()
-        .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-        .unwrap_or("?")
-        .to_owned()
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.is_file())
 }
 
 fn tempdir() -> PathBuf {

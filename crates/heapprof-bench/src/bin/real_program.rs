@@ -8,10 +8,11 @@
 //! target/release/real_program [--records 200000] [--runs 5]
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use heapprof_bench::real;
+use heapprof_bench::runner::{field, flag_value, median, which};
 
 struct Variant {
     name: &'static str,
@@ -22,13 +23,7 @@ struct Variant {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |flag: &str, default: usize| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .map(|v| v.parse::<usize>().unwrap_or_else(|_| fail(&format!("{flag}: not a number: {v}"))))
-            .unwrap_or(default)
-    };
+    let value = |flag: &str, default: usize| flag_value(&args, flag, default).unwrap_or_else(|e| fail(&e));
     let records = value("--records", 200_000);
     let runs = value("--runs", 5);
     let dir = std::env::current_exe()
@@ -182,23 +177,6 @@ fn clear(dir: &Path) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let _ = std::fs::remove_file(entry.path());
     }
-}
-
-fn field(line: &str, key: &str) -> String {
-    line.split_whitespace()
-        .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-        .unwrap_or("?")
-        .to_owned()
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.is_file())
 }
 
 fn fail(msg: &str) -> ! {

@@ -10,20 +10,11 @@ use std::time::{Duration, Instant};
 
 use heapprof_profile::Profile;
 
-/// A tool the test needs: its path, or None after printing why the test is
-/// skipped. Under `CI=true` a missing tool fails the test instead.
-pub fn require_tool(tool: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(tool)).find(|p| p.is_file()));
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is required under CI but is not installed"
-        );
-        eprintln!("skipped: {tool} is not installed");
-    }
-    found
-}
+// One implementation of the skip-or-fail-under-CI rule, shared with heapprof's tests.
+#[path = "../../../heapprof/tests/common/mod.rs"]
+mod heapprof_common;
+#[allow(unused_imports)] // not every test binary needs it
+pub use heapprof_common::require_tool;
 
 /// The target directory this test binary was built in (target/release/deps/<test> → target).
 fn target_dir() -> PathBuf {

@@ -20,17 +20,31 @@
 //! `HEAPPROF_DIR`, `HEAPPROF_EVERY`, `HEAPPROF_HTTP`, `HEAPPROF_FOLLOW_FORK`,
 //! `HEAPPROF_FOLLOW_EXEC`; see the crate's README.md.
 #![deny(missing_docs)]
+// In the unit-test build (see below) most of the settings have no reader.
+#![cfg_attr(test, allow(dead_code))]
 
+// The unit-test binary links this crate into an executable: with the interposed
+// symbols and the constructor in it, the test harness itself would be profiled and
+// write heap.<pid>.pb.gz into the crate's folder at exit. The unit tests need only
+// the settings parsers.
+#[cfg(not(test))]
 mod bootstrap;
+#[cfg(not(test))]
 mod interpose;
+#[cfg(not(test))]
 mod lifecycle;
+#[cfg(not(test))]
 mod real;
 mod settings;
+#[cfg(not(test))]
 mod thread_attr;
+#[cfg(not(test))]
 mod writer;
 
+#[cfg(not(test))]
 pub use interpose::{
     aligned_alloc, calloc, free, malloc, malloc_usable_size, memalign, posix_memalign, pvalloc, realloc,
     reallocarray, valloc,
 };
+#[cfg(not(test))]
 pub use thread_attr::pthread_getattr_np;

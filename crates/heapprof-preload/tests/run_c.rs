@@ -40,10 +40,12 @@ fn rate_1_profile_holds_exactly_what_the_c_program_allocated() {
     let profile = read_profile(&dir.path().join("heap.pb.gz"));
     assert_eq!(profile.period, 1);
     let (objects, space) = alloc_totals(&profile, is_counted);
-    assert_eq!(
+    // Exact, unless the library reported samples dropped under lock contention.
+    assert_totals(
         (objects, space),
         (allocs, bytes),
-        "alloc_objects/alloc_space through app_*/plugin_* vs the program's own counts"
+        &stderr,
+        "alloc_objects/alloc_space through app_*/plugin_*",
     );
 
     // In-use values: exactly the blocks the program kept (frees of sampled blocks
@@ -57,10 +59,11 @@ fn rate_1_profile_holds_exactly_what_the_c_program_allocated() {
         .iter()
         .filter(|s| stack_names(&profile, s).iter().any(|n| is_counted(n)))
         .fold((0, 0), |(o, b), s| (o + s.value[2], b + s.value[3]));
-    assert_eq!(
+    assert_totals(
         inuse,
         (field("live_allocs="), field("live_bytes=")),
-        "inuse_objects/inuse_space of app_*/plugin_*"
+        &stderr,
+        "inuse_objects/inuse_space of app_*/plugin_*",
     );
 
     // Leaf frames are the program's functions, not the allocator or the profiler.

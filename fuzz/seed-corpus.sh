@@ -1,6 +1,7 @@
 #!/bin/sh
 # Seeds fuzz/corpus/<target> for `cargo +nightly fuzz run <target>`:
 #   decode      the shared test corpus (protobuf, gzip and legacy text profiles);
+#   http_head   requests as clients send them to the built-in server, and near misses;
 #   http_query  request paths and query strings, valid and near-valid;
 #   trend       series of points (both encodings of src/trend.rs) and series of Go's
 #               heap profiles with times.
@@ -29,6 +30,42 @@ for req in 'heap\n' 'heap\ndebug=1' 'allocs\ndebug=2&gc=1' 'heap\nseconds=3' 'al
     'nothing\n' '/debug/pprof\n' '/elsewhere\ndebug=1'; do
     i=$((i + 1))
     printf '\007%b' "$req" > "$dest/seed-$i"
+done
+echo "seeded $(ls "$dest" | wc -l) inputs into $dest"
+
+# http_head: an options byte (bit 0: token required; bits 1-2: head limit 8 KiB, 64,
+# 256, 1024; bits 3-5: max seconds; bits 6-7: the stream then closes, times out, would
+# block or is reset), a byte for the client's read size minus one, then the bytes sent.
+# What go tool pprof and curl send, and near misses.
+dest=$here/corpus/http_head
+mkdir -p "$dest"
+i=0
+go_client='Host: 127.0.0.1:6060\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n'
+curl='Host: localhost:6060\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n'
+for seed in \
+    "\020\377GET /debug/pprof/heap?seconds=1 HTTP/1.1\r\n$go_client" \
+    "\020\377GET /debug/pprof/heap HTTP/1.1\r\n$go_client" \
+    "\000\377GET /debug/pprof/allocs?debug=1&gc=1 HTTP/1.1\r\n$curl" \
+    "\000\377GET /debug/pprof/ HTTP/1.1\r\n$curl" \
+    "\000\377GET /debug/pprof/stats HTTP/1.1\r\n$curl" \
+    "\000\000GET /debug/pprof/heap?debug=2 HTTP/1.1\r\n$curl" \
+    "\001\377GET /debug/pprof/heap HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n\r\n" \
+    "\001\377GET /debug/pprof/heap HTTP/1.1\r\nHost: x\r\nauthorization:   Bearer s3cret  \r\n\r\n" \
+    "\001\377GET /debug/pprof/heap HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n\r\n" \
+    "\000\377HEAD /debug/pprof/heap HTTP/1.0\r\n\r\n" \
+    "\000\377POST /debug/pprof/heap HTTP/1.1\r\nContent-Length: 0\r\n\r\n" \
+    "\000\377GET /debug/pprof/heap HTTP/2.0\r\n\r\n" \
+    "\000\377GET /debug/pprof/heap\r\n\r\n" \
+    "\000\377GET /elsewhere?debug=1 HTTP/1.1\r\n\r\n" \
+    "\000\377GET /debug/pprof/heap?seconds=x HTTP/1.1\r\n\r\n" \
+    "\002\007GET /debug/pprof/heap HTTP/1.1\r\n$go_client" \
+    "\004\377GET /debug/pprof/heap HTTP/1.1\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n" \
+    "\000\377GET /debug/pprof/heap HTTP/1.1\r\nHost: x\r\n" \
+    "\100\377GET /debug/pprof/heap HTTP/1.1\r\nHost: x\r\n" \
+    "\300\377GET /debug/pprof/heap HTTP/1.1\r\nHost: x\r\n" \
+    "\000\377GET /debug/pprof/heap HTTP/1.1\r\nHost: \377\376\r\n\r\n"; do
+    i=$((i + 1))
+    printf '%b' "$seed" > "$dest/seed-$i"
 done
 echo "seeded $(ls "$dest" | wc -l) inputs into $dest"
 

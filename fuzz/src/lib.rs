@@ -1,9 +1,11 @@
 //! The checks behind heapprof's fuzz targets, shared by the libFuzzer targets and the
 //! `replay` binary that runs them over files on a stable toolchain.
 
+mod http_head;
 mod http_query;
 mod trend;
 
+pub use http_head::http_head;
 pub use http_query::http_query;
 pub use trend::{PROFILE_SEPARATOR, trend};
 

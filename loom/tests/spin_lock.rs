@@ -1,7 +1,6 @@
 //! Loom model of the spin lock that guards every sampled-record table
 //! (`crates/heapprof/src/spin.rs`, compiled here unchanged against loom's atomic and
-//! yield through the `sync` module below, which stands in for the crate's
-//! `src/sync.rs`).
+//! yield through `heapprof_loom::sync`, which stands in for the crate's `src/sync.rs`).
 //!
 //! Loom runs each model under every interleaving (up to a preemption bound) and under
 //! the weak-memory orderings the C11 model allows, and reports a data race when two
@@ -15,62 +14,14 @@
 
 /// Loom's versions of what `src/sync.rs` gives `spin.rs`.
 mod sync {
-    use std::sync::OnceLock;
-
-    pub(crate) use loom::sync::atomic::Ordering;
-
-    /// `spin.rs` builds its lock in a `const fn` (the tables are statics), and loom's
-    /// atomics cannot be made in a const context: this one makes its loom atomic on
-    /// first use. The models below use each lock once on the model's main thread
-    /// before spawning, so the atomic exists before any other thread can race to it.
-    pub(crate) struct AtomicBool {
-        initial: bool,
-        inner: OnceLock<loom::sync::atomic::AtomicBool>,
-    }
-
-    impl AtomicBool {
-        pub(crate) const fn new(initial: bool) -> Self {
-            AtomicBool { initial, inner: OnceLock::new() }
-        }
-
-        fn get(&self) -> &loom::sync::atomic::AtomicBool {
-            self.inner.get_or_init(|| loom::sync::atomic::AtomicBool::new(self.initial))
-        }
-
-        pub(crate) fn load(&self, order: Ordering) -> bool {
-            self.get().load(order)
-        }
-
-        pub(crate) fn store(&self, value: bool, order: Ordering) {
-            self.get().store(value, order);
-        }
-
-        pub(crate) fn compare_exchange_weak(
-            &self,
-            current: bool,
-            new: bool,
-            success: Ordering,
-            failure: Ordering,
-        ) -> Result<bool, bool> {
-            self.get().compare_exchange_weak(current, new, success, failure)
-        }
-    }
-
-    /// A busy-wait step is a yield to loom: it then runs another thread rather than
-    /// exploring the same spin forever.
-    pub(crate) fn spin_hint() {
-        loom::thread::yield_now();
-    }
-
-    pub(crate) fn yield_now() {
-        loom::thread::yield_now();
-    }
+    pub(crate) use heapprof_loom::sync::*;
 }
 
 #[allow(dead_code)]
 #[path = "../../crates/heapprof/src/spin.rs"]
 mod spin;
 
+use heapprof_loom::model;
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use spin::SpinLock;
@@ -95,33 +46,12 @@ fn read(cell: &UnsafeCell<u32>) -> u32 {
     cell.with(|p| unsafe { *p })
 }
 
-/// Checks `f` under loom and returns how many executions loom explored.
-fn model(f: impl Fn() + Sync + Send + 'static) -> usize {
-    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = runs.clone();
-    let mut builder = loom::model::Builder::new();
-    // Bugs in a two-state lock show within a few preemptions; the bound keeps the
-    // exploration to seconds. Each spin of a waiter is a branch for loom (its spins
-    // are yields), so a wait can take many more than loom's default of 1,000.
-    builder.preemption_bound = Some(3);
-    builder.max_branches = 100_000;
-    builder.check(move || {
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f()
-    });
-    let runs = runs.load(std::sync::atomic::Ordering::Relaxed);
-    eprintln!("loom explored {runs} executions");
-    // A model that explores one execution checks nothing about interleavings.
-    assert!(runs > 10, "only {runs} executions explored");
-    runs
-}
-
 /// A thread and the main one each take the lock and increment: no lost update, no
 /// unordered access. (Two threads suffice for a lock's mutual exclusion and its
 /// ordering; a third multiplies the interleavings of the waiters' spins.)
 #[test]
 fn lock_excludes_and_orders_holders() {
-    model(|| {
+    model(3, || {
         let lock = new_lock();
         let other = lock.clone();
         let thread = loom::thread::spawn(move || add_one(&other.lock()));
@@ -135,7 +65,7 @@ fn lock_excludes_and_orders_holders() {
 /// or gives up; it never returns a guard while another holder is inside.
 #[test]
 fn bounded_lock_gets_in_alone_or_gives_up() {
-    model(|| {
+    model(3, || {
         let lock = new_lock();
         let other = lock.clone();
         let holder = loom::thread::spawn(move || add_one(&other.lock()));
@@ -157,7 +87,7 @@ fn bounded_lock_gets_in_alone_or_gives_up() {
 /// state) is ordered before the next holder's reads, and nobody gets in meanwhile.
 #[test]
 fn raw_lock_and_unlock_exclude_like_a_guard() {
-    model(|| {
+    model(3, || {
         let lock = new_lock();
         let state = Arc::new(UnsafeCell::new(0u32));
         let (other, other_state) = (lock.clone(), state.clone());

@@ -2,6 +2,8 @@
 //! reading the `key=value` lines the workloads print, and taking medians.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
 
 /// The number after `flag` in `args`, or `default` when the flag is absent.
 pub fn flag_value(args: &[String], flag: &str, default: usize) -> Result<usize, String> {
@@ -29,4 +31,44 @@ pub fn median(xs: &[f64]) -> f64 {
     let mut v = xs.to_vec();
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// Each round's figure divided by the baseline's figure in the same round: on a
+/// machine whose speed drifts, steadier than a ratio of medians over the whole run.
+pub fn paired_ratios(xs: &[f64], baseline: &[f64]) -> Vec<f64> {
+    xs.iter().zip(baseline).map(|(x, b)| x / b).collect()
+}
+
+/// A command's output and what the whole run cost: wall time from spawn to exit, and
+/// CPU time (user + system) of the command and every descendant it waited for. A
+/// profiler that hands work to a helper process (heaptrack's `heaptrack_interpret`
+/// runs beside the program, on another core) pays it here, not in the program's own
+/// timing of its loops.
+#[derive(Debug)]
+pub struct RunCost {
+    pub output: Output,
+    pub wall_seconds: f64,
+    pub cpu_seconds: f64,
+}
+
+/// Runs `cmd` to completion, measuring it whole (see [`RunCost`]). The caller must
+/// not run other children at the same time: CPU time is read for all children.
+pub fn run_measured(cmd: &mut Command) -> std::io::Result<RunCost> {
+    let before = children_cpu_seconds();
+    let start = Instant::now();
+    let output = cmd.output()?;
+    let wall_seconds = start.elapsed().as_secs_f64();
+    Ok(RunCost { output, wall_seconds, cpu_seconds: children_cpu_seconds() - before })
+}
+
+/// User + system time of this process's terminated, waited-for children so far.
+fn children_cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }

@@ -57,7 +57,15 @@ fn watch_survives_the_demo_restarting() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start heapprof watch");
-    std::thread::sleep(Duration::from_millis(1500));
+    // Kill the demo once two fetches succeeded (two profiles saved), so that its
+    // allocation total has grown past what the restarted demo shows at first, which is
+    // how the restart is recognised. Not a fixed delay: a debug build's first profile
+    // takes over a second to symbolize.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::fs::read_dir(dir.path()).unwrap().count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "two profiles not saved in 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     drop(demo); // killed
     std::thread::sleep(Duration::from_millis(1200));
     let _demo = start_demo(&addr);

@@ -173,6 +173,9 @@ fn go_tool_pprof_reads_the_profile_and_names_the_c_functions() {
     );
     let report = text(&top.stdout);
     assert!(top.status.success(), "{}\n{}", report, text(&top.stderr));
+    // pprof names the program, not the first library a stack passed through.
+    let file = format!("File: {}", exe.file_name().unwrap().to_str().unwrap());
+    assert!(report.lines().next() == Some(file.as_str()), "{report}");
     // The first rows (by flat alloc_space) are the program's allocation functions.
     let rows: Vec<&str> =
         report.lines().skip_while(|l| !l.trim_start().starts_with("flat")).skip(1).take(3).collect();

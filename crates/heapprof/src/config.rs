@@ -50,12 +50,19 @@ pub(crate) fn parse_bytes(s: &[u8]) -> Option<u64> {
     for &c in &s[..digits] {
         n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
     }
-    let shift = match s[digits..].trim_ascii_start().to_ascii_lowercase().as_slice() {
-        b"" | b"b" => 0,
-        b"k" | b"kb" | b"kib" => 10,
-        b"m" | b"mb" | b"mib" => 20,
-        b"g" | b"gb" | b"gib" => 30,
-        _ => return None,
+    // Compared without allocating: this runs inside the allocator at start-up.
+    let unit = s[digits..].trim_ascii_start();
+    let is = |name: &[u8]| unit.eq_ignore_ascii_case(name);
+    let shift = if unit.is_empty() || is(b"b") {
+        0
+    } else if is(b"k") || is(b"kb") || is(b"kib") {
+        10
+    } else if is(b"m") || is(b"mb") || is(b"mib") {
+        20
+    } else if is(b"g") || is(b"gb") || is(b"gib") {
+        30
+    } else {
+        return None;
     };
     n.checked_mul(1u64 << shift)
 }

@@ -246,13 +246,11 @@ impl<'b> Resolver<'b> {
             s.refresh_modules();
             s.modules().to_vec()
         });
-        Resolver {
-            builder,
-            locations: HashMap::new(),
-            used_modules: Vec::new(),
-            modules,
-            truncated_location: None,
-        }
+        // The executable is mapping 1 even if no sampled stack passes through it (a
+        // program run under `heapprof run` may allocate only in libc): pprof takes the
+        // first mapping for the program, and names it in its `File:` header.
+        let used_modules = main_executable(&modules).map(|i| (i, Symbolized::ALL)).into_iter().collect();
+        Resolver { builder, locations: HashMap::new(), used_modules, modules, truncated_location: None }
     }
 
     /// Location ids for a stack, leaf first, without the profiler's own frames.
@@ -340,6 +338,14 @@ impl<'b> Resolver<'b> {
         }
         out
     }
+}
+
+/// The index of the first module that is this process's executable, if mapped.
+fn main_executable(modules: &[symbols::Module]) -> Option<usize> {
+    let exe = std::fs::read_link("/proc/self/exe").ok()?;
+    let exe = exe.to_str()?;
+    let exe = exe.strip_suffix(" (deleted)").unwrap_or(exe);
+    modules.iter().position(|m| m.path == exe)
 }
 
 /// pprof's `has_*` flags of a mapping: true when every location in it has them.

@@ -1,8 +1,9 @@
-//! The atomic and the waits that the spin lock is built on, named in one place so that
-//! the loom model (`tests/loom_spin.rs`) can compile `spin.rs` unchanged against
-//! loom's versions: the model checks the very code that runs, not a copy of it.
+//! The atomics and the waits that the spin lock and the live table's filter are built
+//! on, named in one place so that the loom models (`loom/tests/`) can compile `spin.rs`
+//! and `records/filter.rs` unchanged against loom's versions: the models check the very
+//! code that runs, not a copy of it.
 
-pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// One iteration of a busy wait.
 #[inline(always)]

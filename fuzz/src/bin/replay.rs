@@ -3,7 +3,7 @@
 //!
 //! `cargo run --manifest-path fuzz/Cargo.toml --no-default-features --bin replay -- [--target NAME] DIR_OR_FILE...`
 //!
-//! NAME is `decode` (the default), `http_query` or `trend`.
+//! NAME is `decode` (the default), `http_head`, `http_query` or `trend`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,18 +28,19 @@ fn main() -> ExitCode {
     if args.first().is_some_and(|a| a == "--target") {
         check = match args.get(1).and_then(|t| t.to_str()) {
             Some("decode") => heapprof_fuzz::decode,
+            Some("http_head") => heapprof_fuzz::http_head,
             Some("http_query") => heapprof_fuzz::http_query,
             Some("trend") => heapprof_fuzz::trend,
             other => {
                 let name = other.unwrap_or("(none)");
-                eprintln!("unknown fuzz target {name}: want decode, http_query or trend");
+                eprintln!("unknown fuzz target {name}: want decode, http_head, http_query or trend");
                 return ExitCode::from(2);
             }
         };
         args.drain(..2);
     }
     if args.is_empty() {
-        eprintln!("usage: replay [--target decode|http_query|trend] DIR_OR_FILE...");
+        eprintln!("usage: replay [--target decode|http_head|http_query|trend] DIR_OR_FILE...");
         return ExitCode::from(2);
     }
     let mut all = Vec::new();

@@ -3,20 +3,26 @@
 //! all variants alike. Prints a Markdown table of medians, ratios to each variant's
 //! own baseline (the allocator it runs over) and the workload's peak RSS.
 //!
+//! The ratio is paired: each round divides a variant's time by its baseline's time in
+//! the same round (seconds apart), and the table gives the median of those ratios and
+//! their spread. On a shared machine whose speed drifts between rounds, this is far
+//! steadier than a ratio of medians taken over the whole run.
+//!
 //! ```text
 //! cargo build --release -p heapprof-bench
 //! target/release/overhead [--set main|slow] [--sizes mixed|small|large] [--threads 1,2]
-//!                         [--runs 5] [--allocs 2000000] [--only NAME,NAME] [--smoke]
+//!                         [--runs 5] [--allocs 2000000] [--only 'PREFIX;PREFIX'] [--smoke]
 //! ```
 //!
-//! `--only` keeps the variants whose names start with one of the given prefixes (the
+//! `--only` keeps the variants whose names start with one of the given prefixes (names
+//! hold commas, so prefixes are separated by `;`; the
 //! first variant, the glibc baseline, is always kept), for a focused re-measurement.
 //!
 //! `--set main` (the default) has heapprof over glibc, mimalloc and jemalloc, jemalloc's
 //! profiler, heaptrack and dhat-rs; `--set slow` has the peers that need a reduced size
 //! (gperftools' heap profiler, valgrind's massif) beside heapprof, heaptrack and dhat-rs.
 
-use heapprof_bench::runner::{field, flag_value, median, which};
+use heapprof_bench::runner::{field, flag_value, median, paired_ratios, which};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -70,7 +76,7 @@ fn main() {
         _ => fail(&format!("--set: unknown set {set}")),
     };
     if let Some(only) = text("--only") {
-        let prefixes: Vec<&str> = only.split(',').collect();
+        let prefixes: Vec<&str> = only.split(';').collect();
         let chosen = |v: &Variant| prefixes.iter().any(|p| v.name.starts_with(p));
         // Keep the chosen variants and the baselines they are ratios to.
         let baselines: Vec<&'static str> =
@@ -80,7 +86,7 @@ fn main() {
     }
 
     println!(
-        "| workload | variant | median s | ratio to its baseline | spread of ratio (min–max) | ratio to glibc | peak RSS (median) |"
+        "| workload | variant | median s | ratio to its baseline (median of rounds) | spread of ratio (min–max) | ratio to glibc | peak RSS (median) |"
     );
     println!("|---|---|---|---|---|---|---|");
     let mut notes = Vec::new();
@@ -99,20 +105,18 @@ fn main() {
             }
         }
         let index = |name: &str| variants.iter().position(|v| v.name == name);
-        let glibc = median(&results[0].seconds);
         for (v, r) in variants.iter().zip(&results) {
             let base = &results[index(v.baseline).unwrap_or(0)].seconds;
-            let base_median = median(base);
             let m = median(&r.seconds);
-            let ratios: Vec<f64> = r.seconds.iter().map(|s| s / base_median).collect();
+            let ratios = paired_ratios(&r.seconds, base);
             let (lo, hi) = ratios.iter().fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
             let over =
                 if v.baseline == v.name { "(baseline)".to_owned() } else { format!("over {}", v.baseline) };
             println!(
                 "| {workload} | {} | {m:.3} | {:.3}× {over} | {lo:.3}–{hi:.3} | {:.3}× | {:.1} MiB |",
                 v.name,
-                m / base_median,
-                m / glibc,
+                median(&ratios),
+                median(&paired_ratios(&r.seconds, &results[0].seconds)),
                 median(&r.rss_kib) / 1024.0,
             );
         }
@@ -144,6 +148,9 @@ fn main() {
 }
 
 const GLIBC: &str = "glibc (bare)";
+/// Four thread-local counters and nothing else: the floor for any profiler that keeps
+/// exact statistics.
+const COUNTING: &str = "counting only (floor for exact stats)";
 const RATE0: &str = "heapprof, rate 0 (stats only)";
 const DEFAULT: &str = "heapprof, default rate (512 KiB)";
 const RATE1: &str = "heapprof, rate 1 (every allocation)";
@@ -153,6 +160,7 @@ const VALGRIND_NONE: &str = "valgrind --tool=none";
 fn main_set(smoke: bool, scratch: &Path) -> Vec<Variant> {
     let mut v = vec![
         plain(GLIBC, "workload_bare", GLIBC),
+        plain(COUNTING, "workload_counting", GLIBC),
         heapprof_at(RATE0, "workload_heapprof", "0", GLIBC),
         heapprof_at(DEFAULT, "workload_heapprof", "524288", GLIBC),
         heapprof_at("heapprof, 64 KiB", "workload_heapprof", "65536", GLIBC),

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use heapprof_bench::real;
-use heapprof_bench::runner::{field, flag_value, median, which};
+use heapprof_bench::runner::{RunCost, field, flag_value, median, paired_ratios, run_measured, which};
 
 struct Variant {
     name: &'static str,
@@ -61,6 +61,8 @@ fn main() {
     }
     let mut seconds: Vec<Vec<f64>> = vec![vec![]; variants.len()];
     let mut rss: Vec<Vec<f64>> = vec![vec![]; variants.len()];
+    let mut whole_wall: Vec<Vec<f64>> = vec![vec![]; variants.len()];
+    let mut whole_cpu: Vec<Vec<f64>> = vec![vec![]; variants.len()];
     let mut last: Vec<String> = vec![String::new(); variants.len()];
     for _ in 0..runs {
         for (i, v) in variants.iter().enumerate() {
@@ -76,7 +78,9 @@ fn main() {
             if let Some(rate) = v.rate {
                 cmd.env("HEAPPROF_RATE", rate);
             }
-            let line = result_line(&mut cmd);
+            let (line, cost) = result_line(&mut cmd);
+            whole_wall[i].push(cost.wall_seconds);
+            whole_cpu[i].push(cost.cpu_seconds);
             seconds[i].push(field(&line, "seconds").parse().unwrap_or(f64::NAN));
             rss[i].push(field(&line, "peak_rss_kib").parse().unwrap_or(f64::NAN));
             last[i] = line;
@@ -88,17 +92,20 @@ fn main() {
         field(&last[0], "document_bytes").parse::<f64>().unwrap_or(0.0) / 1e6
     );
     println!();
-    println!("| variant | median s | ratio to bare | spread of ratio (min–max) | peak RSS (median) |");
-    println!("|---|---|---|---|---|");
-    let bare = median(&seconds[0]);
+    println!(
+        "| variant | median s (the program's own timing) | ratio to bare (median of rounds) | spread of ratio (min–max) | whole run: wall ratio | whole run: CPU ratio (all processes) | peak RSS (median) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for (i, v) in variants.iter().enumerate() {
-        let m = median(&seconds[i]);
-        let (lo, hi) =
-            seconds[i].iter().fold((f64::MAX, 0f64), |(lo, hi), &s| (lo.min(s / bare), hi.max(s / bare)));
+        let ratios = paired_ratios(&seconds[i], &seconds[0]);
+        let (lo, hi) = ratios.iter().fold((f64::MAX, 0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
         println!(
-            "| {} | {m:.3} | {:.3}× | {lo:.3}–{hi:.3} | {:.1} MiB |",
+            "| {} | {:.3} | {:.3}× | {lo:.3}–{hi:.3} | {:.3}× | {:.3}× | {:.1} MiB |",
             v.name,
-            m / bare,
+            median(&seconds[i]),
+            median(&ratios),
+            median(&paired_ratios(&whole_wall[i], &whole_wall[0])),
+            median(&paired_ratios(&whole_cpu[i], &whole_cpu[0])),
             median(&rss[i]) / 1024.0
         );
     }
@@ -119,7 +126,7 @@ fn main() {
         .args(["--records", &records.to_string()])
         .env("HEAPPROF_RATE", "1")
         .current_dir(&scratch);
-    let line = result_line(&mut cmd);
+    let (line, _) = result_line(&mut cmd);
     let data = std::fs::read_dir(&scratch)
         .into_iter()
         .flatten()
@@ -160,15 +167,16 @@ fn main() {
     }
 }
 
-fn result_line(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| fail(&format!("cannot run {:?}: {e}", cmd.get_program())));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+fn result_line(cmd: &mut Command) -> (String, RunCost) {
+    let cost =
+        run_measured(cmd).unwrap_or_else(|e| fail(&format!("cannot run {:?}: {e}", cmd.get_program())));
+    let stdout = String::from_utf8_lossy(&cost.output.stdout);
     match stdout.lines().find(|l| l.starts_with("real ")) {
-        Some(l) => l.to_owned(),
+        Some(l) => (l.to_owned(), cost),
         None => fail(&format!(
             "{:?} printed no result: {}",
             cmd.get_program(),
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&cost.output.stderr)
         )),
     }
 }

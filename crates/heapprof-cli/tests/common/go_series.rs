@@ -1,7 +1,7 @@
 //! A series of heap profiles written by Go's runtime: a Go program (built by
 //! the test) leaks through `main.leak`, fills a cache that then stops growing
 //! (`main.fillCache`) and churns (`main.churn`), writing a heap profile after
-//! each of 18 steps at `runtime.MemProfileRate = 1`.
+//! each of 18 steps, 25 ms apart, at `runtime.MemProfileRate = 1`.
 #![allow(dead_code)] // each test binary uses a part of it
 
 use std::path::Path;
@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"time"
 )
 
 var leaked [][]byte
@@ -41,11 +42,15 @@ func churn() {
 func main() {
 	runtime.MemProfileRate = 1
 	leaked = make([][]byte, 0, 64)
+	start := time.Now()
 	for i := 0; i < 18; i++ {
 		leak()
 		fillCache(i)
 		churn()
 		runtime.GC()
+		// Regular steps, as a periodic profiler takes them: with steps a GC apart,
+		// the jitter of the profiles' timestamps alone lowered the leak's confidence.
+		time.Sleep(time.Until(start.Add(time.Duration(i+1) * 25 * time.Millisecond)))
 		f, err := os.Create(filepath.Join(os.Args[1], fmt.Sprintf("step-%02d.heap.pb.gz", i)))
 		if err != nil {
 			panic(err)

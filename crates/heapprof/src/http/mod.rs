@@ -123,3 +123,28 @@ pub fn serve_with(
     let listener = TcpListener::bind(&addrs[..]).map_err(bind_error)?;
     server::start(listener, options).map_err(bind_error)
 }
+
+/// The built-in server's handling of one connection without a socket, for the fuzz
+/// target `http_head` (`fuzz/` in the repository); not part of the API.
+#[doc(hidden)]
+pub mod __fuzz {
+    use std::io::Read;
+    use std::time::Duration;
+
+    use super::Options;
+
+    /// Reads a request from `request` as a worker reads its connection, answers it,
+    /// and returns the bytes it would write back (status line, headers, body). An
+    /// error is a read error on which the worker gives up without answering; `wait` is
+    /// how a `?seconds=N` delta waits.
+    pub fn serve_request(
+        request: &mut impl Read,
+        options: &Options,
+        wait: &dyn Fn(Duration),
+    ) -> std::io::Result<Vec<u8>> {
+        let response = super::server::answer(request, options, wait)?;
+        let mut out = Vec::new();
+        super::server::write_response(&mut out, &response)?;
+        Ok(out)
+    }
+}

@@ -113,8 +113,22 @@ fn work(jobs: &Mutex<Receiver<TcpStream>>, options: &Options) {
 fn serve_connection(stream: &mut TcpStream, options: &Options) -> std::io::Result<()> {
     stream.set_read_timeout(Some(options.read_timeout))?;
     stream.set_write_timeout(Some(options.write_timeout))?;
-    let response = match read_head(stream, options.max_request_bytes) {
-        Ok(head) => route(&head, options),
+    let response = answer(stream, options, &std::thread::sleep)?;
+    write_response(stream, &response)?;
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    Ok(())
+}
+
+/// Reads a request head from `stream` and answers it: a worker's job minus the socket's
+/// options, so that the fuzz target `http_head` can drive it with arbitrary bytes.
+/// `wait` is how a `?seconds=N` delta waits.
+pub(super) fn answer(
+    stream: &mut impl Read,
+    options: &Options,
+    wait: &dyn Fn(Duration),
+) -> std::io::Result<Response> {
+    Ok(match read_head(stream, options.max_request_bytes) {
+        Ok(head) => route(&head, options, wait),
         Err(HeadError::Io(e)) => return Err(e),
         Err(HeadError::Bad(status, reason)) => Response {
             status,
@@ -122,13 +136,10 @@ fn serve_connection(stream: &mut TcpStream, options: &Options) -> std::io::Resul
             headers: vec![],
             body: format!("{reason}\n").into_bytes(),
         },
-    };
-    write_response(stream, &response)?;
-    let _ = stream.shutdown(std::net::Shutdown::Both);
-    Ok(())
+    })
 }
 
-fn route(head: &str, options: &Options) -> Response {
+fn route(head: &str, options: &Options, wait: &dyn Fn(Duration)) -> Response {
     let plain = |status, body: &str| Response {
         status,
         content_type: "text/plain; charset=utf-8",
@@ -141,6 +152,11 @@ fn route(head: &str, options: &Options) -> Response {
     let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
         return plain(400, "malformed request line");
     };
+    // No control characters in a request line (RFC 9112): a bare LF or CR in the target
+    // would otherwise reach the routes and be echoed into a one-line error.
+    if request_line.contains(|c: char| c.is_ascii_control()) {
+        return plain(400, "malformed request line");
+    }
     if !version.starts_with("HTTP/1.") {
         return plain(505, "only HTTP/1.x is served");
     }
@@ -163,7 +179,7 @@ fn route(head: &str, options: &Options) -> Response {
         }
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut response = respond(path, query, options.max_seconds, &std::thread::sleep);
+    let mut response = respond(path, query, options.max_seconds, wait);
     if method == "HEAD" {
         response.headers.push(("X-Content-Length", response.body.len().to_string()));
         response.body.clear();
@@ -177,7 +193,7 @@ enum HeadError {
 }
 
 /// Reads up to the blank line that ends the request head.
-fn read_head(stream: &mut TcpStream, max: usize) -> Result<String, HeadError> {
+fn read_head(stream: &mut impl Read, max: usize) -> Result<String, HeadError> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -191,19 +207,28 @@ fn read_head(stream: &mut TcpStream, max: usize) -> Result<String, HeadError> {
             }
             Err(e) => return Err(HeadError::Io(e)),
         };
+        // The blank line can newly end at most 3 bytes before this read: looking from
+        // there keeps a client that sends a byte at a time from costing quadratic time.
+        let from = buf.len().saturating_sub(3);
         buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+        let too_large = || HeadError::Bad(431, format!("request head larger than {max} bytes"));
+        if let Some(end) = buf[from..].windows(4).position(|w| w == b"\r\n\r\n").map(|i| from + i) {
+            // The read that brought the blank line may have brought the head past `max`.
+            if end > max {
+                return Err(too_large());
+            }
             buf.truncate(end);
             return String::from_utf8(buf)
                 .map_err(|_| HeadError::Bad(400, "request head is not UTF-8".into()));
         }
-        if buf.len() > max {
-            return Err(HeadError::Bad(431, format!("request head larger than {max} bytes")));
+        // Past `max` and the blank line's 4 bytes: the head cannot fit any more.
+        if buf.len().saturating_sub(3) > max {
+            return Err(too_large());
         }
     }
 }
 
-fn write_response(stream: &mut TcpStream, r: &Response) -> std::io::Result<()> {
+pub(super) fn write_response(stream: &mut impl Write, r: &Response) -> std::io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
          X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n",
@@ -234,5 +259,61 @@ fn reason(status: u16) -> &'static str {
         503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer_bytes(request: &[u8], options: &Options) -> Response {
+        answer(&mut &request[..], options, &|_| {}).expect("a slice reads without error")
+    }
+
+    /// A client that sends one byte per read.
+    struct ByteAtATime<'a>(&'a [u8]);
+
+    impl Read for ByteAtATime<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(1);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// Regression (fuzz target `http_head`): a bare LF in the request target reached
+    /// the routes, and the 404 that echoed the target was two lines.
+    #[test]
+    fn control_characters_in_the_request_line_are_malformed() {
+        for request in [
+            &b"GET /debug/pprof/hX\n\r1eap HTTP/1.1\r\n\r\n"[..],
+            b"GET /debug/pprof/heap\r HTTP/1.1\r\n\r\n",
+            b"GET /debug/pprof/heap\t HTTP/1.1\r\n\r\n",
+            b"GET /debug/pprof/\x7f HTTP/1.1\r\n\r\n",
+        ] {
+            let r = answer_bytes(request, &Options::default());
+            assert_eq!(r.status, 400, "{:?}", String::from_utf8_lossy(request));
+            assert_eq!(r.body, b"malformed request line\n");
+        }
+        assert_eq!(answer_bytes(b"GET /debug/pprof/ HTTP/1.1\r\n\r\n", &Options::default()).status, 200);
+    }
+
+    /// Regression (fuzz target `http_head`): a head whose blank line arrived in the read
+    /// that took it past `max_request_bytes` was served, up to 1,023 bytes over.
+    #[test]
+    fn a_head_over_the_limit_is_refused_however_it_arrives() {
+        let line = b"GET /debug/pprof/ HTTP/1.1\r\nX-Padding: ";
+        for len in [60, 64, 65, 67, 68, 227, 1100] {
+            let mut request = line.to_vec();
+            request.resize(len, b'a');
+            let head_len = request.len();
+            request.extend_from_slice(b"\r\n\r\n");
+            let options = Options { max_request_bytes: 64, ..Options::default() };
+            let want = if head_len <= 64 { 200 } else { 431 };
+            assert_eq!(answer_bytes(&request, &options).status, want, "a {head_len}-byte head");
+            let r = answer(&mut ByteAtATime(&request), &options, &|_| {}).expect("read");
+            assert_eq!(r.status, want, "a {head_len}-byte head, a byte at a time");
+        }
     }
 }

@@ -1,15 +1,14 @@
 //! The sampled blocks still live: address → (bucket, allocation time, tag), in 64
-//! shards of open-addressing tables, and the counting filter that lets frees of
-//! unsampled blocks (nearly all) skip them with one load.
+//! shards of open-addressing tables. The counting filter that lets frees of unsampled
+//! blocks (nearly all) skip them with one load is in `filter.rs`.
 
 use std::ptr;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicUsize, Ordering::*};
 
 use super::buckets::Bucket;
+use super::filter::{LIVE_SHARDS, addr_hash, filter_count, shard_index};
 use crate::rawmem;
 use crate::spin::SpinLock;
-
-const LIVE_SHARDS: usize = 64;
 
 #[derive(Clone, Copy)]
 pub(super) struct LiveEntry {
@@ -45,60 +44,8 @@ unsafe impl Send for LiveShard {}
 static LIVE_TABLE: [SpinLock<LiveShard>; LIVE_SHARDS] =
     [const { SpinLock::new(LiveShard { entries: ptr::null_mut(), capacity: 0, len: 0 }) }; LIVE_SHARDS];
 
-/// How many live sampled blocks hash to each slot: zero means none; a slot that
-/// reaches 255 stays there (it then only answers "maybe"). Only the sampled path
-/// reads these counts; the free path reads [`FILTER_BITS_SET`], one bit per slot
-/// (8 KiB), which stays in the first-level cache where the counts (64 KiB) did
-/// not: cachegrind counted 1.3 extra L1 misses per allocation and free at 64 KiB.
-/// Each live shard owns a contiguous part of the counts, of the bits and of the
-/// length counters, changed only under that shard's lock, so updates are plain
-/// stores, not locked instructions; the free path reads them without a lock.
-static FILTER: [AtomicU8; 1 << FILTER_BITS] = [const { AtomicU8::new(0) }; 1 << FILTER_BITS];
-const FILTER_BITS: u32 = 16;
-/// Bit `i % 8` of byte `i / 8` is set while slot `i` of [`FILTER`] is not zero.
-static FILTER_BITS_SET: [AtomicU8; 1 << (FILTER_BITS - 3)] =
-    [const { AtomicU8::new(0) }; 1 << (FILTER_BITS - 3)];
+/// Each shard's length, stored under its lock, summed without the locks by [`live_len`].
 static LIVE_LENS: [AtomicUsize; LIVE_SHARDS] = [const { AtomicUsize::new(0) }; LIVE_SHARDS];
-
-#[inline(always)]
-fn addr_hash(addr: usize) -> u64 {
-    ((addr as u64) >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
-
-/// The shard is the filter slot's top bits, so a shard's slots are contiguous.
-#[inline(always)]
-fn filter_index(addr: usize) -> usize {
-    (addr_hash(addr) >> (64 - FILTER_BITS)) as usize
-}
-
-#[inline(always)]
-fn shard_index(addr: usize) -> usize {
-    filter_index(addr) >> (FILTER_BITS - LIVE_SHARDS.trailing_zeros())
-}
-
-/// Counts a live block in its filter slot (`up`) or uncounts it, saturating at 255.
-fn filter_count(addr: usize, up: bool) {
-    let i = filter_index(addr);
-    let slot = &FILTER[i];
-    let v = slot.load(Relaxed);
-    let now = match (up, v) {
-        (_, u8::MAX) | (false, 0) => return,
-        (true, _) => v + 1,
-        (false, _) => v - 1,
-    };
-    slot.store(now, Relaxed);
-    let bits = &FILTER_BITS_SET[i >> 3];
-    let bit = 1u8 << (i & 7);
-    let old = bits.load(Relaxed);
-    bits.store(if now == 0 { old & !bit } else { old | bit }, Relaxed);
-}
-
-/// Whether `addr` may be a live sampled block (false means certainly not).
-#[inline(always)]
-pub(crate) fn may_be_sampled(addr: usize) -> bool {
-    let i = filter_index(addr);
-    FILTER_BITS_SET[i >> 3].load(Relaxed) & (1 << (i & 7)) != 0
-}
 
 pub(super) fn live_shard(addr: usize) -> &'static SpinLock<LiveShard> {
     &LIVE_TABLE[shard_index(addr)]

@@ -6,14 +6,15 @@
 //! a zero there proves the block was never sampled, with one load.
 
 mod buckets;
+mod filter;
 mod live;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 
 pub(crate) use buckets::{Bucket, for_each_bucket};
+pub(crate) use filter::may_be_sampled;
 #[cfg(feature = "monitor")]
 pub(crate) use live::for_each_live;
-pub(crate) use live::may_be_sampled;
 use live::{LiveEntry, UNRECORDED_SIZE, insert_live, live_shard};
 
 /// Default and largest number of frames kept per stack.
@@ -65,9 +66,11 @@ pub(crate) fn record_sample(
     tag: u32,
 ) -> Option<&'static Bucket> {
     let class = size_class(size as u64);
-    // A measurement of `heapprof::testing` must be exact: it waits for the locks
-    // rather than drop the sample.
-    let patience = if tag == 0 { SAMPLE_LOCK_YIELDS } else { u32::MAX };
+    // A measurement of `heapprof::testing` and a profile at rate 1 must be exact: they
+    // wait for the locks rather than drop the sample. Waiting cannot deadlock (the busy
+    // flag keeps this thread out of the tables while it holds a lock); the bound only
+    // caps the latency a sampled allocation may add when exactness was not asked for.
+    let patience = if tag == 0 && rate != 1 { SAMPLE_LOCK_YIELDS } else { u32::MAX };
     let Some(bucket) = buckets::find_or_insert_bucket(frames, class, rate, truncated, size as u64, patience)
     else {
         DROPPED.fetch_add(1, Relaxed);

@@ -1,8 +1,8 @@
 #!/bin/sh
-# Analyzer speed and memory: `heapprof top`, `diff`, `flamegraph` and `traces` against
-# `go tool pprof -top`, `-top -base`, `-raw` (the stacks a flame graph is drawn from)
-# and `-traces`, on each profile given (default: the large corpus profile, 262,144 distinct
-# stacks). Runs each pair RUNS times (default 5), the two tools interleaved, and
+# Analyzer speed and memory: `heapprof top`, `diff`, `flamegraph`, `traces` and `graph`
+# (to SVG and to DOT) against `go tool pprof -top`, `-top -base`, `-raw` (the stacks a
+# flame graph is drawn from), `-traces`, `-svg` and `-dot`, on each profile given
+# (default: the large corpus profile, 262,144 distinct stacks). Runs each pair RUNS times (default 5), the two tools interleaved, and
 # prints a Markdown table of the median wall time (with min–max) and the largest
 # peak RSS of the whole process, as measured by `/usr/bin/time -f '%e %M'`.
 #
@@ -11,6 +11,9 @@
 #   BASE=base.pb.gz sh crates/heapprof-bench/analyzer.sh new.pb.gz
 #   TASKS="top traces" sh crates/heapprof-bench/analyzer.sh   # a subset of the tasks
 #
+# Tasks: top diff flamegraph traces graph (heapprof graph -o x.svg, pprof -svg; both
+# run Graphviz's `dot`) dot (heapprof graph -o x.dot, pprof -dot).
+#
 # `diff` needs a base profile: BASE if set, else the profile itself (every
 # difference is then zero, but both tools still decode, match and sort both).
 set -eu
@@ -18,9 +21,12 @@ set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 [ $# -gt 0 ] || set -- "$root/../shared/corpus/large/go-262k-stacks.pb.gz"
 runs=${RUNS:-5}
-tasks=${TASKS:-top diff flamegraph traces}
+tasks=${TASKS:-top diff flamegraph traces graph dot}
 [ -x /usr/bin/time ] || { echo "analyzer.sh: /usr/bin/time is required (apt-get install time)" >&2; exit 2; }
 command -v go >/dev/null || { echo "analyzer.sh: go is required (apt-get install golang-go)" >&2; exit 2; }
+case " $tasks " in *" graph "*)
+    command -v dot >/dev/null || { echo "analyzer.sh: graph needs Graphviz (apt-get install graphviz)" >&2; exit 2; } ;;
+esac
 for p in "$@"; do [ -f "$p" ] || { echo "analyzer.sh: $p: no such file" >&2; exit 2; }; done
 
 (cd "$root" && cargo build --quiet --release -p heapprof-cli)
@@ -50,6 +56,8 @@ for profile in "$@"; do
             diff) h="diff" p="-top -base" ;;
             flamegraph) h="flamegraph -o $tmp/out.svg" p="-raw" ;;
             traces) h="traces" p="-traces" ;;
+            graph) h="graph -o $tmp/out.svg" p="-svg" ;;
+            dot) h="graph -o $tmp/out.dot" p="-dot" ;;
             *) echo "analyzer.sh: unknown task $task" >&2; exit 2 ;;
         esac
         rm -f "$tmp"/h.* "$tmp"/p.*

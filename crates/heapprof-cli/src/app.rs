@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::cmd;
-use crate::error::{exit_code, one_line};
+use crate::error::{ClosedPipe, exit_code, one_line};
 
 /// Reports on pprof heap profiles, as `go tool pprof` prints them, or as JSON.
 #[derive(Debug, Parser)]
@@ -72,6 +72,7 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<ClosedPipe>() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("heapprof: {}", one_line(&e));
             ExitCode::from(exit_code(&e))

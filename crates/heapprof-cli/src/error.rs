@@ -24,6 +24,19 @@ pub fn bad(subject: impl Into<String>, message: impl fmt::Display) -> anyhow::Er
     anyhow::Error::new(BadInput { subject: subject.into(), message: message.to_string() })
 }
 
+/// Standard output was closed by its reader (`heapprof top … | head`): the
+/// command stops, and `heapprof` exits quietly with status 0.
+#[derive(Debug)]
+pub struct ClosedPipe;
+
+impl fmt::Display for ClosedPipe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("standard output closed")
+    }
+}
+
+impl std::error::Error for ClosedPipe {}
+
 /// Exit status for an error: 2 for bad input or usage, 1 for anything else
 /// (such as failing to write an output file).
 pub fn exit_code(err: &anyhow::Error) -> u8 {

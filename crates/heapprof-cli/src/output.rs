@@ -1,11 +1,16 @@
-//! Writing reports to stdout: streamed line by line, modest colour on a
-//! terminal (never when NO_COLOR is set), and a closed pipe ends quietly.
+//! Writing reports to stdout and files: buffered, modest colour on a terminal
+//! (never when NO_COLOR is set), and a closed pipe ends quietly. Files are
+//! written through a temporary file, so a failure leaves nothing half-written.
 
 use std::fmt;
+use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde::Serialize;
+
+use crate::error::ClosedPipe;
 
 const BOLD: &str = "\x1b[1m";
 const RED: &str = "\x1b[31m";
@@ -35,60 +40,81 @@ fn style(line: &str, diff: bool) -> Option<&'static str> {
     None
 }
 
-/// A `fmt::Write` that forwards complete lines to stdout.
-struct LineWriter {
-    out: BufWriter<io::StdoutLock<'static>>,
-    color: bool,
-    diff: bool,
-    line: String,
+/// A `fmt::Write` over a buffered `io::Write`. Plain text passes straight
+/// through; coloured text is styled a whole line at a time.
+struct TextOut<W: Write> {
+    out: W,
+    color: Option<LineStyle>,
+    /// The first write error (`fmt::Error` cannot carry it).
     error: Option<io::Error>,
 }
 
-impl LineWriter {
-    fn emit(&mut self, line: &str) -> io::Result<()> {
-        match style(line, self.diff).filter(|_| self.color) {
-            Some(s) => write!(self.out, "{s}{line}{RESET}"),
-            None => self.out.write_all(line.as_bytes()),
-        }
-    }
+/// Colours for complete lines, and the line being gathered.
+struct LineStyle {
+    diff: bool,
+    line: String,
 }
 
-impl fmt::Write for LineWriter {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
+impl LineStyle {
+    fn write(&mut self, out: &mut impl Write, s: &str) -> io::Result<()> {
         let mut rest = s;
         while let Some(nl) = rest.find('\n') {
             self.line.push_str(&rest[..=nl]);
-            let line = std::mem::take(&mut self.line);
-            if let Err(e) = self.emit(&line) {
-                self.error = Some(e);
-                return Err(fmt::Error);
-            }
+            self.emit(out, &self.line)?;
+            self.line.clear();
             rest = &rest[nl + 1..];
         }
         self.line.push_str(rest);
         Ok(())
     }
+
+    fn emit(&self, out: &mut impl Write, line: &str) -> io::Result<()> {
+        match style(line, self.diff) {
+            Some(s) => write!(out, "{s}{line}{RESET}"),
+            None => out.write_all(line.as_bytes()),
+        }
+    }
 }
 
-/// Prints text produced by `write` to stdout. `diff` enables the diff colours.
-pub fn print_text(diff: bool, write: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) -> Result<()> {
-    let mut w = LineWriter {
-        out: BufWriter::with_capacity(1 << 16, io::stdout().lock()),
-        color: use_color(),
-        diff,
-        line: String::new(),
-        error: None,
-    };
-    let written = write(&mut w);
-    let result = match (written, w.error.take()) {
-        (Err(_), Some(e)) => Err(e),
-        (Err(_), None) => Err(io::Error::other("formatting failed")),
-        (Ok(()), _) => {
-            let tail = std::mem::take(&mut w.line);
-            w.emit(&tail).and_then(|()| w.out.flush())
+impl<W: Write> fmt::Write for TextOut<W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let written = match &mut self.color {
+            None => self.out.write_all(s.as_bytes()),
+            Some(c) => c.write(&mut self.out, s),
+        };
+        written.map_err(|e| {
+            self.error = Some(e);
+            fmt::Error
+        })
+    }
+}
+
+impl<W: Write> TextOut<W> {
+    fn new(out: W, color: Option<LineStyle>) -> Self {
+        TextOut { out, color, error: None }
+    }
+
+    /// Writes what is left and flushes, also when formatting failed half way
+    /// (`written`), so that what was made is not lost.
+    fn finish(mut self, written: fmt::Result) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
         }
-    };
-    quiet_on_broken_pipe(result)
+        if let Some(c) = &self.color {
+            c.emit(&mut self.out, &c.line)?;
+        }
+        self.out.flush()?;
+        written.map_err(|_| io::Error::other("formatting failed"))
+    }
+}
+
+/// Prints text produced by `write` to stdout (buffered). `diff` enables the diff
+/// colours.
+pub fn print_text(diff: bool, write: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) -> Result<()> {
+    let color = use_color().then(|| LineStyle { diff, line: String::new() });
+    let mut w = TextOut::new(BufWriter::with_capacity(1 << 16, io::stdout().lock()), color);
+    let written = write(&mut w);
+    stdout_result(w.finish(written))
 }
 
 /// Prints `value` as pretty JSON and a newline.
@@ -98,13 +124,14 @@ pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
         .map_err(io::Error::from)
         .and_then(|()| out.write_all(b"\n"))
         .and_then(|()| out.flush());
-    quiet_on_broken_pipe(result)
+    stdout_result(result)
 }
 
-/// A reader that went away (`heapprof top … | head`) is not an error.
-fn quiet_on_broken_pipe(result: io::Result<()>) -> Result<()> {
+/// A reader that went away (`heapprof top … | head`) is not an error: the
+/// command stops and `heapprof` exits quietly ([`ClosedPipe`]).
+fn stdout_result(result: io::Result<()>) -> Result<()> {
     match result {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(anyhow::Error::new(ClosedPipe)),
         Err(e) => Err(anyhow::anyhow!("writing output: {e}")),
         Ok(()) => Ok(()),
     }
@@ -112,13 +139,88 @@ fn quiet_on_broken_pipe(result: io::Result<()>) -> Result<()> {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, so
 /// that a failure never leaves a half-written profile behind.
-pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_file_with(path, |w| w.write_all(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())))
+}
+
+/// Writes the text `write` makes to `path`, as [`write_file`] does.
+pub fn write_text_file(path: &Path, write: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) -> Result<()> {
+    write_file_with(path, |out| {
+        let mut w = TextOut::new(out, None);
+        let written = write(&mut w);
+        w.finish(written).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    })
+}
+
+/// Writes to `path` through a buffered temporary file in the same directory,
+/// renamed into place once `write` succeeds and removed if anything fails.
+pub fn write_file_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    written.map_err(|e| {
+    let tmp = PathBuf::from(tmp);
+    let io_error = |e: io::Error| anyhow::anyhow!("{}: {e}", path.display());
+    let written = File::create(&tmp).map_err(io_error).and_then(|file| {
+        let mut out = BufWriter::with_capacity(1 << 16, file);
+        write(&mut out)?;
+        out.flush().map_err(io_error)?;
+        drop(out);
+        std::fs::rename(&tmp, path).map_err(io_error)
+    });
+    if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        anyhow::anyhow!("{}: {e}", path.display())
-    })
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use super::*;
+
+    /// What `TextOut` writes for text given in pieces that split lines.
+    fn written(color: Option<LineStyle>) -> String {
+        let mut out = Vec::new();
+        let mut w = TextOut::new(&mut out, color);
+        write!(w, "      flat  flat%\n+1 ").unwrap();
+        w.write_str("a\n-2 b").unwrap();
+        w.finish(Ok(())).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn plain_text_passes_through_and_colour_styles_whole_lines() {
+        assert_eq!(written(None), "      flat  flat%\n+1 a\n-2 b");
+        let color = LineStyle { diff: true, line: String::new() };
+        assert_eq!(
+            written(Some(color)),
+            format!("{BOLD}      flat  flat%\n{RESET}{RED}+1 a\n{RESET}{GREEN}-2 b{RESET}")
+        );
+    }
+
+    #[test]
+    fn a_formatting_failure_keeps_what_was_written() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut w = TextOut::new(BufWriter::new(file.reopen().unwrap()), None);
+        w.write_str("made so far\n").unwrap();
+        let err = w.finish(Err(fmt::Error)).unwrap_err();
+        assert_eq!(err.to_string(), "formatting failed");
+        assert_eq!(std::fs::read_to_string(file.path()).unwrap(), "made so far\n");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.svg");
+        let err = write_file_with(&path, |w| {
+            w.write_all(b"half")?;
+            Err(anyhow::anyhow!("drawing failed"))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "drawing failed");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        write_text_file(&path, |w| w.write_str("a;b 1\n")).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a;b 1\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 }

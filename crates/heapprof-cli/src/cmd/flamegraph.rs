@@ -9,7 +9,7 @@ use heapprof_profile::report::{BaseMode, Report, View};
 
 use crate::error::bad;
 use crate::options::{BaseArgs, GranularityArgs, Selection, Sources, build_report, describe, report_error};
-use crate::output::write_file;
+use crate::output::{write_file_with, write_text_file};
 use crate::source;
 
 /// Draw an interactive SVG flame graph (click to zoom, Ctrl-F to search)
@@ -49,29 +49,37 @@ pub fn run(args: &Args) -> Result<()> {
     let granularity = args.granularity.granularity();
     let folded = oriented(Folded::new(&report, granularity), args.reverse);
     let subject = describe(&args.sources.sources);
-    let mut out = Vec::new();
+    // The stacks are all the picture needs: each report is dropped once its
+    // stacks are out, before drawing.
     if args.base.is_empty() {
         if args.folded {
-            text(&mut out, |w| folded.write_text(w));
-        } else {
-            let mut opts = FlameOptions::for_report(&report, folded.total());
-            opts.inverted = args.inverted;
-            render::flamegraph(&folded, &opts, &mut out).map_err(|e| render_error(&subject, e))?;
+            drop(report);
+            return write_text_file(&args.output, |w| folded.write_text(w));
         }
-    } else {
-        let base = base_report(args, &report)?;
-        let diff = DiffFolded::new(&oriented(Folded::new(&base, granularity), args.reverse), &folded);
-        if args.folded {
-            text(&mut out, |w| diff.write_text(w));
-        } else {
-            let (base_total, new_total) = diff.totals();
-            let mut opts = FlameOptions::for_diff(&report, base_total, new_total);
-            opts.inverted = args.inverted;
-            let all = describe(&[args.sources.sources.clone(), args.base.clone()].concat());
-            render::differential_flamegraph(&diff, &opts, &mut out).map_err(|e| render_error(&all, e))?;
-        }
+        let mut opts = FlameOptions::for_report(&report, folded.total());
+        opts.inverted = args.inverted;
+        drop(report);
+        return write_file_with(&args.output, |w| {
+            render::flamegraph(&folded, &opts, w).map_err(|e| render_error(&subject, e))
+        });
     }
-    write_file(&args.output, &out)
+    let base = base_report(args, &report)?;
+    let base_folded = oriented(Folded::new(&base, granularity), args.reverse);
+    drop(base);
+    let diff = DiffFolded::new(&base_folded, &folded);
+    drop((base_folded, folded));
+    if args.folded {
+        drop(report);
+        return write_text_file(&args.output, |w| diff.write_text(w));
+    }
+    let (base_total, new_total) = diff.totals();
+    let mut opts = FlameOptions::for_diff(&report, base_total, new_total);
+    opts.inverted = args.inverted;
+    drop(report);
+    let all = describe(&[args.sources.sources.clone(), args.base.clone()].concat());
+    write_file_with(&args.output, |w| {
+        render::differential_flamegraph(&diff, &opts, w).map_err(|e| render_error(&all, e))
+    })
 }
 
 /// The merged `--base` profiles, with the same sample type and filters as the
@@ -87,13 +95,6 @@ fn base_report(args: &Args, sources: &Report) -> Result<Report> {
 
 fn oriented(folded: Folded, reverse: bool) -> Folded {
     if reverse { folded.reversed() } else { folded }
-}
-
-fn text(out: &mut Vec<u8>, write: impl FnOnce(&mut String) -> std::fmt::Result) {
-    let mut s = String::new();
-    // Writing into a String cannot fail.
-    let _ = write(&mut s);
-    out.extend_from_slice(s.as_bytes());
 }
 
 fn render_error(subject: &str, e: RenderError) -> anyhow::Error {

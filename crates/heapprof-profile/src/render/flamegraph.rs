@@ -8,7 +8,9 @@ use inferno::flamegraph::color::{BasicPalette, Palette};
 use inferno::flamegraph::{self, Direction, Options};
 
 use super::RenderError;
+use super::flame_input::{FlameLine, FlameText, inferno_input};
 use super::folded::{DiffFolded, Folded};
+use super::stacks::StackSet;
 use crate::report::Report;
 use crate::report::units::scaled_label;
 
@@ -79,12 +81,12 @@ fn count_name(unit: &str) -> String {
 
 /// Draws `folded` as an SVG flame graph into `w`.
 pub fn flamegraph(folded: &Folded, opts: &FlameOptions, w: impl io::Write) -> Result<(), RenderError> {
-    let mut lines = Vec::with_capacity(folded.stacks.len());
-    for (stack, value) in &folded.stacks {
-        check(stack, *value)?;
-        lines.push(format!("{stack} {value}"));
+    let set = &folded.set;
+    for (frames, value) in set.iter() {
+        check(set, frames, value)?;
     }
-    draw(&lines, opts, w)
+    let lines = set.iter().map(|(frames, value)| FlameLine { frames, value: value as u64, base: None });
+    draw(|min_width| inferno_input(set, lines, min_width), opts, w)
 }
 
 /// Draws a differential flame graph of `diff` into `w`.
@@ -93,26 +95,110 @@ pub fn differential_flamegraph(
     opts: &FlameOptions,
     w: impl io::Write,
 ) -> Result<(), RenderError> {
-    let mut lines = Vec::with_capacity(diff.stacks.len());
-    for (stack, base, new) in &diff.stacks {
-        check(stack, *base)?;
-        check(stack, *new)?;
-        lines.push(format!("{stack} {base} {new}"));
+    let set = &diff.set;
+    for (frames, (base, new)) in set.iter() {
+        check(set, frames, base)?;
+        check(set, frames, new)?;
     }
-    draw(&lines, opts, w)
+    let lines = set.iter().map(|(frames, (base, new))| FlameLine {
+        frames,
+        value: new as u64,
+        base: Some(base as u64),
+    });
+    draw(|min_width| inferno_input(set, lines, min_width), opts, w)
 }
 
-fn check(stack: &str, value: i64) -> Result<(), RenderError> {
+fn check<V>(set: &StackSet<V>, frames: &[u32], value: i64) -> Result<(), RenderError> {
     if value < 0 {
-        return Err(RenderError::Negative { stack: stack.to_string(), value });
+        return Err(RenderError::Negative { stack: set.stack_text(frames), value });
     }
     Ok(())
 }
 
-fn draw(lines: &[String], opts: &FlameOptions, w: impl io::Write) -> Result<(), RenderError> {
+/// Draws the lines `input` writes (given inferno's minimum frame width).
+fn draw(
+    input: impl FnOnce(f64) -> FlameText,
+    opts: &FlameOptions,
+    w: impl io::Write,
+) -> Result<(), RenderError> {
     let mut o = opts.inferno();
     // Folded stacks come sorted (reverse them with `Folded::reversed`).
     o.no_sort = true;
-    flamegraph::from_lines(&mut o, lines.iter().map(String::as_str), w)?;
+    let text = input(o.min_width);
+    flamegraph::from_lines(&mut o, text.lines(), w)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::report::{Granularity, ReportOptions, View};
+
+    fn report(file: &str, sample_index: &str) -> Report {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/go-heap").join(file);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let profile = crate::decode(&bytes).expect("corpus profile decodes");
+        let view = View::from_profiles(&[&profile]).expect("view");
+        let opts = ReportOptions { sample_index: Some(sample_index.to_string()), ..ReportOptions::default() };
+        Report::new(view, &opts).expect("report")
+    }
+
+    /// What inferno draws from every line of the folded text (how heapprof drew
+    /// flame graphs before it cut narrow runs down).
+    fn from_all_lines(folded_text: &str, opts: &FlameOptions) -> Vec<u8> {
+        let mut o = opts.inferno();
+        o.no_sort = true;
+        let mut out = Vec::new();
+        flamegraph::from_lines(&mut o, folded_text.lines(), &mut out).expect("inferno draws it");
+        out
+    }
+
+    fn text(write: impl FnOnce(&mut String) -> std::fmt::Result) -> String {
+        let mut s = String::new();
+        write(&mut s).expect("formatting into a String");
+        s
+    }
+
+    #[test]
+    fn corpus_flame_graphs_are_those_of_their_folded_text() {
+        let indexes = ["alloc_objects", "alloc_space", "inuse_objects", "inuse_space"];
+        for file in ["default/full.pb.gz", "rate1/full.pb.gz", "rate1/cache.pb.gz"] {
+            for index in indexes {
+                let r = report(file, index);
+                for granularity in [Granularity::Functions, Granularity::Lines] {
+                    let folded = Folded::new(&r, granularity);
+                    for f in [folded.reversed(), folded] {
+                        let full = text(|s| f.write_text(s));
+                        let lines: Vec<&str> = full.lines().collect();
+                        assert!(lines.is_sorted(), "{file} {index}: folded lines out of order");
+                        let opts = FlameOptions::for_report(&r, f.total());
+                        let mut svg = Vec::new();
+                        flamegraph(&f, &opts, &mut svg).expect("drawn");
+                        assert!(svg == from_all_lines(&full, &opts), "{file} {index} {granularity:?}");
+                    }
+                }
+            }
+        }
+        for (base, new) in
+            [("default/cache.pb.gz", "default/full.pb.gz"), ("rate1/full.pb.gz", "rate1/cache.pb.gz")]
+        {
+            let (b, n) = (report(base, "alloc_space"), report(new, "alloc_space"));
+            let diff =
+                DiffFolded::new(&Folded::new(&b, Granularity::Lines), &Folded::new(&n, Granularity::Lines));
+            let (bt, nt) = diff.totals();
+            let opts = FlameOptions::for_diff(&n, bt, nt);
+            let mut svg = Vec::new();
+            differential_flamegraph(&diff, &opts, &mut svg).expect("drawn");
+            assert!(svg == from_all_lines(&text(|s| diff.write_text(s)), &opts), "{base} → {new}");
+        }
+    }
+
+    #[test]
+    fn negative_values_are_refused_naming_the_first_stack() {
+        let f = Folded::from_stacks([("a;b", 5), ("a;c", -3), ("a;d", -1)]);
+        let err = flamegraph(&f, &FlameOptions::default(), Vec::new()).unwrap_err();
+        assert!(matches!(err, RenderError::Negative { ref stack, value: -3 } if stack == "a;c"), "{err}");
+    }
 }

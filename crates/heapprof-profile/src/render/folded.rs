@@ -1,148 +1,179 @@
 //! Folded stacks: one line per distinct stack, root-first frames joined by ';'
 //! and the stack's value (Brendan Gregg's format, which inferno, speedscope and
-//! most flame-graph tools read).
+//! most flame-graph tools read). The stacks are kept as interned frame ids and
+//! their text is only written out, line by line.
 
 use std::fmt;
 
-use crate::report::{Granularity, Report, Traces};
+use super::stacks::StackSet;
+use crate::report::{Granularity, Report, SampleStacks, Traces};
 
-/// The folded stacks of a report, sorted by stack, one entry per distinct stack;
-/// stacks whose values add up to zero are left out. Inlined frames are frames of
-/// their own. A ';' inside a frame name (Rust's `[u8; 4]`) becomes ',' and line
-/// breaks become spaces, so that every line parses back to the same frames.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The folded stacks of a report, sorted by their text, one entry per distinct
+/// stack; stacks whose values add up to zero are left out. Inlined frames are
+/// frames of their own. A ';' inside a frame name (Rust's `[u8; 4]`) becomes ','
+/// and line breaks become spaces, so that every line parses back to the same
+/// frames.
+#[derive(Debug, Clone, Default)]
 pub struct Folded {
-    /// `(stack, value)`, frames root first, in the sample type's unit.
-    pub stacks: Vec<(String, i64)>,
+    pub(super) set: StackSet<i64>,
 }
 
 impl Folded {
     /// The folded stacks of `report`'s samples (after its filters), with frames
     /// grouped at `granularity`.
     pub fn new(report: &Report, granularity: Granularity) -> Folded {
-        Folded::from_traces(&report.traces(granularity))
+        let stacks = SampleStacks::new(report, granularity);
+        let mut set = StackSet::default();
+        let ids: Vec<u32> = stacks.names().iter().map(|n| set.intern(n)).collect();
+        stacks.for_each(|_, value, frames| {
+            if value != 0 {
+                set.push(frames.iter().rev().map(|f| ids[f.node as usize]), value);
+            }
+        });
+        Folded { set: set.finish() }
     }
 
     /// The folded stacks of a traces report.
     pub fn from_traces(traces: &Traces) -> Folded {
-        let names: Vec<String> = traces.names.iter().map(|n| frame_name(n)).collect();
-        let mut stacks: Vec<(String, i64)> = Vec::with_capacity(traces.traces.len());
-        for t in &traces.traces {
-            if t.value == 0 {
-                continue;
-            }
-            let mut stack = String::new();
-            for (i, f) in t.frames.iter().rev().enumerate() {
-                if i > 0 {
-                    stack.push(';');
-                }
-                stack.push_str(names.get(f.node as usize).map_or("?", String::as_str));
-            }
-            stacks.push((stack, t.value));
+        let mut set = StackSet::default();
+        let ids: Vec<u32> = traces.names.iter().map(|n| set.intern(n)).collect();
+        let unknown = set.intern("?");
+        for t in traces.traces.iter().filter(|t| t.value != 0) {
+            set.push(
+                t.frames.iter().rev().map(|f| ids.get(f.node as usize).copied().unwrap_or(unknown)),
+                t.value,
+            );
         }
-        stacks.sort_unstable();
-        // Samples that differ only in labels (or in frames merged at this
-        // granularity) fold into one line.
-        let mut out: Vec<(String, i64)> = Vec::with_capacity(stacks.len());
+        Folded { set: set.finish() }
+    }
+
+    /// Folded stacks from `(stack, value)` pairs, frames split at ';' (the lines
+    /// of a folded file), sorted and added up as [`Folded::new`] does.
+    pub fn from_stacks<'a>(stacks: impl IntoIterator<Item = (&'a str, i64)>) -> Folded {
+        let mut set = StackSet::default();
+        let mut frames = Vec::new();
         for (stack, value) in stacks {
-            match out.last_mut() {
-                Some((last, sum)) if *last == stack => *sum = sum.wrapping_add(value),
-                _ => out.push((stack, value)),
+            frames.clear();
+            if !stack.is_empty() {
+                frames.extend(stack.split(';').map(|f| set.intern(f)));
+            }
+            if value != 0 {
+                set.push(frames.iter().copied(), value);
             }
         }
-        out.retain(|(_, v)| *v != 0);
-        Folded { stacks: out }
+        Folded { set: set.finish() }
     }
 
     /// The same stacks with their frames in reverse order (leaf first), sorted
     /// again: a flame graph of these merges stacks by allocation site.
     pub fn reversed(&self) -> Folded {
-        let mut stacks: Vec<(String, i64)> =
-            self.stacks.iter().map(|(s, v)| (s.split(';').rev().collect::<Vec<_>>().join(";"), *v)).collect();
-        stacks.sort_unstable();
-        Folded { stacks }
+        Folded { set: self.set.reversed() }
     }
 
     /// The sum of the values.
     pub fn total(&self) -> i64 {
-        self.stacks.iter().fold(0i64, |t, (_, v)| t.wrapping_add(*v))
+        self.set.iter().fold(0i64, |t, (_, v)| t.wrapping_add(v))
+    }
+
+    /// How many distinct stacks there are.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Whether there are no stacks.
+    pub fn is_empty(&self) -> bool {
+        self.set.len() == 0
+    }
+
+    /// The stacks as text (`root;…;leaf`) with their values, in order.
+    pub fn stacks(&self) -> impl Iterator<Item = (String, i64)> + '_ {
+        self.set.iter().map(|(frames, v)| (self.set.stack_text(frames), v))
     }
 
     /// Writes one `stack value` line per stack.
     pub fn write_text(&self, w: &mut dyn fmt::Write) -> fmt::Result {
-        for (stack, value) in &self.stacks {
-            writeln!(w, "{stack} {value}")?;
+        for (frames, value) in self.set.iter() {
+            self.set.write_stack(frames, w)?;
+            writeln!(w, " {value}")?;
         }
         Ok(())
     }
 }
+
+impl PartialEq for Folded {
+    fn eq(&self, other: &Folded) -> bool {
+        self.len() == other.len() && self.stacks().eq(other.stacks())
+    }
+}
+
+impl Eq for Folded {}
 
 /// Two folded profiles side by side, the input of a differential flame graph:
 /// `(stack, base value, new value)`, sorted by stack, with 0 where a stack is in
 /// one profile only.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct DiffFolded {
-    /// `(stack, base, new)`, sorted by stack.
-    pub stacks: Vec<(String, i64, i64)>,
+    pub(super) set: StackSet<(i64, i64)>,
 }
 
 impl DiffFolded {
-    /// Pairs the stacks of `base` and `new` (both sorted, as [`Folded`] keeps them).
+    /// Pairs the stacks of `base` and `new`.
     pub fn new(base: &Folded, new: &Folded) -> DiffFolded {
-        let (mut b, mut n) = (base.stacks.iter().peekable(), new.stacks.iter().peekable());
-        let mut stacks = Vec::with_capacity(base.stacks.len().max(new.stacks.len()));
-        loop {
-            let next = match (b.peek(), n.peek()) {
-                (None, None) => break,
-                (Some((bs, _)), Some((ns, _))) => bs.cmp(ns),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-            };
-            let row = match next {
-                std::cmp::Ordering::Less => b.next().map(|(s, v)| (s.clone(), *v, 0)),
-                std::cmp::Ordering::Greater => n.next().map(|(s, v)| (s.clone(), 0, *v)),
-                std::cmp::Ordering::Equal => {
-                    b.next().zip(n.next()).map(|((s, bv), (_, nv))| (s.clone(), *bv, *nv))
-                }
-            };
-            stacks.extend(row);
+        let mut set = new.set.empty_like::<(i64, i64)>();
+        let base_ids = base.set.map_names(&mut set);
+        for (frames, value) in new.set.iter() {
+            set.push(frames.iter().copied(), (0, value));
         }
-        DiffFolded { stacks }
+        for (frames, value) in base.set.iter() {
+            set.push(frames.iter().map(|&f| base_ids[f as usize]), (value, 0));
+        }
+        DiffFolded { set: set.finish() }
     }
 
     /// The totals of the base and of the new profile.
     pub fn totals(&self) -> (i64, i64) {
-        self.stacks
-            .iter()
-            .fold((0i64, 0i64), |(b, n), (_, bv, nv)| (b.wrapping_add(*bv), n.wrapping_add(*nv)))
+        self.set.iter().fold((0i64, 0i64), |(b, n), (_, (bv, nv))| (b.wrapping_add(bv), n.wrapping_add(nv)))
+    }
+
+    /// How many distinct stacks there are.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Whether there are no stacks.
+    pub fn is_empty(&self) -> bool {
+        self.set.len() == 0
+    }
+
+    /// The stacks as text with their base and new values, in order.
+    pub fn stacks(&self) -> impl Iterator<Item = (String, i64, i64)> + '_ {
+        self.set.iter().map(|(frames, (b, n))| (self.set.stack_text(frames), b, n))
     }
 
     /// Writes one `stack base new` line per stack.
     pub fn write_text(&self, w: &mut dyn fmt::Write) -> fmt::Result {
-        for (stack, base, new) in &self.stacks {
-            writeln!(w, "{stack} {base} {new}")?;
+        for (frames, (base, new)) in self.set.iter() {
+            self.set.write_stack(frames, w)?;
+            writeln!(w, " {base} {new}")?;
         }
         Ok(())
     }
 }
 
-/// A frame name that cannot break the folded format.
-fn frame_name(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            ';' => ',',
-            '\n' | '\r' | '\t' => ' ',
-            c => c,
-        })
-        .collect()
+impl PartialEq for DiffFolded {
+    fn eq(&self, other: &DiffFolded) -> bool {
+        self.len() == other.len() && self.stacks().eq(other.stacks())
+    }
 }
+
+impl Eq for DiffFolded {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn folded(lines: &[(&str, i64)]) -> Folded {
-        Folded { stacks: lines.iter().map(|(s, v)| (s.to_string(), *v)).collect() }
+        Folded::from_stacks(lines.iter().copied())
     }
 
     #[test]
@@ -162,15 +193,9 @@ mod tests {
         samples.push(Sample { location_id: vec![root], value: vec![7], label: vec![] });
         let view = View::from_profiles(&[&b.finish()]).unwrap();
         let report = Report::new(view, &ReportOptions::default()).unwrap();
-        assert_eq!(
-            folded(&[("main", 7), ("main;outer;inner", 100)]),
-            Folded::new(&report, Granularity::Functions)
-        );
-    }
-
-    #[test]
-    fn names_cannot_break_lines() {
-        assert_eq!(frame_name("<[u8; 4] as Foo>::bar\nx"), "<[u8, 4] as Foo>::bar x");
+        let f = Folded::new(&report, Granularity::Functions);
+        assert_eq!(folded(&[("main", 7), ("main;outer;inner", 100)]), f);
+        assert_eq!(f, Folded::from_traces(&report.traces(Granularity::Functions)));
     }
 
     #[test]
@@ -181,14 +206,15 @@ mod tests {
 
     #[test]
     fn differential_pairs_sorted_stacks() {
-        let base = folded(&[("a;b", 5), ("a;c", 3)]);
+        let base = folded(&[("a;b", 5), ("a;c", 3), ("x;y", 2)]);
         let new = folded(&[("a;b", 7), ("a;d", 1)]);
         let d = DiffFolded::new(&base, &new);
-        let rows: Vec<(&str, i64, i64)> = d.stacks.iter().map(|(s, b, n)| (s.as_str(), *b, *n)).collect();
-        assert_eq!(rows, vec![("a;b", 5, 7), ("a;c", 3, 0), ("a;d", 0, 1)]);
-        assert_eq!(d.totals(), (8, 8));
+        let rows: Vec<(String, i64, i64)> = d.stacks().collect();
+        let row = |s: &str, b, n| (s.to_string(), b, n);
+        assert_eq!(rows, vec![row("a;b", 5, 7), row("a;c", 3, 0), row("a;d", 0, 1), row("x;y", 2, 0)]);
+        assert_eq!(d.totals(), (10, 8));
         let mut text = String::new();
         d.write_text(&mut text).unwrap();
-        assert_eq!(text, "a;b 5 7\na;c 3 0\na;d 0 1\n");
+        assert_eq!(text, "a;b 5 7\na;c 3 0\na;d 0 1\nx;y 2 0\n");
     }
 }

@@ -19,13 +19,16 @@
 //! let report = Report::new(view, &ReportOptions::default()).unwrap();
 //!
 //! let folded = Folded::new(&report, Granularity::Functions);
-//! assert_eq!(folded.stacks, vec![("main;alloc".to_string(), 4096)]);
+//! assert_eq!(folded.stacks().collect::<Vec<_>>(), vec![("main;alloc".to_string(), 4096)]);
 //! ```
 
 mod dot;
 #[cfg(feature = "flamegraph")]
+mod flame_input;
+#[cfg(feature = "flamegraph")]
 mod flamegraph;
 mod folded;
+mod stacks;
 
 pub use dot::write_dot;
 #[cfg(feature = "flamegraph")]

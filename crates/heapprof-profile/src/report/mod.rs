@@ -58,6 +58,10 @@ pub use traces::{Trace, TraceFrame, TraceLabel, Traces};
 pub use trim::TrimOptions;
 pub use view::{BaseMode, View};
 
+pub(crate) use stack_arena::{StackArena, StackRef};
+pub(crate) use traces::SampleStacks;
+pub(crate) use view::Strings;
+
 /// Why a report could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReportError {

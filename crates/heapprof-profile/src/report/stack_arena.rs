@@ -24,7 +24,7 @@ impl StackRef {
 }
 
 /// Append-only storage of stacks; a stack never straddles two chunks.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct StackArena {
     chunks: Vec<Vec<u32>>,
 }

@@ -1,7 +1,7 @@
 //! The `traces` report: every sample with its labels and stack, as pprof's
 //! `-traces` prints them.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
@@ -67,35 +67,58 @@ impl Report {
     /// Every sample with its stack (pprof's `-traces`).
     pub fn traces(&self, granularity: Granularity) -> Traces {
         let view = &self.view;
-        let table = NodeTable::new(view, &NodeOptions { granularity, ..NodeOptions::default() });
+        let stacks = SampleStacks::new(self, granularity);
         let units = num_label_units(view);
         let mut set_index: Vec<u32> = vec![NONE; view.label_sets.len()];
         let mut label_sets = Vec::new();
         let mut traces = Vec::new();
+        stacks.for_each(|i, value, frames| {
+            let labels = view.samples[i].labels;
+            let slot = &mut set_index[labels as usize];
+            if *slot == NONE {
+                *slot = label_sets.len() as u32;
+                label_sets.push(trace_labels(view, labels, &units));
+            }
+            traces.push(Trace { value, labels: *slot, frames: frames.to_vec() });
+        });
+        Traces { header: self.header(), total: self.total, names: stacks.names(), label_sets, traces }
+    }
+}
+
+/// The samples' stacks as report nodes at one granularity: what traces and flame
+/// graphs are drawn from, walked without keeping every stack.
+pub(crate) struct SampleStacks<'r> {
+    report: &'r Report,
+    table: NodeTable,
+}
+
+impl<'r> SampleStacks<'r> {
+    pub(crate) fn new(report: &'r Report, granularity: Granularity) -> SampleStacks<'r> {
+        let table = NodeTable::new(&report.view, &NodeOptions { granularity, ..NodeOptions::default() });
+        SampleStacks { report, table }
+    }
+
+    /// The printable name of each node, indexed by [`TraceFrame::node`].
+    pub(crate) fn names(&self) -> Vec<String> {
+        (0..self.table.len() as u32).map(|n| self.table.printable_name(n)).collect()
+    }
+
+    /// Calls `visit` with the index, value and frames (leaf first) of every
+    /// sample, in profile order; samples without frames are left out.
+    pub(crate) fn for_each(&self, mut visit: impl FnMut(usize, i64, &[TraceFrame])) {
+        let (view, index) = (&self.report.view, self.report.index);
+        let mut frames = Vec::new();
         for (i, s) in view.samples.iter().enumerate() {
-            let mut frames = Vec::new();
+            frames.clear();
             for &loc in view.stack(s) {
-                let nodes = table.nodes_of(loc);
+                let nodes = self.table.nodes_of(loc);
                 for (k, &node) in nodes.iter().enumerate() {
                     frames.push(TraceFrame { node, inline: k + 1 != nodes.len() });
                 }
             }
-            if frames.is_empty() {
-                continue;
+            if !frames.is_empty() {
+                visit(i, view.value(i, index), &frames);
             }
-            let slot = &mut set_index[s.labels as usize];
-            if *slot == NONE {
-                *slot = label_sets.len() as u32;
-                label_sets.push(trace_labels(view, s.labels, &units));
-            }
-            traces.push(Trace { value: view.value(i, self.index), labels: *slot, frames });
-        }
-        Traces {
-            header: self.header(),
-            total: self.total,
-            names: (0..table.len() as u32).map(|n| table.printable_name(n)).collect(),
-            label_sets,
-            traces,
         }
     }
 }
@@ -185,29 +208,51 @@ impl Traces {
         for line in self.header.lines(self.total, "minimum") {
             writeln!(w, "{line}")?;
         }
+        // Each label set's lines once, string labels then numeric ones, each group
+        // sorted; then one write per trace (millions of lines for large profiles).
+        let label_lines: Vec<String> = self.label_sets.iter().map(|set| label_set_text(set)).collect();
+        let mut text = String::new();
         for t in &self.traces {
-            writeln!(w, "{SEPARATOR}")?;
-            let (mut strs, mut nums): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
-            for l in &self.label_sets[t.labels as usize] {
-                if l.numbers.is_empty() {
-                    strs.push(l.line());
-                } else {
-                    nums.push(l.line());
-                }
-            }
-            strs.sort();
-            nums.sort();
-            for line in strs.iter().chain(&nums) {
-                writeln!(w, "{line}")?;
-            }
+            text.clear();
+            text.push_str(SEPARATOR);
+            text.push('\n');
+            text.push_str(&label_lines[t.labels as usize]);
             for (i, f) in t.frames.iter().enumerate() {
-                let value = if i == 0 { scaled_label(t.value, unit, "minimum") } else { String::new() };
-                let inline = if f.inline { " (inline)" } else { "" };
-                writeln!(w, "{value:>10}   {}{inline}", self.names[f.node as usize])?;
+                if i == 0 {
+                    let value = scaled_label(t.value, unit, "minimum");
+                    write!(text, "{value:>10}   ")?;
+                } else {
+                    text.push_str(NO_VALUE);
+                }
+                text.push_str(&self.names[f.node as usize]);
+                if f.inline {
+                    text.push_str(" (inline)");
+                }
+                text.push('\n');
             }
+            w.write_str(&text)?;
         }
         writeln!(w, "{SEPARATOR}")
     }
+}
+
+/// The frame lines after a trace's first: an empty value column.
+const NO_VALUE: &str = "             ";
+
+/// The lines of a label set as a trace prints them: string labels, then numeric
+/// ones, each group sorted.
+fn label_set_text(set: &[TraceLabel]) -> String {
+    let (mut strs, mut nums): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    for l in set {
+        if l.numbers.is_empty() {
+            strs.push(l.line());
+        } else {
+            nums.push(l.line());
+        }
+    }
+    strs.sort();
+    nums.sort();
+    strs.iter().chain(&nums).map(|line| format!("{line}\n")).collect()
 }
 
 impl Serialize for Traces {

@@ -13,7 +13,7 @@ use crate::Profile;
 pub(crate) const NONE: u32 = u32::MAX;
 
 /// Interned strings; id 0 is "".
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Strings {
     list: Vec<Box<str>>,
     index: HashMap<Box<str>, u32>,
@@ -47,6 +47,11 @@ impl Strings {
     /// The id of `s` if it was interned.
     pub(crate) fn find(&self, s: &str) -> Option<u32> {
         self.index.get(s).copied()
+    }
+
+    /// How many strings there are (ids are `0..len`).
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
     }
 }
 

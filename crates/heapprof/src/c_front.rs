@@ -97,57 +97,12 @@ pub fn parse_bytes(s: &[u8]) -> Option<u64> {
     crate::config::parse_bytes(s)
 }
 
-/// Parses a duration — `500ms`, `30s`, `5m`, `2h`, `1h30m`, or a bare number of
-/// seconds — without allocating. None for anything else, for zero and for overflow.
+/// Parses a duration (`500ms`, `30s`, `5m`, `2h`, `1h30m`, or bare seconds) without allocating.
 pub fn parse_duration(s: &[u8]) -> Option<std::time::Duration> {
-    let mut rest = s.trim_ascii();
-    if rest.is_empty() {
-        return None;
-    }
-    let mut millis: u64 = 0;
-    while !rest.is_empty() {
-        let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return None;
-        }
-        let mut n: u64 = 0;
-        for &c in &rest[..digits] {
-            n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-        }
-        rest = &rest[digits..];
-        let unit = rest.iter().take_while(|c| c.is_ascii_alphabetic()).count();
-        let per: u64 = match &rest[..unit] {
-            b"ms" => 1,
-            b"" | b"s" => 1000,
-            b"m" => 60_000,
-            b"h" => 3_600_000,
-            _ => return None,
-        };
-        millis = millis.checked_add(n.checked_mul(per)?)?;
-        rest = &rest[unit..];
-    }
-    (millis > 0).then(|| std::time::Duration::from_millis(millis))
+    crate::config::parse_duration(s)
 }
 
 /// Writes one line to stderr without allocating (a failure is ignored).
 pub fn warn(msg: &[u8]) {
     crate::config::warn(msg);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn parses_durations_without_allocating() {
-        assert_eq!(parse_duration(b"30"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration(b"30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration(b"500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration(b"5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration(b"1h30m"), Some(Duration::from_secs(5400)));
-        for bad in [&b""[..], b"0", b"0s", b"s", b"5x", b"-1s", b"1.5s", b"99999999999999999999h"] {
-            assert_eq!(parse_duration(bad), None, "{:?}", String::from_utf8_lossy(bad));
-        }
-    }
 }

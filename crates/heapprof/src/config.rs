@@ -41,17 +41,9 @@ fn getenv(name: &CStr) -> Option<&'static [u8]> {
 /// Parses `512`, `512k`, `512KiB`, `1m`, `1MiB`, `1g`, `1GiB` (case-insensitive
 /// suffixes, powers of 1024). No allocation.
 pub(crate) fn parse_bytes(s: &[u8]) -> Option<u64> {
-    let s = s.trim_ascii();
-    let digits = s.iter().take_while(|c| c.is_ascii_digit()).count();
-    if digits == 0 {
-        return None;
-    }
-    let mut n: u64 = 0;
-    for &c in &s[..digits] {
-        n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
+    let (n, rest) = leading_number(s.trim_ascii())?;
     // Compared without allocating: this runs inside the allocator at start-up.
-    let unit = s[digits..].trim_ascii_start();
+    let unit = rest.trim_ascii_start();
     let is = |name: &[u8]| unit.eq_ignore_ascii_case(name);
     let shift = if unit.is_empty() || is(b"b") {
         0
@@ -67,6 +59,45 @@ pub(crate) fn parse_bytes(s: &[u8]) -> Option<u64> {
     n.checked_mul(1u64 << shift)
 }
 
+/// Parses a duration — `500ms`, `30s`, `5m`, `2h`, `1h30m`, or a bare number of
+/// seconds — without allocating. None for anything else, for zero and for overflow.
+pub(crate) fn parse_duration(s: &[u8]) -> Option<std::time::Duration> {
+    let mut rest = s.trim_ascii();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut millis: u64 = 0;
+    while !rest.is_empty() {
+        let n;
+        (n, rest) = leading_number(rest)?;
+        let unit = rest.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+        let per: u64 = match &rest[..unit] {
+            b"ms" => 1,
+            b"" | b"s" => 1000,
+            b"m" => 60_000,
+            b"h" => 3_600_000,
+            _ => return None,
+        };
+        millis = millis.checked_add(n.checked_mul(per)?)?;
+        rest = &rest[unit..];
+    }
+    (millis > 0).then(|| std::time::Duration::from_millis(millis))
+}
+
+/// The decimal number at the start of `s` and what follows it; None if `s` does not
+/// start with a digit or the number overflows.
+fn leading_number(s: &[u8]) -> Option<(u64, &[u8])> {
+    let digits = s.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &c in &s[..digits] {
+        n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some((n, &s[digits..]))
+}
+
 /// Writes a one-line warning to stderr without allocating.
 pub(crate) fn warn(msg: &[u8]) {
     // SAFETY: writing a valid buffer to fd 2; a failure is ignored on purpose.
@@ -75,7 +106,8 @@ pub(crate) fn warn(msg: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_bytes;
+    use super::{parse_bytes, parse_duration};
+    use std::time::Duration;
 
     #[test]
     fn parses_byte_counts_with_suffixes() {
@@ -90,5 +122,17 @@ mod tests {
         assert_eq!(parse_bytes(b"12xb"), None);
         assert_eq!(parse_bytes(b"99999999999999999999"), None);
         assert_eq!(parse_bytes(b"-5"), None);
+    }
+
+    #[test]
+    fn parses_durations_without_allocating() {
+        assert_eq!(parse_duration(b"30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration(b"30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration(b"500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration(b"5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration(b"1h30m"), Some(Duration::from_secs(5400)));
+        for bad in [&b""[..], b"0", b"0s", b"s", b"5x", b"-1s", b"1.5s", b"99999999999999999999h"] {
+            assert_eq!(parse_duration(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 }

@@ -146,30 +146,12 @@ fn answer(method: &str, url: &str, profiles: &Profiles) -> Reply {
         // Browsers ask for it unprompted; "nothing" is not an error.
         "/favicon.ico" => body(204, "image/x-icon", Vec::new()),
         "/api/info" => json(views::info(profiles)),
-        "/api/top" => match views::top(profiles, &query) {
-            Ok(v) => json(v),
-            Err(e) => e.reply(),
-        },
-        "/api/peek" => match views::peek(profiles, &query) {
-            Ok(v) => json(v),
-            Err(e) => e.reply(),
-        },
-        "/api/list" => match source_view::list(profiles, &query) {
-            Ok(v) => json(v),
-            Err(e) => e.reply(),
-        },
-        "/api/timeline" => match timeline::timeline(profiles, &query) {
-            Ok(v) => json(v),
-            Err(e) => e.reply(),
-        },
-        "/flamegraph.svg" => match views::flamegraph(profiles, &query) {
-            Ok(svg) => body(200, "image/svg+xml", svg),
-            Err(e) => e.reply(),
-        },
-        "/callgraph.svg" => match views::call_graph(profiles, &query) {
-            Ok(svg) => body(200, "image/svg+xml", svg),
-            Err(e) => e.reply(),
-        },
+        "/api/top" => reply(views::top(profiles, &query).map(json)),
+        "/api/peek" => reply(views::peek(profiles, &query).map(json)),
+        "/api/list" => reply(source_view::list(profiles, &query).map(json)),
+        "/api/timeline" => reply(timeline::timeline(profiles, &query).map(json)),
+        "/flamegraph.svg" => reply(views::flamegraph(profiles, &query).map(svg)),
+        "/callgraph.svg" => reply(views::call_graph(profiles, &query).map(svg)),
         _ => text(
             404,
             "not found: the routes are /, /api/info, /api/top, /api/peek, /api/list, /api/timeline, \
@@ -184,6 +166,15 @@ fn body(status: u16, content_type: &'static str, body: Vec<u8>) -> Reply {
 
 fn text(status: u16, message: &str) -> Reply {
     body(status, "text/plain; charset=utf-8", message.as_bytes().to_vec())
+}
+
+/// A view's answer, or its error as a 4xx reply.
+fn reply(view: Result<Reply, HttpError>) -> Reply {
+    view.unwrap_or_else(|e| e.reply())
+}
+
+fn svg(image: Vec<u8>) -> Reply {
+    body(200, "image/svg+xml", image)
 }
 
 fn json(value: serde_json::Value) -> Reply {

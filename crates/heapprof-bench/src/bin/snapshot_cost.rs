@@ -117,24 +117,19 @@ fn child(n: usize, write: Option<&str>) {
         roots[(path >> (DEPTH - 1)) as usize & 1](path, &mut out);
     }
     let before = heapprof::stats();
-    let rss_before = rss_kib();
+    let rss_before = before.rss_bytes / 1024;
 
-    let t = Instant::now();
-    let cold = heapprof::heap_profile();
-    let cold_profile = t.elapsed();
-    let t = Instant::now();
-    let bytes = heapprof::pprof::encode_gzip(&cold);
-    let cold_encode = t.elapsed();
-    drop(cold);
-
-    let t = Instant::now();
-    let warm = heapprof::heap_profile();
-    let warm_profile = t.elapsed();
-    let t = Instant::now();
-    let warm_bytes = heapprof::pprof::encode_gzip(&warm);
-    let warm_encode = t.elapsed();
-    let samples = warm.sample.len();
-    drop(warm);
+    // A profile, its sample count and gzipped bytes, and the time to make and to encode it.
+    let snapshot = || {
+        let t = Instant::now();
+        let profile = heapprof::heap_profile();
+        let made = t.elapsed();
+        let t = Instant::now();
+        let bytes = heapprof::pprof::encode_gzip(&profile);
+        (profile.sample.len(), bytes, made, t.elapsed())
+    };
+    let (_, bytes, cold_profile, cold_encode) = snapshot();
+    let (samples, warm_bytes, warm_profile, warm_encode) = snapshot();
     let after = heapprof::stats();
     let rss_growth = heapprof_bench::peak_rss_kib().unwrap_or(0).saturating_sub(rss_before);
     if let Some(path) = write {
@@ -160,17 +155,6 @@ fn child(n: usize, write: Option<&str>) {
 
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn fail(msg: &str) -> ! {

@@ -86,6 +86,14 @@ pub mod sync {
         pub fn store(&self, value: u8, order: Ordering) {
             self.get().store(value, order);
         }
+
+        pub fn fetch_or(&self, value: u8, order: Ordering) -> u8 {
+            self.get().fetch_or(value, order)
+        }
+
+        pub fn fetch_and(&self, value: u8, order: Ordering) -> u8 {
+            self.get().fetch_and(value, order)
+        }
     }
 
     /// A busy-wait step is a yield to loom: it then runs another thread rather than

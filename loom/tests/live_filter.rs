@@ -3,20 +3,19 @@
 //! atomics through `heapprof_loom::sync`), with the spin lock (`spin.rs`) that guards
 //! each live shard.
 //!
-//! Writers change a slot's count and its bit in `FILTER_BITS_SET` with a plain load
-//! and store under their shard's lock; the free path reads the bit with no lock. What
-//! the free path relies on: a sampled block that is live is never reported "certainly
-//! not sampled". The models check it when another writer changes other slots of the
-//! same bits byte, when a second block in the same slot comes and goes, and across a
-//! boundary between two shards (which, with each lock serialising only its own
-//! shard's writers, is safe only if no bits byte straddles it: see
-//! `filter_bytes_belong_to_one_shard`).
+//! A slot's count changes only under its shard's lock, with a plain load and store;
+//! its bit in `FILTER_BITS_SET` is set and cleared by an atomic OR and AND, because
+//! the other bits of its byte belong to other shards, whose lock holders write them
+//! at the same time. The free path reads the bit with no lock. What the free path
+//! relies on: a sampled block that is live is never reported "certainly not
+//! sampled". The models check it when writers of other shards change other bits of
+//! the same byte, when a second block in the same slot comes and goes, and after a
+//! block is handed to another thread to free.
 //!
 //! Tried once each, and caught: clearing the bit whenever a count goes down (rather
-//! than when it reaches zero) fails `live_blocks_stay_visible_to_frees`; taking the
-//! shard as the slot's low bits rather than its top bits, so that neighbouring shards
-//! interleave within a byte, fails all three tests (in the models, as lost updates
-//! between writers holding different locks).
+//! than when it reaches zero) fails `live_blocks_stay_visible_to_frees`; writing the
+//! bits byte with a plain load and store (as when each shard owned whole bytes)
+//! fails both tests, as lost updates between writers holding different locks.
 //!
 //! `cargo test --release --manifest-path loom/Cargo.toml --test live_filter`.
 
@@ -39,22 +38,14 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use spin::SpinLock;
 
-/// A block address (a multiple of 16, as allocators return) for every filter slot:
-/// `slots[i]` hashes to slot `i`.
-fn address_per_slot() -> Vec<usize> {
-    let mut slots = vec![0usize; 1 << 16];
-    let mut missing = slots.len();
-    let mut addr = 0x7f00_0000_0000usize;
-    while missing > 0 {
-        addr += 16;
-        let i = filter_index(addr);
-        assert!(i < slots.len(), "the filter has more than 2^16 slots: widen the table here");
-        if slots[i] == 0 {
-            slots[i] = addr;
-            missing -= 1;
-        }
-    }
-    slots
+/// A block address (a multiple of 16, as allocators return) in filter slot `slot`:
+/// first a 1 MiB region whose line holds the slot, then an address in it.
+fn address_in_slot(slot: usize) -> usize {
+    let region = (0x7f00_0000_0000usize..)
+        .step_by(1 << 20)
+        .find(|&r| filter_index(r) >> 9 == slot >> 9)
+        .expect("a region of the slot's line");
+    (region..region + (1 << 20)).step_by(16).find(|&a| filter_index(a) == slot).expect("an address in the slot")
 }
 
 /// Another address in the same slot as `addr`.
@@ -92,8 +83,8 @@ impl Shards {
     }
 }
 
-/// Four blocks whose slots share one bits byte (all in one shard, as every byte is):
-/// `x`, live throughout, checked by this thread's frees meanwhile; `y`, in `x`'s very
+/// Four blocks whose slots share one bits byte, `x`, `w` and `z` each in a shard of
+/// its own: `x`, live throughout, checked by this thread's frees meanwhile; `y`, in `x`'s very
 /// slot, allocated and freed by one thread, whose free must not clear `x`'s bit; `w`,
 /// allocated by that thread and freed by this one after a hand-off (the free of a block
 /// another thread allocated); `z`, allocated and freed by a third thread. Every free
@@ -101,9 +92,10 @@ impl Shards {
 /// alone, with `x`'s count exactly one.
 #[test]
 fn live_blocks_stay_visible_to_frees() {
-    let slots = address_per_slot();
-    let x = slots[8 * 300 + 2];
-    let (y, w, z) = (slot_mate(x), slots[8 * 300 + 5], slots[8 * 300 + 7]);
+    let byte = 8 * 300;
+    let x = address_in_slot(byte + 2);
+    let (y, w, z) = (slot_mate(x), address_in_slot(byte + 5), address_in_slot(byte + 7));
+    assert!(shard_index(x) != shard_index(w) && shard_index(w) != shard_index(z) && shard_index(x) != shard_index(z));
     model(3, move || {
         let shards = Shards::new(&[x, y, w, z]);
         // Create the filter bytes used below on this thread, before spawning (see
@@ -148,18 +140,14 @@ fn live_blocks_stay_visible_to_frees() {
     });
 }
 
-/// The two slots on either side of the first boundary between shards, each written
-/// by its own shard's thread under its own lock: each thread's block stays visible
-/// while live and its bit clears when freed. Were the slots in one bits byte, the two
-/// locks would not serialise the writers and a plain load and store would lose the
-/// other's update.
+/// Two slots of one bits byte in different shards, each written by its own thread
+/// under its own shard's lock: each thread's block stays visible while live and its
+/// bit clears when freed. The two locks do not serialise the writers, so only an
+/// atomic read-modify-write of the byte keeps either from losing the other's update.
 #[test]
 fn neighbouring_shards_do_not_lose_updates() {
-    let slots = address_per_slot();
-    let i = (0..slots.len() - 1)
-        .find(|&i| shard_index(slots[i]) != shard_index(slots[i + 1]))
-        .expect("more than one shard");
-    let (a, b) = (slots[i], slots[i + 1]);
+    let (a, b) = (address_in_slot(8 * 77), address_in_slot(8 * 77 + 1));
+    assert_ne!(shard_index(a), shard_index(b), "neighbouring bits in one shard");
     model(3, move || {
         let shards = Shards::new(&[a, b]);
         for x in [a, b] {
@@ -182,19 +170,4 @@ fn neighbouring_shards_do_not_lose_updates() {
         }
         assert!(!may_be_sampled(a) && !may_be_sampled(b), "a freed block's bit stayed set");
     });
-}
-
-/// Every byte of `FILTER_BITS_SET` holds the slots of one shard (what the compile-time
-/// assertion in `filter.rs` ensures for the top-bits mapping), checked over all slots
-/// against `shard_index` itself.
-#[test]
-fn filter_bytes_belong_to_one_shard() {
-    let slots = address_per_slot();
-    for (byte, eight) in slots.chunks(8).enumerate() {
-        let shard = shard_index(eight[0]);
-        assert!(
-            eight.iter().all(|&a| shard_index(a) == shard),
-            "bits byte {byte} holds slots of more than one shard"
-        );
-    }
 }

@@ -57,8 +57,17 @@ struct BucketShard {
 // SAFETY: only used under its lock.
 unsafe impl Send for BucketShard {}
 
-static BUCKET_TABLE: [SpinLock<BucketShard>; BUCKET_SHARDS] = [const {
-    SpinLock::new(BucketShard { heads: ptr::null_mut(), capacity: 0, len: 0, arena: Arena::new() })
+/// A shard alone in its cache lines (see `live::PaddedShard`).
+#[repr(align(128))]
+struct PaddedShard(SpinLock<BucketShard>);
+
+static BUCKET_TABLE: [PaddedShard; BUCKET_SHARDS] = [const {
+    PaddedShard(SpinLock::new(BucketShard {
+        heads: ptr::null_mut(),
+        capacity: 0,
+        len: 0,
+        arena: Arena::new(),
+    }))
 }; BUCKET_SHARDS];
 
 fn stack_hash(frames: &[usize], size: u64, rate: u64) -> u64 {
@@ -80,7 +89,7 @@ pub(super) fn find_or_insert_bucket(
     patience: u32,
 ) -> Option<&'static Bucket> {
     let hash = stack_hash(frames, size, rate);
-    let mut shard = BUCKET_TABLE[(hash as usize) % BUCKET_SHARDS].lock_bounded(patience)?;
+    let mut shard = BUCKET_TABLE[(hash as usize) % BUCKET_SHARDS].0.lock_bounded(patience)?;
     let count = |b: &'static Bucket| {
         add_plain(&b.alloc_count, 1);
         add_plain(&b.alloc_bytes, bytes);
@@ -246,7 +255,7 @@ pub(crate) fn for_each_bucket(mut f: impl FnMut(&'static Bucket)) {
 
 /// Takes back one allocation of `bytes` that `find_or_insert_bucket` counted.
 pub(super) fn uncount(bucket: &Bucket, frames: &[usize], rate: u64, bytes: u64) {
-    let _shard = BUCKET_TABLE[(stack_hash(frames, bucket.size, rate) as usize) % BUCKET_SHARDS].lock();
+    let _shard = BUCKET_TABLE[(stack_hash(frames, bucket.size, rate) as usize) % BUCKET_SHARDS].0.lock();
     add_plain(&bucket.alloc_count, u64::MAX);
     add_plain(&bucket.alloc_bytes, bytes.wrapping_neg());
 }
@@ -254,7 +263,7 @@ pub(super) fn uncount(bucket: &Bucket, frames: &[usize], rate: u64, bytes: u64) 
 /// Fork safety: see [`super::lock_all_for_fork`].
 pub(super) fn lock_all() {
     for s in &BUCKET_TABLE {
-        s.raw_lock();
+        s.0.raw_lock();
     }
 }
 
@@ -262,6 +271,6 @@ pub(super) fn lock_all() {
 pub(super) fn unlock_all() {
     for s in BUCKET_TABLE.iter().rev() {
         // SAFETY: taken by lock_all on this thread (or its pre-fork self).
-        unsafe { s.raw_unlock() };
+        unsafe { s.0.raw_unlock() };
     }
 }

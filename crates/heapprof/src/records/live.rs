@@ -41,14 +41,25 @@ pub(super) struct LiveShard {
 // SAFETY: only used under its lock.
 unsafe impl Send for LiveShard {}
 
-static LIVE_TABLE: [SpinLock<LiveShard>; LIVE_SHARDS] =
-    [const { SpinLock::new(LiveShard { entries: ptr::null_mut(), capacity: 0, len: 0 }) }; LIVE_SHARDS];
+/// A shard and its length, alone in their cache lines: two cores sampling into
+/// neighbouring shards would otherwise take turns owning one line. 128 bytes, as
+/// Intel's prefetcher fetches lines in pairs.
+#[repr(align(128))]
+struct PaddedShard {
+    lock: SpinLock<LiveShard>,
+    /// The shard's length, stored under its lock, summed without the locks by [`live_len`].
+    len: AtomicUsize,
+}
 
-/// Each shard's length, stored under its lock, summed without the locks by [`live_len`].
-static LIVE_LENS: [AtomicUsize; LIVE_SHARDS] = [const { AtomicUsize::new(0) }; LIVE_SHARDS];
+static LIVE_TABLE: [PaddedShard; LIVE_SHARDS] = [const {
+    PaddedShard {
+        lock: SpinLock::new(LiveShard { entries: ptr::null_mut(), capacity: 0, len: 0 }),
+        len: AtomicUsize::new(0),
+    }
+}; LIVE_SHARDS];
 
 pub(super) fn live_shard(addr: usize) -> &'static SpinLock<LiveShard> {
-    &LIVE_TABLE[shard_index(addr)]
+    &LIVE_TABLE[shard_index(addr)].lock
 }
 
 pub(super) fn insert_live(
@@ -85,7 +96,7 @@ impl LiveShard {
         }
         self.place(entry);
         filter_count(entry.addr, true);
-        LIVE_LENS[shard_index(entry.addr)].store(self.len, Relaxed);
+        LIVE_TABLE[shard_index(entry.addr)].len.store(self.len, Relaxed);
         true
     }
 
@@ -146,7 +157,7 @@ impl LiveShard {
         unsafe { *self.entries.add(hole) = EMPTY };
         self.len -= 1;
         filter_count(addr, false);
-        LIVE_LENS[shard_index(addr)].store(self.len, Relaxed);
+        LIVE_TABLE[shard_index(addr)].len.store(self.len, Relaxed);
         Some(found)
     }
 
@@ -179,7 +190,7 @@ impl LiveShard {
 #[cfg(feature = "monitor")]
 pub(crate) fn for_each_live(mut f: impl FnMut(&'static Bucket, u64)) {
     for shard in &LIVE_TABLE {
-        let s = shard.lock();
+        let s = shard.lock.lock();
         for i in 0..s.capacity {
             // SAFETY: i < capacity; entries are read under the shard lock.
             let e = unsafe { *s.entries.add(i) };
@@ -193,13 +204,13 @@ pub(crate) fn for_each_live(mut f: impl FnMut(&'static Bucket, u64)) {
 
 /// Sampled blocks live now.
 pub(super) fn live_len() -> usize {
-    LIVE_LENS.iter().map(|n| n.load(Relaxed)).sum()
+    LIVE_TABLE.iter().map(|s| s.len.load(Relaxed)).sum()
 }
 
 /// Fork safety: see [`super::lock_all_for_fork`].
 pub(super) fn lock_all() {
     for s in &LIVE_TABLE {
-        s.raw_lock();
+        s.lock.raw_lock();
     }
 }
 
@@ -207,6 +218,6 @@ pub(super) fn lock_all() {
 pub(super) fn unlock_all() {
     for s in LIVE_TABLE.iter().rev() {
         // SAFETY: taken by lock_all on this thread (or its pre-fork self).
-        unsafe { s.raw_unlock() };
+        unsafe { s.lock.raw_unlock() };
     }
 }

@@ -192,4 +192,44 @@ mod tests {
             assert_eq!(size_class(c), c, "classes are fixed points");
         }
     }
+
+    mod filter {
+        use crate::records::filter::*;
+
+        #[test]
+        fn a_region_shares_one_line_and_spreads_over_its_shards() {
+            let region = 0x7f12_3450_0000usize;
+            let line = filter_index(region) >> LINE_BITS;
+            let mut shards = [0usize; LIVE_SHARDS];
+            for addr in (region..region + (1 << REGION_SHIFT)).step_by(16) {
+                assert_eq!(filter_index(addr) >> LINE_BITS, line, "{addr:#x} left its region's line");
+                shards[shard_index(addr)] += 1;
+            }
+            let expected = (1 << REGION_SHIFT) / 16 / LIVE_SHARDS;
+            assert!(shards.iter().all(|&n| n > expected / 2 && n < expected * 2), "{shards:?}");
+            let next = filter_index(region + (1 << REGION_SHIFT)) >> LINE_BITS;
+            assert_ne!(next, line, "two neighbouring regions share a line");
+        }
+
+        #[test]
+        fn bits_follow_counts_through_saturation() {
+            // Far below any heap this test process has.
+            let addr = 0x10_0000_1230usize;
+            for _ in 0..300 {
+                filter_count(addr, true);
+            }
+            assert!(may_be_sampled(addr));
+            for _ in 0..300 {
+                filter_count(addr, false);
+            }
+            // A saturated slot never comes back down: it answers "maybe" from then on.
+            assert!(may_be_sampled(addr));
+            let other = 0x10_0100_2340usize;
+            assert_ne!(filter_index(other), filter_index(addr));
+            filter_count(other, true);
+            assert!(may_be_sampled(other));
+            filter_count(other, false);
+            assert!(!may_be_sampled(other));
+        }
+    }
 }

@@ -10,12 +10,14 @@
 //! relies on: a sampled block that is live is never reported "certainly not
 //! sampled". The models check it when writers of other shards change other bits of
 //! the same byte, when a second block in the same slot comes and goes, and after a
-//! block is handed to another thread to free.
+//! block is handed to another thread to free, and for the first block ever counted
+//! in (before which frees skip the filter).
 //!
 //! Tried once each, and caught: clearing the bit whenever a count goes down (rather
 //! than when it reaches zero) fails `live_blocks_stay_visible_to_frees`; writing the
 //! bits byte with a plain load and store (as when each shard owned whole bytes)
-//! fails both tests, as lost updates between writers holding different locks.
+//! fails both tests, as lost updates between writers holding different locks; never
+//! setting `FILTER_IN_USE` fails all three.
 //!
 //! `cargo test --release --manifest-path loom/Cargo.toml --test live_filter`.
 
@@ -169,5 +171,39 @@ fn neighbouring_shards_do_not_lose_updates() {
             t.join().expect("thread");
         }
         assert!(!may_be_sampled(a) && !may_be_sampled(b), "a freed block's bit stayed set");
+    });
+}
+
+/// The first block ever counted in. Until then frees skip the filter
+/// (`FILTER_IN_USE`), so a thread that frees the block after a hand-off must see the
+/// flag as surely as the block's bit.
+#[test]
+fn the_first_sampled_block_is_seen_by_a_free_on_another_thread() {
+    // `y` in another byte: its first use there would race with the creation of `x`'s.
+    let (x, y) = (address_in_slot(8 * 500 + 3), address_in_slot(8 * 900 + 4));
+    model(3, move || {
+        let shards = Shards::new(&[x, y]);
+        // Creates the flag's atomic on this thread, at its initial value.
+        assert!(!may_be_sampled(x), "a block reported sampled before any was");
+        let handed_off = Arc::new(AtomicBool::new(false));
+        let (s1, h1) = (shards.clone(), handed_off.clone());
+        let allocator = loom::thread::spawn(move || {
+            s1.count(x, true);
+            h1.store(true, Ordering::Release);
+        });
+        let h2 = handed_off.clone();
+        let other = loom::thread::spawn(move || {
+            if h2.load(Ordering::Acquire) {
+                assert!(may_be_sampled(x), "x, handed off live, reported unsampled");
+            }
+        });
+        if handed_off.load(Ordering::Acquire) {
+            assert!(may_be_sampled(x), "x, handed off live, reported unsampled");
+        }
+        shards.count(y, true);
+        shards.count(y, false);
+        allocator.join().expect("allocating thread");
+        other.join().expect("other thread");
+        assert!(may_be_sampled(x), "x, live, reported unsampled");
     });
 }

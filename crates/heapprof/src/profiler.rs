@@ -52,8 +52,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded as is.
         let p = unsafe { self.inner.alloc(layout) };
-        if !p.is_null() {
-            after_alloc(p, layout.size(), layout.size());
+        if !p.is_null() && !alloc_counted_fast(layout.size(), layout.size()) {
+            return after_alloc_slow(p, layout.size(), layout.size());
         }
         p
     }
@@ -62,15 +62,18 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded as is.
         let p = unsafe { self.inner.alloc_zeroed(layout) };
-        if !p.is_null() {
-            after_alloc(p, layout.size(), layout.size());
+        if !p.is_null() && !alloc_counted_fast(layout.size(), layout.size()) {
+            return after_alloc_slow(p, layout.size(), layout.size());
         }
         p
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        before_free(ptr, layout.size());
+        if !free_counted_fast(ptr, layout.size()) {
+            // SAFETY: forwarded as is.
+            return unsafe { self.dealloc_slow(ptr, layout) };
+        }
         // SAFETY: forwarded as is.
         unsafe { self.inner.dealloc(ptr, layout) }
     }
@@ -89,42 +92,118 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
     }
 }
 
+impl<A: GlobalAlloc> Profiler<A> {
+    /// `dealloc` off its fast path. Apart, so that the fast path calls nothing
+    /// before the wrapped allocator and ends in a jump to it, saving no registers.
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_slow(&self, ptr: *mut u8, layout: Layout) {
+        before_free_slow(ptr, layout.size());
+        // SAFETY: the caller's arguments, forwarded as is.
+        unsafe { self.inner.dealloc(ptr, layout) }
+    }
+}
+
 // The hooks below serve both front doors. Each allocation hook takes two sizes: the
 // size asked for (`requested`: what the sampler counts down and the profile records)
 // and the size the exact statistics count (`accounted`). The Rust front door passes
 // the layout's size as both; the C one (`heapprof::__preload`) passes the real
 // allocator's usable size as `accounted`, because its `free` knows only that size.
+//
+// Allocation and free each have a fast path that either does all its work with no
+// call (this thread has a slot of its own and is not busy, no sample is due, the
+// block is not sampled, no live-byte flush is due) or does nothing and leaves it all
+// to the slow path. The fast path thus saves no registers, and `dealloc` ends in a
+// jump to the wrapped allocator.
 
 /// After the allocator returned `p` (non-null).
 #[inline(always)]
 pub(crate) fn after_alloc(p: *mut u8, requested: usize, accounted: usize) {
+    if !alloc_counted_fast(requested, accounted) {
+        after_alloc_slow(p, requested, accounted);
+    }
+}
+
+/// Counts an allocation and returns true when it needs nothing more: nearly every
+/// allocation. Otherwise does nothing and returns false, for [`after_alloc_slow`].
+#[inline(always)]
+fn alloc_counted_fast(requested: usize, accounted: usize) -> bool {
+    thread_state::with(move |st| {
+        let Some(slot) = st.fast_slot() else {
+            return false;
+        };
+        let left = st.countdown.get().wrapping_sub(requested as i64);
+        if left < 0 || !slot.add_live_unless_flush_due(accounted as i64) {
+            return false;
+        }
+        st.countdown.set(left);
+        slot.add(&slot.alloc_count, 1, false);
+        slot.add(&slot.alloc_bytes, accounted as u64, false);
+        true
+    })
+}
+
+/// [`after_alloc`] off its fast path; returns `p`, so that callers end in a jump here.
+#[cold]
+#[inline(never)]
+fn after_alloc_slow(p: *mut u8, requested: usize, accounted: usize) -> *mut u8 {
     thread_state::with(move |st| {
         if st.busy.get() {
             stats::internal_changed(accounted as i64);
             return;
         }
         let slot = st.slot();
-        slot.add(&slot.alloc_count, 1);
-        slot.add(&slot.alloc_bytes, accounted as u64);
-        stats::live_changed(slot, accounted as i64);
+        let shared = slot.is_shared();
+        slot.add(&slot.alloc_count, 1, shared);
+        slot.add(&slot.alloc_bytes, accounted as u64, shared);
+        stats::live_changed(slot, accounted as i64, shared);
         count_down(st, p, requested);
     });
+    p
 }
 
 /// Before `p` (non-null, `size` bytes as the statistics counted it) is freed.
 #[inline(always)]
 pub(crate) fn before_free(p: *mut u8, size: usize) {
+    if !free_counted_fast(p, size) {
+        before_free_slow(p, size);
+    }
+}
+
+/// Counts the free of `p` and returns true if this thread has a slot of its own, is
+/// not busy and `p` is certainly not sampled: nearly every free. Otherwise does
+/// nothing and returns false, for [`before_free_slow`].
+#[inline(always)]
+fn free_counted_fast(p: *mut u8, size: usize) -> bool {
+    thread_state::with(move |st| {
+        let Some(slot) = st.fast_slot() else {
+            return false;
+        };
+        if records::may_be_sampled(p as usize) || !slot.add_live_unless_flush_due(-(size as i64)) {
+            return false;
+        }
+        slot.add(&slot.free_count, 1, false);
+        slot.add(&slot.free_bytes, size as u64, false);
+        true
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn before_free_slow(p: *mut u8, size: usize) {
     thread_state::with(move |st| {
         if st.busy.get() {
             stats::internal_changed(-(size as i64));
             return;
         }
         let slot = st.slot();
-        slot.add(&slot.free_count, 1);
-        slot.add(&slot.free_bytes, size as u64);
-        stats::live_changed(slot, -(size as i64));
+        let shared = slot.is_shared();
+        slot.add(&slot.free_count, 1, shared);
+        slot.add(&slot.free_bytes, size as u64, shared);
+        stats::live_changed(slot, -(size as i64), shared);
         if records::may_be_sampled(p as usize) {
-            forget_sampled(st, p, size);
+            let _busy = st.enter();
+            records::forget(p as usize, size);
         }
     });
 }
@@ -163,12 +242,13 @@ pub(crate) fn after_realloc(p: *mut u8, old_accounted: usize, requested: usize, 
             return;
         }
         let slot = st.slot();
-        slot.add(&slot.realloc_count, 1);
-        slot.add(&slot.free_count, 1);
-        slot.add(&slot.free_bytes, old_accounted as u64);
-        slot.add(&slot.alloc_count, 1);
-        slot.add(&slot.alloc_bytes, accounted as u64);
-        stats::live_changed(slot, accounted as i64 - old_accounted as i64);
+        let shared = slot.is_shared();
+        slot.add(&slot.realloc_count, 1, shared);
+        slot.add(&slot.free_count, 1, shared);
+        slot.add(&slot.free_bytes, old_accounted as u64, shared);
+        slot.add(&slot.alloc_count, 1, shared);
+        slot.add(&slot.alloc_bytes, accounted as u64, shared);
+        stats::live_changed(slot, accounted as i64 - old_accounted as i64, shared);
         count_down(st, p, requested);
     });
 }
@@ -180,13 +260,6 @@ fn count_down(st: &ThreadState, p: *mut u8, size: usize) {
     if left < 0 {
         sample(st, p, size);
     }
-}
-
-#[cold]
-#[inline(never)]
-fn forget_sampled(st: &ThreadState, p: *mut u8, size: usize) {
-    let _busy = st.enter();
-    records::forget(p as usize, size);
 }
 
 /// Frames of the profiler kept beyond the requested depth, so that dropping them

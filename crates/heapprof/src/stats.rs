@@ -94,8 +94,8 @@ pub fn stats() -> Stats {
 
 /// Records a change of live bytes on the allocation path.
 #[inline(always)]
-pub(crate) fn live_changed(slot: &Slot, delta: i64) {
-    let pending = slot.add_live(delta);
+pub(crate) fn live_changed(slot: &Slot, delta: i64, shared: bool) {
+    let pending = slot.add_live(delta, shared);
     if !(-FLUSH_BYTES..=FLUSH_BYTES).contains(&pending) {
         flush_pending(slot);
     }

@@ -49,6 +49,15 @@ static FILTER_BITS_SET: BitLines = BitLines([const { AtomicU8::new(0) }; SLOTS /
 #[repr(align(64))]
 struct BitLines([AtomicU8; SLOTS / 8]);
 
+/// Set before the first block is counted in, and never cleared: until then (a
+/// program running at rate 0) frees skip the filter, its hashing and its cache
+/// lines. Alone in its cache lines, so that it stays shared by every core. A byte
+/// (0 or 1) rather than a bool: the loom models have static atomics of this type.
+static FILTER_IN_USE: InUse = InUse(AtomicU8::new(0));
+
+#[repr(align(128))]
+struct InUse(AtomicU8);
+
 #[inline(always)]
 pub(super) fn addr_hash(addr: usize) -> u64 {
     ((addr as u64) >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15)
@@ -72,6 +81,11 @@ pub(super) fn shard_index(addr: usize) -> usize {
 /// Counts a live block in its filter slot (`up`) or uncounts it, saturating at 255.
 /// The caller holds the lock of the shard of `addr`.
 pub(super) fn filter_count(addr: usize, up: bool) {
+    if up && FILTER_IN_USE.0.load(Relaxed) == 0 {
+        // Before the block's bit: a free of the block follows its allocation, so it
+        // sees this store as surely as the bit.
+        FILTER_IN_USE.0.store(1, Relaxed);
+    }
     let i = filter_index(addr);
     let slot = &FILTER[i];
     let v = slot.load(Relaxed);
@@ -99,6 +113,9 @@ pub(super) fn filter_count(addr: usize, up: bool) {
 /// Whether `addr` may be a live sampled block (false means certainly not).
 #[inline(always)]
 pub(crate) fn may_be_sampled(addr: usize) -> bool {
+    if FILTER_IN_USE.0.load(Relaxed) == 0 {
+        return false;
+    }
     let i = filter_index(addr);
     FILTER_BITS_SET.0[i >> 3].load(Relaxed) & (1 << (i & 7)) != 0
 }

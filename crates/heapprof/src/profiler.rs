@@ -290,24 +290,15 @@ pub(crate) fn capture_and_record(
     rate: u64,
     tag: u32,
 ) -> Option<&'static records::Bucket> {
-    let want = records::max_stack_depth() + OWN_FRAMES_SLACK;
-    // Only the part in use is initialised: zeroing all 2 KiB cost more than the unwinding.
+    let want = (records::max_stack_depth() + OWN_FRAMES_SLACK).min(MAX_DEPTH_LIMIT + OWN_FRAMES_SLACK);
     let mut storage = [MaybeUninit::<usize>::uninit(); MAX_DEPTH_LIMIT + OWN_FRAMES_SLACK];
-    let frames = zeroed_prefix(&mut storage, want);
-    let captured = stack::capture(frames);
+    let captured = stack::capture_uninit(&mut storage[..want]);
     if captured.len == 0 {
         records::count_drop();
         return None;
     }
-    records::record_sample(p as usize, size, rate, &frames[..captured.len], captured.truncated(), tag)
-}
-
-/// The first `n` elements of `storage` (at most its length), set to zero.
-fn zeroed_prefix(storage: &mut [MaybeUninit<usize>], n: usize) -> &mut [usize] {
-    let n = n.min(storage.len());
-    let prefix = &mut storage[..n];
-    prefix.fill(MaybeUninit::new(0));
-    // SAFETY: every element of `prefix` was just initialised, and MaybeUninit<usize>
+    // SAFETY: the walk wrote the first `captured.len` elements, and MaybeUninit<usize>
     // has the layout of usize.
-    unsafe { &mut *(std::ptr::from_mut(prefix) as *mut [usize]) }
+    let frames = unsafe { &*(std::ptr::from_ref(&storage[..captured.len]) as *const [usize]) };
+    records::record_sample(p as usize, size, rate, frames, captured.truncated(), tag)
 }

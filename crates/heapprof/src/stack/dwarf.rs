@@ -1,6 +1,8 @@
 //! The DWARF unwinder: each frame's rule comes from the shared rule cache, or on a miss
 //! from the module's `.eh_frame` (see `cfi`), and is applied to rip/rsp/rbp.
 
+use core::mem::MaybeUninit;
+
 use super::cfi::{self, Found};
 use super::rules::{self, Regs, StackRange, Step};
 use super::snapshot::{self, Snapshot};
@@ -10,7 +12,7 @@ use super::{Capture, Registers, StackEnd, walk_start};
 /// Unwinds from `regs` (read in the frame of `capture`), writing return addresses,
 /// the return address of that frame first.
 #[inline(always)]
-pub(super) fn walk(regs: Registers, out: &mut [usize]) -> Capture {
+pub(super) fn walk(regs: Registers, out: &mut [MaybeUninit<usize>]) -> Capture {
     let Some((snapshot, hi)) = walk_start(&regs) else {
         return Capture::UNAVAILABLE;
     };
@@ -20,7 +22,12 @@ pub(super) fn walk(regs: Registers, out: &mut [usize]) -> Capture {
     unwind(snapshot, regs, &stack, out)
 }
 
-fn unwind(mut snapshot: &'static Snapshot, mut regs: Regs, stack: &StackRange, out: &mut [usize]) -> Capture {
+fn unwind(
+    mut snapshot: &'static Snapshot,
+    mut regs: Regs,
+    stack: &StackRange,
+    out: &mut [MaybeUninit<usize>],
+) -> Capture {
     // The first frame is looked up at its pc; callers at their return address minus
     // one (inside the call instruction: a call may be the last instruction of a function).
     let mut lookup = regs.pc;
@@ -70,7 +77,7 @@ fn unwind(mut snapshot: &'static Snapshot, mut regs: Regs, stack: &StackRange, o
         let Some(slot) = out.get_mut(len) else {
             break StackEnd::Truncated;
         };
-        *slot = ra;
+        slot.write(ra);
         len += 1;
     };
     if snapshot::stale() {

@@ -1,6 +1,8 @@
 //! The frame-pointer unwinder: follows the `rbp` chain. Each frame of a function built
 //! with frame pointers holds `[rbp] = caller's rbp, [rbp + 8] = return address`.
 
+use core::mem::MaybeUninit;
+
 use super::snapshot;
 use super::{Capture, Registers, StackEnd, read_stack_word, walk_start};
 
@@ -8,7 +10,7 @@ use super::{Capture, Registers, StackEnd, read_stack_word, walk_start};
 /// heapprof is built with frame pointers (then its first return address is the one
 /// into the caller of `capture`).
 #[inline(always)]
-pub(super) fn walk(regs: Registers, out: &mut [usize]) -> Capture {
+pub(super) fn walk(regs: Registers, out: &mut [MaybeUninit<usize>]) -> Capture {
     let Some((snapshot, hi)) = walk_start(&regs) else {
         return Capture::UNAVAILABLE;
     };
@@ -42,7 +44,7 @@ pub(super) fn walk(regs: Registers, out: &mut [usize]) -> Capture {
         let Some(slot) = out.get_mut(len) else {
             break StackEnd::Truncated;
         };
-        *slot = ra;
+        slot.write(ra);
         len += 1;
         let Some(next_floor) = fp.checked_add(16) else {
             break StackEnd::Lost;

@@ -23,6 +23,7 @@
 //!
 //! Only x86_64 Linux is supported; elsewhere [`capture`] returns [`StackEnd::Unavailable`].
 
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU8, Ordering};
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -124,6 +125,23 @@ pub fn capture(out: &mut [usize]) -> Capture {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
         let regs = Registers::here();
+        walk(regs, unwinder(), as_uninit(out))
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        let _ = out;
+        Capture::UNAVAILABLE
+    }
+}
+
+/// Like [`capture`], into a buffer that need not be initialised: the first `len`
+/// elements are written. The allocation path's buffer is 2 KiB on the stack, and
+/// zeroing even the part in use touched more cache lines than the walk.
+#[inline(never)]
+pub(crate) fn capture_uninit(out: &mut [MaybeUninit<usize>]) -> Capture {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        let regs = Registers::here();
         walk(regs, unwinder(), out)
     }
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
@@ -133,6 +151,13 @@ pub fn capture(out: &mut [usize]) -> Capture {
     }
 }
 
+/// `out` as a buffer the walks write into.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn as_uninit(out: &mut [usize]) -> &mut [MaybeUninit<usize>] {
+    // SAFETY: same layout; the walks only ever write initialised values into it.
+    unsafe { &mut *(core::ptr::from_mut(out) as *mut [MaybeUninit<usize>]) }
+}
+
 /// Like [`capture`], with the unwinder given here instead of the global choice
 /// (for tests and benchmarks that compare unwinders side by side).
 #[inline(never)]
@@ -140,7 +165,7 @@ pub fn capture_with(unwinder: Unwinder, out: &mut [usize]) -> Capture {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
         let regs = Registers::here();
-        walk(regs, unwinder, out)
+        walk(regs, unwinder, as_uninit(out))
     }
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     {
@@ -234,7 +259,7 @@ impl Registers {
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 #[inline(always)]
-fn walk(regs: Registers, unwinder: Unwinder, out: &mut [usize]) -> Capture {
+fn walk(regs: Registers, unwinder: Unwinder, out: &mut [MaybeUninit<usize>]) -> Capture {
     match unwinder {
         Unwinder::Dwarf => dwarf::walk(regs, out),
         Unwinder::FramePointer => frame_pointer::walk(regs, out),

@@ -1,6 +1,6 @@
 //! Allocation overhead: the same workload on each bare allocator and under each
-//! profiler, runs interleaved (A/B/C…, repeated) so that machine noise spreads over
-//! all variants alike. Prints a Markdown table of medians, ratios to each variant's
+//! profiler, runs interleaved (every variant once per round, in a shuffled order) so
+//! that machine noise spreads over all variants alike. Prints a Markdown table of medians, ratios to each variant's
 //! own baseline (the allocator it runs over) and the workload's peak RSS.
 //!
 //! The ratio is paired: each round divides a variant's time by its baseline's time in
@@ -24,7 +24,7 @@
 //! profiler, heaptrack and dhat-rs; `--set slow` has the peers that need a reduced size
 //! (gperftools' heap profiler, valgrind's massif) beside heapprof, heaptrack and dhat-rs.
 
-use heapprof_bench::runner::{field, flag_value, median, paired_ratios, which};
+use heapprof_bench::runner::{field, flag_value, median, paired_ratios, round_order, which};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -98,8 +98,9 @@ fn main() {
             .iter()
             .map(|_| Measured { seconds: vec![], rss_kib: vec![], last_line: String::new() })
             .collect();
-        for _ in 0..runs {
-            for (v, r) in variants.iter().zip(results.iter_mut()) {
+        for round in 0..runs {
+            for i in round_order(variants.len(), round) {
+                let (v, r) = (&variants[i], &mut results[i]);
                 let line = run(&dir, v, allocs, t, &sizes, &scratch);
                 r.seconds.push(field(&line, "seconds").parse().unwrap_or(f64::NAN));
                 r.rss_kib.push(field(&line, "peak_rss_kib").parse().unwrap_or(f64::NAN));

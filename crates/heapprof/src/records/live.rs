@@ -72,14 +72,6 @@ pub(super) fn insert_live(
     let Some(mut shard) = live_shard(addr).lock_bounded(patience) else {
         return false;
     };
-    // A stale entry at this address means its free went unseen (a free from a signal
-    // handler that interrupted the profiler): count that free now, at its class size.
-    if let Some(stale) = shard.remove(addr) {
-        // SAFETY: buckets are never freed.
-        let b = unsafe { &*stale.bucket };
-        b.free_count.fetch_add(1, Relaxed);
-        b.free_bytes.fetch_add(b.size, Relaxed);
-    }
     let size = u32::try_from(size).ok().filter(|&s| s != UNRECORDED_SIZE).unwrap_or(UNRECORDED_SIZE);
     shard.insert(LiveEntry { addr, bucket, time: crate::clock::coarse_nanos(), tag, size })
 }
@@ -90,17 +82,41 @@ impl LiveShard {
     }
 
     /// Adds a live block, keeping its filter slot and the shard's length current.
+    /// False when the table is full and could not grow.
+    ///
+    /// An entry already at the block's address means that block's free went unseen (a
+    /// free from a signal handler that interrupted the profiler): that free is counted
+    /// now, at its class size, and the entry replaced. One walk of the probe chain
+    /// does both: without tombstones, an entry lies before the chain's first empty slot.
     pub(super) fn insert(&mut self, entry: LiveEntry) -> bool {
         if (self.len + 1) * 4 > self.capacity * 3 && !self.grow() {
             return false;
         }
-        self.place(entry);
-        filter_count(entry.addr, true);
-        LIVE_TABLE[shard_index(entry.addr)].len.store(self.len, Relaxed);
-        true
+        let mut i = self.slot_of(entry.addr);
+        loop {
+            // SAFETY: i < capacity.
+            let e = unsafe { &mut *self.entries.add(i) };
+            if e.addr == entry.addr {
+                // SAFETY: buckets are never freed.
+                let stale = unsafe { &*e.bucket };
+                stale.free_count.fetch_add(1, Relaxed);
+                stale.free_bytes.fetch_add(stale.size, Relaxed);
+                *e = entry;
+                return true;
+            }
+            if e.addr == 0 {
+                *e = entry;
+                self.len += 1;
+                filter_count(entry.addr, true);
+                LIVE_TABLE[shard_index(entry.addr)].len.store(self.len, Relaxed);
+                return true;
+            }
+            i = (i + 1) & (self.capacity - 1);
+        }
     }
 
-    /// Puts an entry in the first free slot of its probe chain (room is assured).
+    /// Puts an entry in the first free slot of its probe chain (room is assured; for
+    /// rehashing, where no address is there twice).
     fn place(&mut self, entry: LiveEntry) {
         let mut i = self.slot_of(entry.addr);
         loop {

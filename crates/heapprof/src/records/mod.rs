@@ -176,6 +176,27 @@ pub(crate) fn unlock_all_after_fork() {
 mod tests {
     use super::size_class;
 
+    /// A second sample at an address still in the live table (its free went unseen):
+    /// the old block's free is counted and its entry replaced, not duplicated.
+    #[test]
+    fn a_sample_at_a_live_address_counts_the_unseen_free() {
+        use super::{buckets, forget, live};
+        use std::sync::atomic::Ordering::Relaxed;
+        // Far below any heap of this process, in a region no other test uses.
+        let addr = 0x10_0200_0040usize;
+        let frames = [0x7f00_dead_0001usize, 0x7f00_dead_0002];
+        let bucket = buckets::find_or_insert_bucket(&frames, 64, 1, false, 64, u32::MAX).unwrap();
+        assert!(live::insert_live(addr, 64, bucket, 0, u32::MAX));
+        let again = buckets::find_or_insert_bucket(&frames, 64, 1, false, 64, u32::MAX).unwrap();
+        assert!(std::ptr::eq(bucket, again));
+        assert!(live::insert_live(addr, 64, bucket, 0, u32::MAX));
+        assert_eq!((bucket.alloc_count.load(Relaxed), bucket.free_count.load(Relaxed)), (2, 1));
+        assert!(forget(addr, 64).is_some(), "the replacing entry is live");
+        assert!(forget(addr, 64).is_none(), "a second entry was left behind");
+        assert_eq!((bucket.free_count.load(Relaxed), bucket.free_bytes.load(Relaxed)), (2, 128));
+        assert!(!super::may_be_sampled(addr), "the filter still counts the address");
+    }
+
     #[test]
     fn size_classes_are_exact_when_small_and_at_most_an_eighth_wide() {
         for s in 1..=128 {

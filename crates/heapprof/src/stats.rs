@@ -95,10 +95,15 @@ pub fn stats() -> Stats {
 /// Records a change of live bytes on the allocation path.
 #[inline(always)]
 pub(crate) fn live_changed(slot: &Slot, delta: i64, shared: bool) {
-    let pending = slot.add_live(delta, shared);
-    if !(-FLUSH_BYTES..=FLUSH_BYTES).contains(&pending) {
+    if flush_due(slot.add_live(delta, shared)) {
         flush_pending(slot);
     }
+}
+
+/// Whether a slot's pending live bytes are due to be folded into the global counter.
+#[inline(always)]
+pub(crate) fn flush_due(pending: i64) -> bool {
+    !(-FLUSH_BYTES..=FLUSH_BYTES).contains(&pending)
 }
 
 /// Folds a slot's pending live bytes into the global counter and updates the peak.

@@ -64,11 +64,11 @@ impl Slot {
     }
 
     /// On a private slot: adds a signed change of live bytes and returns true, unless
-    /// the pending total would then call for a flush (see `stats::live_changed`).
+    /// the pending total would then call for a flush (see `stats::flush_due`).
     #[inline(always)]
     pub(crate) fn add_live_unless_flush_due(&self, delta: i64) -> bool {
         let v = self.pending_live.load(Relaxed) + delta;
-        if !(-crate::stats::FLUSH_BYTES..=crate::stats::FLUSH_BYTES).contains(&v) {
+        if crate::stats::flush_due(v) {
             return false;
         }
         self.pending_live.store(v, Relaxed);

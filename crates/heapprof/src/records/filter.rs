@@ -58,15 +58,19 @@ static FILTER_IN_USE: InUse = InUse(AtomicU8::new(0));
 #[repr(align(128))]
 struct InUse(AtomicU8);
 
+/// Fibonacci hashing's multiplier (2^64 / golden ratio): the top bits of the product
+/// spread consecutive inputs evenly.
+const SPREAD: u64 = 0x9e37_79b9_7f4a_7c15;
+
 #[inline(always)]
 pub(super) fn addr_hash(addr: usize) -> u64 {
-    ((addr as u64) >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    ((addr as u64) >> 4).wrapping_mul(SPREAD)
 }
 
 /// The filter slot of `addr`: its region's line, then a bit within the line.
 #[inline(always)]
 pub(super) fn filter_index(addr: usize) -> usize {
-    let line = ((addr as u64) >> REGION_SHIFT).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - LINES_BITS);
+    let line = ((addr as u64) >> REGION_SHIFT).wrapping_mul(SPREAD) >> (64 - LINES_BITS);
     let bit = addr_hash(addr) >> (64 - LINE_BITS);
     ((line << LINE_BITS) | bit) as usize
 }
@@ -108,8 +112,6 @@ pub(super) fn filter_count(addr: usize, up: bool) {
     }
 }
 
-// Unit tests are in `records/mod.rs`: the loom models compile this file on its own.
-
 /// Whether `addr` may be a live sampled block (false means certainly not).
 #[inline(always)]
 pub(crate) fn may_be_sampled(addr: usize) -> bool {
@@ -119,3 +121,5 @@ pub(crate) fn may_be_sampled(addr: usize) -> bool {
     let i = filter_index(addr);
     FILTER_BITS_SET.0[i >> 3].load(Relaxed) & (1 << (i & 7)) != 0
 }
+
+// Unit tests are in `records/mod.rs`: the loom models compile this file on its own.

@@ -8,6 +8,18 @@ static MAPPED_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// Maps `bytes` (rounded up to pages) of zeroed memory; null when the kernel refuses.
 pub(crate) fn map(bytes: usize) -> *mut u8 {
+    map_with(bytes, 0)
+}
+
+/// Like [`map`], for a table about to be filled all over (a hash table's new array,
+/// before rehashing): the kernel provides every page in the one call. Left to fault,
+/// each page took two faults (the probe reads it first, then writes): 262,000 of them
+/// for the live table of a program with 4.8 million live samples.
+pub(crate) fn map_populated(bytes: usize) -> *mut u8 {
+    map_with(bytes, libc::MAP_POPULATE)
+}
+
+fn map_with(bytes: usize, flags: libc::c_int) -> *mut u8 {
     let len = round_to_page(bytes);
     // SAFETY: an anonymous private mapping has no preconditions; failure is MAP_FAILED.
     let p = unsafe {
@@ -15,7 +27,7 @@ pub(crate) fn map(bytes: usize) -> *mut u8 {
             std::ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | flags,
             -1,
             0,
         )

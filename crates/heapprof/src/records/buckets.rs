@@ -146,7 +146,7 @@ impl BucketShard {
     /// Doubles the head array (keeping chains under two per head on average).
     fn grow(&mut self) -> bool {
         let new_capacity = (self.capacity * 2).max(256);
-        let heads = rawmem::map(new_capacity * size_of::<*mut Bucket>()).cast::<*mut Bucket>();
+        let heads = rawmem::map_populated(new_capacity * size_of::<*mut Bucket>()).cast::<*mut Bucket>();
         if heads.is_null() {
             return false;
         }

@@ -67,7 +67,7 @@ if full; then target/release/real_program --records 200000 --runs 5; else target
 echo
 echo "## Stack capture (target/release/unwind_bench)"
 echo
-if full; then target/release/unwind_bench; else target/release/unwind_bench 200; fi
+if full; then target/release/unwind_bench; else target/release/unwind_bench --iterations 200; fi
 echo
 echo "## Profile endpoints under load (target/release/http_load)"
 echo
@@ -79,7 +79,7 @@ fi
 echo
 echo "## Heap budgets in tests (target/release/measure_overhead)"
 echo
-if full; then target/release/measure_overhead 7; else target/release/measure_overhead 1; fi
+if full; then target/release/measure_overhead --runs 7; else target/release/measure_overhead --runs 1; fi
 echo
 echo "## Analyzer (crates/heapprof-bench/analyzer.sh)"
 echo

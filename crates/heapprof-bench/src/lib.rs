@@ -171,12 +171,8 @@ pub fn heapprof_report() -> String {
     )
 }
 
-/// `--divisor N` of the accuracy workload binaries (1 when absent).
-pub fn accuracy_divisor() -> usize {
-    std::env::args()
-        .skip_while(|a| a != "--divisor")
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .filter(|&d| d > 0)
-        .unwrap_or(1)
+/// `--divisor N` of the accuracy workload binaries (1 when absent), which shrinks
+/// every site by that factor.
+pub fn accuracy_divisor(flags: &runner::Flags) -> usize {
+    flags.number("--divisor", 1).max(1)
 }

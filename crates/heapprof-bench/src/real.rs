@@ -60,8 +60,8 @@ pub fn json_work(records: usize) -> (usize, usize) {
 }
 
 /// `--records N` (default 200,000) of the real-program binaries.
-pub fn records_arg() -> usize {
-    std::env::args().skip_while(|a| a != "--records").nth(1).and_then(|v| v.parse().ok()).unwrap_or(200_000)
+pub fn records_arg(program: &'static str) -> usize {
+    crate::runner::Flags::from_env(program, "[--records N]", &["--records"], &[]).number("--records", 200_000)
 }
 
 /// Runs `json_work`, timed; returns the line the real-program binaries print.

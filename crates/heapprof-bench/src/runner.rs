@@ -5,12 +5,72 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
-/// The number after `flag` in `args`, or `default` when the flag is absent.
-pub fn flag_value(args: &[String], flag: &str, default: usize) -> Result<usize, String> {
-    match args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|_| format!("{flag}: not a number: {v}")),
+/// A benchmark driver's command line: `--flag value` pairs and bare switches, checked
+/// against the flags the driver knows. A misspelt or unknown flag, or one without its
+/// value, is an error (exit 2): otherwise `overhead --help` ran the whole suite with
+/// its defaults. `--help` prints the usage.
+#[derive(Debug)]
+pub struct Flags {
+    program: &'static str,
+    args: Vec<String>,
+}
+
+impl Flags {
+    /// Reads this process's arguments, exiting with the usage on `--help` (status 0)
+    /// or on a bad command line (status 2).
+    pub fn from_env(program: &'static str, usage: &str, with_value: &[&str], switches: &[&str]) -> Flags {
+        match check(std::env::args().skip(1).collect(), with_value, switches) {
+            Ok(Some(args)) => Flags { program, args },
+            Ok(None) => {
+                println!("usage: {program} {usage}");
+                std::process::exit(0)
+            }
+            Err(e) => {
+                eprintln!("{program}: {e} (usage: {program} {usage})");
+                std::process::exit(2)
+            }
+        }
     }
+
+    /// The value after `flag`, if given.
+    pub fn text(&self, flag: &str) -> Option<&str> {
+        self.args.iter().position(|a| a == flag).and_then(|i| self.args.get(i + 1)).map(String::as_str)
+    }
+
+    /// The number after `flag`, or `default` when the flag is absent; exits 2 when the
+    /// value is not a number.
+    pub fn number(&self, flag: &str, default: usize) -> usize {
+        match self.text(flag) {
+            None => default,
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                eprintln!("{}: {flag}: not a number: {v}", self.program);
+                std::process::exit(2)
+            }),
+        }
+    }
+
+    /// Whether the switch `flag` was given.
+    pub fn has(&self, flag: &str) -> bool {
+        self.args.iter().any(|a| a == flag)
+    }
+}
+
+/// `Ok(None)` for `--help`; the arguments when every flag is known and has its value.
+fn check(args: Vec<String>, with_value: &[&str], switches: &[&str]) -> Result<Option<Vec<String>>, String> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--help" || a == "-h" {
+            return Ok(None);
+        }
+        if with_value.contains(&a.as_str()) {
+            if it.next().is_none() {
+                return Err(format!("{a} needs a value"));
+            }
+        } else if !switches.contains(&a.as_str()) {
+            return Err(format!("unknown argument {a}"));
+        }
+    }
+    Ok(Some(args))
 }
 
 /// `tool` on PATH, if it is there.
@@ -92,7 +152,18 @@ fn children_cpu_seconds() -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::round_order;
+    use super::{check, round_order};
+
+    #[test]
+    fn flags_are_checked_against_the_known_ones() {
+        let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let known = (&["--runs", "--sizes"][..], &["--smoke"][..]);
+        assert_eq!(check(args("--runs 3 --smoke"), known.0, known.1), Ok(Some(args("--runs 3 --smoke"))));
+        assert_eq!(check(args("--smoke --help --bogus"), known.0, known.1), Ok(None));
+        assert_eq!(check(args("--run 3"), known.0, known.1), Err("unknown argument --run".into()));
+        assert_eq!(check(args("--smoke --runs"), known.0, known.1), Err("--runs needs a value".into()));
+        assert_eq!(check(args("7"), known.0, known.1), Err("unknown argument 7".into()));
+    }
 
     #[test]
     fn every_round_runs_every_variant_once_in_varying_order() {

@@ -11,15 +11,14 @@ use std::path::Path;
 use std::process::Command;
 
 use heapprof_bench::accuracy::{self, SITES, SiteTotals};
-use heapprof_bench::runner::{flag_value, which};
+use heapprof_bench::runner::{Flags, which};
 
 const JEMALLOC: &str = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |flag: &str, default: usize| flag_value(&args, flag, default).unwrap_or_else(|e| fail(&e));
-    let seeds = value("--seeds", 20);
-    let divisor = value("--divisor", 1);
+    let flags = Flags::from_env("accuracy", "[--seeds N] [--divisor N]", &["--seeds", "--divisor"], &[]);
+    let seeds = flags.number("--seeds", 20);
+    let divisor = flags.number("--divisor", 1);
     let dir = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))

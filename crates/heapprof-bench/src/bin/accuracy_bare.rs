@@ -11,12 +11,18 @@
 use heapprof_bench::accuracy;
 
 fn main() {
-    let divisor = heapprof_bench::accuracy_divisor();
-    let dump = std::env::args().skip_while(|a| a != "--dump").nth(1);
+    let flags = heapprof_bench::runner::Flags::from_env(
+        "accuracy_bare",
+        "[--divisor N] [--dump PATH]",
+        &["--divisor", "--dump"],
+        &[],
+    );
+    let divisor = heapprof_bench::accuracy_divisor(&flags);
+    let dump = flags.text("--dump");
     let held = accuracy::run_sites(divisor);
     print!("{}", accuracy::format_sites("truth", &held.truth));
     if let Some(path) = dump {
-        match jemalloc_dump(&path) {
+        match jemalloc_dump(path) {
             Ok(()) => println!("dumped {path}"),
             Err(e) => {
                 eprintln!("accuracy_bare: {e}");

@@ -12,7 +12,9 @@ use heapprof_bench::accuracy;
 static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
 
 fn main() {
-    let divisor = heapprof_bench::accuracy_divisor();
+    let flags =
+        heapprof_bench::runner::Flags::from_env("accuracy_heapprof", "[--divisor N]", &["--divisor"], &[]);
+    let divisor = heapprof_bench::accuracy_divisor(&flags);
     let held = accuracy::run_sites(divisor);
     let estimates = accuracy::sites_in_profile(&heapprof::heap_profile());
     let s = heapprof::stats();

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use heapprof_bench::runner::Flags;
+
 #[global_allocator]
 static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
 
@@ -50,15 +52,9 @@ fn throughput(
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str, default: usize| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let (requests, clients) = (value("--requests", 2000), value("--clients", 8).max(1));
+    let flags =
+        Flags::from_env("http_load", "[--requests N] [--clients N]", &["--requests", "--clients"], &[]);
+    let (requests, clients) = (flags.number("--requests", 2000), flags.number("--clients", 8).max(1));
     let server = heapprof::http::serve("127.0.0.1:0").unwrap_or_else(|e| {
         eprintln!("http_load: {e}");
         std::process::exit(2);

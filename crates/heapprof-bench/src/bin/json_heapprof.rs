@@ -6,7 +6,7 @@
 static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
 
 fn main() {
-    let line = heapprof_bench::real::run_timed(heapprof_bench::real::records_arg());
+    let line = heapprof_bench::real::run_timed(heapprof_bench::real::records_arg("json_heapprof"));
     let s = heapprof::stats();
     let (calls, bytes) = heapprof_bench::real::work_totals(&heapprof::heap_profile());
     println!(

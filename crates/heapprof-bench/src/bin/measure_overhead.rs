@@ -4,10 +4,12 @@
 //! closure is recorded with its stack (that is how failures name their sites).
 //!
 //! ```text
-//! cargo run --release -p heapprof-bench --bin measure_overhead [-- RUNS]
+//! cargo run --release -p heapprof-bench --bin measure_overhead [-- --runs N]
 //! ```
 
 use std::time::Instant;
+
+use heapprof_bench::runner::Flags;
 
 #[global_allocator]
 static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
@@ -32,7 +34,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(7).max(1);
+    let runs = Flags::from_env("measure_overhead", "[--runs N]", &["--runs"], &[]).number("--runs", 7).max(1);
     let (mut bare, mut measured) = (Vec::new(), Vec::new());
     let mut allocations = 0;
     for _ in 0..runs {

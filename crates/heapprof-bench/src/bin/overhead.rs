@@ -24,7 +24,7 @@
 //! profiler, heaptrack and dhat-rs; `--set slow` has the peers that need a reduced size
 //! (gperftools' heap profiler, valgrind's massif) beside heapprof, heaptrack and dhat-rs.
 
-use heapprof_bench::runner::{field, flag_value, median, paired_ratios, round_order, which};
+use heapprof_bench::runner::{Flags, field, median, paired_ratios, round_order, which};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -50,34 +50,38 @@ struct Measured {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let smoke = args.iter().any(|a| a == "--smoke");
-    let text = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
-    let value = |flag: &str, default: usize| flag_value(&args, flag, default).unwrap_or_else(|e| fail(&e));
-    let set = text("--set").unwrap_or_else(|| "main".into());
-    let sizes = text("--sizes").unwrap_or_else(|| "mixed".into());
-    if heapprof_bench::SizeMix::parse(&sizes).is_none() {
+    let flags = Flags::from_env(
+        "overhead",
+        "[--set main|slow] [--sizes mixed|small|large] [--threads 1,2] [--runs N] [--allocs N] [--only 'PREFIX;PREFIX'] [--smoke]",
+        &["--set", "--sizes", "--threads", "--runs", "--allocs", "--only"],
+        &["--smoke"],
+    );
+    let smoke = flags.has("--smoke");
+    let set = flags.text("--set").unwrap_or("main");
+    let sizes = flags.text("--sizes").unwrap_or("mixed");
+    if heapprof_bench::SizeMix::parse(sizes).is_none() {
         fail(&format!("--sizes: unknown mix {sizes}"));
     }
-    let threads: Vec<usize> = text("--threads")
-        .unwrap_or_else(|| "1,2".into())
+    let threads: Vec<usize> = flags
+        .text("--threads")
+        .unwrap_or("1,2")
         .split(',')
         .map(|t| t.parse().unwrap_or_else(|_| fail(&format!("--threads: not a number: {t}"))))
         .collect();
-    let runs = value("--runs", if smoke { 1 } else { 5 });
-    let allocs = value("--allocs", if smoke { 100_000 } else { 2_000_000 });
+    let runs = flags.number("--runs", if smoke { 1 } else { 5 });
+    let allocs = flags.number("--allocs", if smoke { 100_000 } else { 2_000_000 });
     let dir = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| fail("cannot locate the workload binaries"));
     let scratch = tempdir();
 
-    let mut variants = match set.as_str() {
+    let mut variants = match set {
         "main" => main_set(smoke, &scratch),
         "slow" => slow_set(&scratch),
         _ => fail(&format!("--set: unknown set {set}")),
     };
-    if let Some(only) = text("--only") {
+    if let Some(only) = flags.text("--only") {
         let prefixes: Vec<&str> = only.split(';').collect();
         let chosen = |v: &Variant| prefixes.iter().any(|p| v.name.starts_with(p));
         // Keep the chosen variants and the baselines they are ratios to.
@@ -101,7 +105,7 @@ fn main() {
         for round in 0..runs {
             for i in round_order(variants.len(), round) {
                 let (v, r) = (&variants[i], &mut results[i]);
-                let line = run(&dir, v, allocs, t, &sizes, &scratch);
+                let line = run(&dir, v, allocs, t, sizes, &scratch);
                 r.seconds.push(field(&line, "seconds").parse().unwrap_or(f64::NAN));
                 r.rss_kib.push(field(&line, "peak_rss_kib").parse().unwrap_or(f64::NAN));
                 r.last_line = line;

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use heapprof_bench::real;
-use heapprof_bench::runner::{RunCost, field, flag_value, median, paired_ratios, run_measured, which};
+use heapprof_bench::runner::{Flags, RunCost, field, median, paired_ratios, run_measured, which};
 
 struct Variant {
     name: &'static str,
@@ -22,10 +22,9 @@ struct Variant {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |flag: &str, default: usize| flag_value(&args, flag, default).unwrap_or_else(|e| fail(&e));
-    let records = value("--records", 200_000);
-    let runs = value("--runs", 5);
+    let flags = Flags::from_env("real_program", "[--records N] [--runs N]", &["--records", "--runs"], &[]);
+    let records = flags.number("--records", 200_000);
+    let runs = flags.number("--runs", 5);
     let dir = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))

@@ -11,6 +11,8 @@ use std::hint::black_box;
 use std::process::Command;
 use std::time::Instant;
 
+use heapprof_bench::runner::Flags;
+
 #[global_allocator]
 static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
 
@@ -78,15 +80,20 @@ fn leaf_b(_path: u32, out: &mut Vec<Vec<u8>>) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let text = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
-    let write = text("--write");
-    if let Some(n) = text("--child") {
-        child(n.parse().unwrap_or(1000), write.as_deref());
+    let flags = Flags::from_env(
+        "snapshot_cost",
+        "[--stacks 1000,10000,100000] [--write PATH]",
+        &["--stacks", "--write", "--child"],
+        &[],
+    );
+    let write = flags.text("--write");
+    if flags.text("--child").is_some() {
+        child(flags.number("--child", 1000), write);
         return;
     }
-    let stacks: Vec<usize> = text("--stacks")
-        .unwrap_or_else(|| "1000,10000,100000".into())
+    let stacks: Vec<usize> = flags
+        .text("--stacks")
+        .unwrap_or("1000,10000,100000")
         .split(',')
         .map(|s| s.parse().unwrap_or_else(|_| fail(&format!("--stacks: not a number: {s}"))))
         .collect();

@@ -2,7 +2,7 @@
 //! rule cache), its frame-pointer unwinder, and libgcc's `_Unwind_Backtrace` (through
 //! `backtrace::trace_unsynchronized`) as the reference.
 //!
-//! Run with `cargo run --release -p heapprof-bench --bin unwind_bench [-- iterations]`.
+//! Run with `cargo run --release -p heapprof-bench --bin unwind_bench [-- --iterations N]`.
 //! The stack is a chain of distinct functions (distinct return addresses, like a real
 //! program's), so the rule cache holds one entry per frame.
 
@@ -11,6 +11,7 @@ use std::marker::PhantomData;
 use std::time::Instant;
 
 use heapprof::stack::{Capture, StackEnd, Unwinder, capture_with};
+use heapprof_bench::runner::Flags;
 
 /// A call chain whose every level is a distinct function: `Up<T>::run` calls `T::run`.
 trait Level {
@@ -140,7 +141,8 @@ fn end(c: Capture) -> (usize, Option<StackEnd>) {
 }
 
 fn main() {
-    let iterations: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
+    let flags = Flags::from_env("unwind_bench", "[--iterations N]", &["--iterations"], &[]);
+    let iterations = u32::try_from(flags.number("--iterations", 200_000)).unwrap_or(u32::MAX);
     // Depths are total frames, counted by the DWARF unwinder: the chain adds to the
     // frames of main, std's runtime start and libc below it.
     // The very first capture builds the module list.

@@ -86,7 +86,7 @@ pub(crate) fn parse_duration(s: &[u8]) -> Option<std::time::Duration> {
 
 /// The decimal number at the start of `s` and what follows it; None if `s` does not
 /// start with a digit or the number overflows.
-fn leading_number(s: &[u8]) -> Option<(u64, &[u8])> {
+pub(crate) fn leading_number(s: &[u8]) -> Option<(u64, &[u8])> {
     let digits = s.iter().take_while(|c| c.is_ascii_digit()).count();
     if digits == 0 {
         return None;

@@ -48,13 +48,10 @@ fn read_small<'a>(path: &std::ffi::CStr, buf: &'a mut [u8]) -> Option<&'a [u8]> 
     Some(&buf[..len])
 }
 
+/// A whole field that is one decimal number (spaces around it allowed).
 fn parse_u64(s: &[u8]) -> Option<u64> {
-    let s = s.trim_ascii();
-    if s.is_empty() {
-        return None;
+    match crate::config::leading_number(s.trim_ascii())? {
+        (n, []) => Some(n),
+        _ => None,
     }
-    s.iter().try_fold(0u64, |n, &c| {
-        c.is_ascii_digit().then_some(())?;
-        n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
-    })
 }

@@ -3,21 +3,20 @@
 //! atomics through `heapprof_loom::sync`), with the spin lock (`spin.rs`) that guards
 //! each live shard.
 //!
-//! A slot's count changes only under its shard's lock, with a plain load and store;
-//! its bit in `FILTER_BITS_SET` is set and cleared by an atomic OR and AND, because
-//! the other bits of its byte belong to other shards, whose lock holders write them
-//! at the same time. The free path reads the bit with no lock. What the free path
-//! relies on: a sampled block that is live is never reported "certainly not
-//! sampled". The models check it when writers of other shards change other bits of
-//! the same byte, when a second block in the same slot comes and goes, and after a
-//! block is handed to another thread to free, and for the first block ever counted
-//! in (before which frees skip the filter).
+//! Every slot of a filter line belongs to the line's live shard. A slot's count
+//! changes only under that shard's lock, with a plain load and store; its bit in
+//! `FILTER_BITS_SET` is set and cleared by an atomic OR and AND. The free path reads
+//! the bit with no lock. What the free path relies on: a sampled block that is live is
+//! never reported "certainly not sampled". The models check it when other threads
+//! change other bits of the same byte, when a second block in the same slot comes and
+//! goes, after a block is handed to another thread to free, and for the first block
+//! ever counted in (before which frees skip the filter).
 //!
 //! Tried once each, and caught: clearing the bit whenever a count goes down (rather
-//! than when it reaches zero) fails `live_blocks_stay_visible_to_frees`; writing the
-//! bits byte with a plain load and store (as when each shard owned whole bytes)
-//! fails both tests, as lost updates between writers holding different locks; never
-//! setting `FILTER_IN_USE` fails all three.
+//! than when it reaches zero) fails `live_blocks_stay_visible_to_frees`; never setting
+//! `FILTER_IN_USE` fails all three. Under an earlier layout, where neighbouring bits of
+//! a byte belonged to different shards, writing the byte with a plain load and store
+//! failed the first two, as lost updates between writers holding different locks.
 //!
 //! `cargo test --release --manifest-path loom/Cargo.toml --test live_filter`.
 
@@ -85,8 +84,7 @@ impl Shards {
     }
 }
 
-/// Four blocks whose slots share one bits byte, `x`, `w` and `z` each in a shard of
-/// its own: `x`, live throughout, checked by this thread's frees meanwhile; `y`, in `x`'s very
+/// Four blocks whose slots share one bits byte, and so one shard: `x`, live throughout, checked by this thread's frees meanwhile; `y`, in `x`'s very
 /// slot, allocated and freed by one thread, whose free must not clear `x`'s bit; `w`,
 /// allocated by that thread and freed by this one after a hand-off (the free of a block
 /// another thread allocated); `z`, allocated and freed by a third thread. Every free
@@ -97,7 +95,7 @@ fn live_blocks_stay_visible_to_frees() {
     let byte = 8 * 300;
     let x = address_in_slot(byte + 2);
     let (y, w, z) = (slot_mate(x), address_in_slot(byte + 5), address_in_slot(byte + 7));
-    assert!(shard_index(x) != shard_index(w) && shard_index(w) != shard_index(z) && shard_index(x) != shard_index(z));
+    assert!([y, w, z].iter().all(|&a| shard_index(a) == shard_index(x)), "one byte, several shards");
     model(3, move || {
         let shards = Shards::new(&[x, y, w, z]);
         // Create the filter bytes used below on this thread, before spawning (see
@@ -142,14 +140,13 @@ fn live_blocks_stay_visible_to_frees() {
     });
 }
 
-/// Two slots of one bits byte in different shards, each written by its own thread
-/// under its own shard's lock: each thread's block stays visible while live and its
-/// bit clears when freed. The two locks do not serialise the writers, so only an
-/// atomic read-modify-write of the byte keeps either from losing the other's update.
+/// Two slots of one bits byte, each written by its own thread under the byte's one
+/// shard lock while the other thread's reads of the byte take no lock: each thread's
+/// block stays visible while live and its bit clears when freed.
 #[test]
-fn neighbouring_shards_do_not_lose_updates() {
+fn neighbouring_bits_do_not_lose_updates() {
     let (a, b) = (address_in_slot(8 * 77), address_in_slot(8 * 77 + 1));
-    assert_ne!(shard_index(a), shard_index(b), "neighbouring bits in one shard");
+    assert_eq!(shard_index(a), shard_index(b), "one byte, two shards");
     model(3, move || {
         let shards = Shards::new(&[a, b]);
         for x in [a, b] {

@@ -75,8 +75,25 @@ pub fn snapshot() -> HeapSnapshot {
             truncated: b.truncated,
         });
     });
-    records.sort_by(|a, b| (&a.frames, a.size_class, a.rate).cmp(&(&b.frames, b.size_class, b.rate)));
+    sort_and_merge_stripes(&mut records);
     HeapSnapshot { records, unix_nanos: clock::unix_nanos(), rate: sampler::sample_rate() }
+}
+
+/// Sorts records by (stack, size class, rate) and adds together those the same in all
+/// three: the buckets of one site in different threads' stripes.
+pub(crate) fn sort_and_merge_stripes(records: &mut Vec<StackRecord>) {
+    records.sort_by(|a, b| (&a.frames, a.size_class, a.rate).cmp(&(&b.frames, b.size_class, b.rate)));
+    records.dedup_by(|next, kept| {
+        let same = (&next.frames, next.size_class, next.rate) == (&kept.frames, kept.size_class, kept.rate);
+        if same {
+            kept.allocs += next.allocs;
+            kept.alloc_bytes += next.alloc_bytes;
+            kept.frees += next.frees;
+            kept.free_bytes += next.free_bytes;
+            kept.truncated |= next.truncated;
+        }
+        same
+    });
 }
 
 /// The sampled heap now, as a pprof profile (`alloc_objects`, `alloc_space`,

@@ -278,7 +278,7 @@ fn sample(st: &ThreadState, p: *mut u8, size: usize) {
     if !sampler::on_countdown_exhausted(st, size) {
         return;
     }
-    capture_and_record(p, size, sampler::sample_rate(), 0);
+    capture_and_record(p, size, sampler::sample_rate(), 0, st.bucket_stripe());
 }
 
 /// Captures the stack of the allocation of `size` bytes at `p` and records it;
@@ -289,6 +289,7 @@ pub(crate) fn capture_and_record(
     size: usize,
     rate: u64,
     tag: u32,
+    stripe: u8,
 ) -> Option<&'static records::Bucket> {
     records::prefetch_slot(p as usize);
     let want = (records::max_stack_depth() + OWN_FRAMES_SLACK).min(MAX_DEPTH_LIMIT + OWN_FRAMES_SLACK);
@@ -301,5 +302,5 @@ pub(crate) fn capture_and_record(
     // SAFETY: the walk wrote the first `captured.len` elements, and MaybeUninit<usize>
     // has the layout of usize.
     let frames = unsafe { &*(std::ptr::from_ref(&storage[..captured.len]) as *const [usize]) };
-    records::record_sample(p as usize, size, rate, frames, captured.truncated(), tag)
+    records::record_sample(p as usize, size, rate, frames, captured.truncated(), tag, stripe)
 }

@@ -9,7 +9,7 @@
 
 use std::cell::Cell;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
 
 use crate::rawmem;
 
@@ -19,6 +19,9 @@ pub(crate) struct Slot {
     in_use: AtomicBool,
     /// Written by several threads at once: counters use atomic read-modify-write.
     shared: bool,
+    /// The stripe of the sampled-record buckets its thread records into (see
+    /// `records::buckets::STRIPES`): slots take the stripes in turn.
+    stripe: u8,
     pub(crate) alloc_count: AtomicU64,
     pub(crate) alloc_bytes: AtomicU64,
     pub(crate) free_count: AtomicU64,
@@ -30,10 +33,11 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    const fn new(shared: bool) -> Self {
+    const fn new(shared: bool, stripe: u8) -> Self {
         Slot {
             in_use: AtomicBool::new(shared),
             shared,
+            stripe,
             alloc_count: AtomicU64::new(0),
             alloc_bytes: AtomicU64::new(0),
             free_count: AtomicU64::new(0),
@@ -90,7 +94,7 @@ impl Slot {
 
 /// Used by threads whose own slot is gone (after their exit handler ran) or
 /// could not be mapped.
-static OVERFLOW_SLOT: Slot = Slot::new(true);
+static OVERFLOW_SLOT: Slot = Slot::new(true, 0);
 
 /// All slots ever made, newest first (the overflow slot is not in the list).
 static SLOTS: AtomicPtr<Slot> = AtomicPtr::new(ptr::null_mut());
@@ -169,6 +173,13 @@ impl ThreadState {
         // SAFETY: slots are never unmapped.
         let private = !slot.is_null() && !unsafe { &*slot }.shared;
         self.fast_slot.set(if private && !self.busy.get() { slot } else { ptr::null() });
+    }
+
+    /// The stripe this thread records samples into: its slot's, or the first while it
+    /// has none.
+    pub(crate) fn bucket_stripe(&self) -> u8 {
+        // SAFETY: slots are never unmapped.
+        unsafe { self.slot.get().as_ref() }.map_or(0, |s| s.stripe)
     }
 
     /// This thread's counter slot, claiming one on first use.
@@ -261,8 +272,10 @@ fn new_slot() -> Option<&'static Slot> {
     if mem.is_null() {
         return None;
     }
+    static SLOTS_MADE: AtomicUsize = AtomicUsize::new(0);
+    let stripe = (SLOTS_MADE.fetch_add(1, Relaxed) % crate::records::STRIPES) as u8;
     // SAFETY: `mem` is fresh, writable, page-aligned memory large enough for a Slot.
-    unsafe { mem.write(Slot::new(false)) };
+    unsafe { mem.write(Slot::new(false, stripe)) };
     // SAFETY: just initialised; never unmapped.
     let slot = unsafe { &*mem };
     slot.in_use.store(true, Relaxed);

@@ -108,7 +108,7 @@ pub fn snapshot_older_than(min_age: Duration) -> HeapSnapshot {
             }
         })
         .collect();
-    records.sort_by(|a, b| (&a.frames, a.size_class, a.rate).cmp(&(&b.frames, b.size_class, b.rate)));
+    crate::heap::sort_and_merge_stripes(&mut records);
     HeapSnapshot { records, unix_nanos: clock::unix_nanos(), rate: sampler::sample_rate() }
 }
 

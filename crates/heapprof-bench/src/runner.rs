@@ -49,6 +49,20 @@ impl Flags {
         }
     }
 
+    /// The comma-separated numbers after `flag`, or `default`'s; exits 2 when one is
+    /// not a number.
+    pub fn numbers(&self, flag: &str, default: &str) -> Vec<usize> {
+        let list = self.text(flag).unwrap_or(default);
+        list.split(',')
+            .map(|v| {
+                v.parse().unwrap_or_else(|_| {
+                    eprintln!("{}: {flag}: not a number: {v}", self.program);
+                    std::process::exit(2)
+                })
+            })
+            .collect()
+    }
+
     /// Whether the switch `flag` was given.
     pub fn has(&self, flag: &str) -> bool {
         self.args.iter().any(|a| a == flag)

@@ -62,12 +62,7 @@ fn main() {
     if heapprof_bench::SizeMix::parse(sizes).is_none() {
         fail(&format!("--sizes: unknown mix {sizes}"));
     }
-    let threads: Vec<usize> = flags
-        .text("--threads")
-        .unwrap_or("1,2")
-        .split(',')
-        .map(|t| t.parse().unwrap_or_else(|_| fail(&format!("--threads: not a number: {t}"))))
-        .collect();
+    let threads = flags.numbers("--threads", "1,2");
     let runs = flags.number("--runs", if smoke { 1 } else { 5 });
     let allocs = flags.number("--allocs", if smoke { 100_000 } else { 2_000_000 });
     let dir = std::env::current_exe()

@@ -91,12 +91,7 @@ fn main() {
         child(flags.number("--child", 1000), write);
         return;
     }
-    let stacks: Vec<usize> = flags
-        .text("--stacks")
-        .unwrap_or("1000,10000,100000")
-        .split(',')
-        .map(|s| s.parse().unwrap_or_else(|_| fail(&format!("--stacks: not a number: {s}"))))
-        .collect();
+    let stacks = flags.numbers("--stacks", "1000,10000,100000");
     let me = std::env::current_exe().unwrap_or_else(|e| fail(&format!("cannot locate myself: {e}")));
     println!(
         "| distinct stacks | stack records | profile | cold: heap_profile | cold: encode + gzip | warm: heap_profile | warm: encode + gzip | profiler metadata before → after | RSS growth | dropped samples |"

@@ -5,16 +5,17 @@
 //! Layout: a block's 1 MiB region picks a 64-byte line of bits, and the address
 //! picks the bit within it. Threads allocate mostly from regions of their own (glibc
 //! arenas, mimalloc segments, jemalloc extents), so one thread's samples change lines
-//! that the other threads' frees seldom read. The line also picks the block's live
-//! shard, so a thread's blocks share few shards with other threads' blocks, and
-//! consecutive samples of one thread mostly take a lock it took last: with the shard
-//! picked by the address instead, two threads recording every allocation passed the
-//! shards' lines between their cores (rate 1, small objects, 2 threads: 12.5× the bare
-//! run, 9.7× with shards by line). With lines picked by the address alone,
+//! that the other threads' frees seldom read. With lines picked by the address alone,
 //! every sample on one core made the other core's next free in that line miss its
 //! cache: the filter's load was 5% of a two-thread run in `perf`. A region holds
 //! about `1 MiB / rate` live samples (two at the default rate), so its 512 bits stay
 //! sparse and a free seldom takes the table's lock for nothing.
+//!
+//! The line also picks the block's live shard, so a thread's blocks share few shards
+//! with other threads' blocks, and consecutive samples of one thread mostly take a
+//! lock it took last. With the shard picked by the address instead, two threads
+//! recording every allocation passed the shards' lines between their cores (rate 1,
+//! small objects, 2 threads: 12.5× the bare run, 9.7× with shards by line).
 //!
 //! The protocol, which `loom/tests/live_filter.rs` model-checks on this very file
 //! (compiled there against loom's atomics through `crate::sync`):
@@ -22,7 +23,9 @@
 //!   holder of that shard's lock changes the line's counts and bits, so a plain load
 //!   and store suffice for the counts;
 //! - the slot's bit is set when its count leaves zero and cleared when the count
-//!   returns to zero, by an atomic OR or AND (frees read the byte meanwhile);
+//!   returns to zero, by an atomic OR or AND. One lock holder at a time writes a
+//!   byte, so a load and store would also do; the OR and AND are what the models
+//!   check, and were needed when neighbouring bits belonged to different shards;
 //! - the free path reads the bit without a lock. While a block is live its slot's
 //!   count is at least one, so every value its byte takes has the bit set, and a
 //!   free that follows the block's allocation cannot see it clear.

@@ -292,6 +292,7 @@ pub(crate) fn capture_and_record(
     stripe: u8,
 ) -> Option<&'static records::Bucket> {
     records::prefetch_slot(p as usize);
+    stack::prefetch_rules();
     let want = (records::max_stack_depth() + OWN_FRAMES_SLACK).min(MAX_DEPTH_LIMIT + OWN_FRAMES_SLACK);
     let mut storage = [MaybeUninit::<usize>::uninit(); MAX_DEPTH_LIMIT + OWN_FRAMES_SLACK];
     let captured = stack::capture_uninit(&mut storage[..want]);

@@ -33,6 +33,10 @@ fn unwind(
     let mut lookup = regs.pc;
     let mut rule = rules::cached(lookup);
     let mut len = 0;
+    // The rule-cache slots looked up, for the next walk's prefetch (see `prefetch_rules`).
+    let mut looked_up = [0u16; thread::RECENT_RULES];
+    looked_up[0] = rules::slot_of(lookup);
+    let mut looked_up_len = 1;
     let end = loop {
         let mut signal_frame = false;
         let step = match rule {
@@ -64,6 +68,10 @@ fn unwind(
         let ra = regs.pc;
         lookup = if signal_frame { ra } else { ra.saturating_sub(1) };
         rule = rules::cached(lookup);
+        if let Some(slot) = looked_up.get_mut(looked_up_len) {
+            *slot = rules::slot_of(lookup);
+            looked_up_len += 1;
+        }
         // Accept only addresses in known code. A cached rule vouches for that: rules are
         // only stored for addresses that passed this check, and all are forgotten when a
         // module is unloaded. Otherwise check, refreshing the module list once if the
@@ -80,6 +88,7 @@ fn unwind(
         slot.write(ra);
         len += 1;
     };
+    thread::with_thread(|t| t.set_recent_rules(&looked_up[..looked_up_len]));
     if snapshot::stale() {
         // Rules may have been read from an unloaded module's bytes (they read as empty,
         // and the frame-pointer rule was used): distrust this stack, replace the list.

@@ -151,16 +151,32 @@ impl Rule {
 }
 
 const TABLE_BITS: u32 = 16;
+// Slots are remembered per thread as `u16` (see `slot_of`).
+const _: () = assert!(TABLE_BITS <= 16);
 const TABLE_MASK: usize = (1 << TABLE_BITS) - 1;
 /// Addresses at or above this do not fit the tag (user space on x86_64 ends at 2^47).
 const MAX_CACHED_ADDRESS: usize = 1 << 47;
 
 static TABLE: [AtomicU64; 1 << TABLE_BITS] = [const { AtomicU64::new(0) }; 1 << TABLE_BITS];
 
+/// The table slot that holds the rule for `lookup_address`.
+#[inline(always)]
+pub(super) fn slot_of(lookup_address: usize) -> u16 {
+    (lookup_address & TABLE_MASK) as u16
+}
+
+/// Starts loading a table slot into the cache.
+#[inline(always)]
+pub(super) fn prefetch(slot: u16) {
+    let p = TABLE[usize::from(slot) & TABLE_MASK].as_ptr();
+    // SAFETY: a prefetch never faults; the address is within the table anyway.
+    unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast()) };
+}
+
 /// The cached rule for `lookup_address`, if any.
 #[inline(always)]
 pub(super) fn cached(lookup_address: usize) -> Option<Rule> {
-    let entry = TABLE.get(lookup_address & TABLE_MASK)?.load(Ordering::Relaxed);
+    let entry = TABLE.get(usize::from(slot_of(lookup_address)))?.load(Ordering::Relaxed);
     if entry >> 32 != (lookup_address >> TABLE_BITS) as u64 || lookup_address >= MAX_CACHED_ADDRESS {
         return None;
     }

@@ -37,11 +37,24 @@ pub(super) struct ThreadStack {
     hi: Cell<usize>,
     /// Null (none yet), `BUSY`, `RETIRED`, or the thread's own scratch slot.
     slot: Cell<*mut ScratchSlot>,
+    /// The rule-cache slots the last walk on this thread looked up, outermost frames
+    /// included, and how many: see [`super::prefetch_rules`].
+    recent_rules: [Cell<u16>; RECENT_RULES],
+    recent_len: Cell<u8>,
 }
+
+/// How many rule-cache slots a thread remembers from its last walk.
+pub(super) const RECENT_RULES: usize = 32;
 
 thread_local! {
     static THREAD: ThreadStack = const {
-        ThreadStack { lo: Cell::new(0), hi: Cell::new(0), slot: Cell::new(ptr::null_mut()) }
+        ThreadStack {
+            lo: Cell::new(0),
+            hi: Cell::new(0),
+            slot: Cell::new(ptr::null_mut()),
+            recent_rules: [const { Cell::new(0) }; RECENT_RULES],
+            recent_len: Cell::new(0),
+        }
     };
 }
 
@@ -60,6 +73,22 @@ impl ThreadStack {
             BOUNDS_UNKNOWN => None,
             hi => Some((self.lo.get(), hi)),
         }
+    }
+
+    /// Remembers the rule-cache slots a walk looked up.
+    #[inline(always)]
+    pub(super) fn set_recent_rules(&self, slots: &[u16]) {
+        let n = slots.len().min(RECENT_RULES);
+        for (cell, &slot) in self.recent_rules.iter().zip(&slots[..n]) {
+            cell.set(slot);
+        }
+        self.recent_len.set(n as u8);
+    }
+
+    /// The rule-cache slots the last walk looked up.
+    #[inline(always)]
+    pub(super) fn recent_rules(&self) -> impl Iterator<Item = u16> + '_ {
+        self.recent_rules[..usize::from(self.recent_len.get()).min(RECENT_RULES)].iter().map(Cell::get)
     }
 
     #[cold]

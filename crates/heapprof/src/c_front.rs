@@ -75,15 +75,12 @@ pub fn in_profiler() -> bool {
 /// (profile writers, its threads), so that it never shows in the user's profile.
 /// Its allocations are still counted in the exact statistics.
 pub fn quietly<R>(f: impl FnOnce() -> R) -> R {
-    thread_state::with(|st| {
-        let _quiet = st.suppress_sampling();
-        f()
-    })
+    thread_state::quietly(f)
 }
 
 /// Writes the heap profile to `path` (atomically), with sampling off on this thread.
 pub fn write_profile(path: &std::path::Path) -> Result<(), crate::Error> {
-    quietly(|| write_heap_profile(path))
+    write_heap_profile(path)
 }
 
 /// Registers the `pthread_atfork` handlers that keep the tables consistent in a

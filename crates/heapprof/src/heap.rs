@@ -52,9 +52,13 @@ pub struct HeapSnapshot {
 
 /// Copies the recorded counts. Takes no lock that the allocation path waits on.
 pub fn snapshot() -> HeapSnapshot {
-    let mut records = Vec::new();
     let busy = thread_state::with(|st| st.busy.get());
     debug_assert!(!busy, "snapshot from inside the allocator");
+    thread_state::quietly(copy_records)
+}
+
+fn copy_records() -> HeapSnapshot {
+    let mut records = Vec::new();
     records::for_each_bucket(|b| {
         use std::sync::atomic::Ordering::Relaxed;
         // Frees first: a free is counted after its allocation, so reading in this
@@ -97,16 +101,17 @@ pub(crate) fn sort_and_merge_stripes(records: &mut Vec<StackRecord>) {
 }
 
 /// The sampled heap now, as a pprof profile (`alloc_objects`, `alloc_space`,
-/// `inuse_objects`, `inuse_space`), symbolized, with mappings and build ids.
+/// `inuse_objects`, `inuse_space`), symbolized, with mappings and build ids. What it
+/// allocates to build the profile is not sampled (but counted in the statistics).
 pub fn heap_profile() -> Profile {
-    snapshot().to_profile()
+    thread_state::quietly(|| snapshot().to_profile())
 }
 
 /// Writes [`heap_profile`] gzipped to `path`, atomically: the profile goes to a
 /// temporary file in the same directory, which is then renamed over `path`.
 pub fn write_heap_profile(path: impl AsRef<Path>) -> Result<(), crate::Error> {
-    let bytes = heapprof_profile::encode_gzip(&heap_profile());
-    write_atomically(path.as_ref(), &bytes)
+    let path = path.as_ref();
+    thread_state::quietly(|| write_atomically(path, &heapprof_profile::encode_gzip(&heap_profile())))
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so that a
@@ -472,8 +477,7 @@ fn leaf_cut(resolved: &[Vec<symbols::Frame>]) -> (usize, usize) {
 /// are counted in the statistics like any other, but never sampled: the profile
 /// shows the application, and `Stats::profiler_bytes` shows what the caches hold.
 fn with_symbolizer<R>(f: impl FnOnce(&mut Symbolizer) -> R) -> R {
-    thread_state::with(|st| {
-        let _no_samples = st.suppress_sampling();
+    thread_state::quietly(|| {
         let mut guard = SYMBOLIZER.lock();
         let s = guard.get_or_insert_with(|| Symbolizer::new(DEFAULT_SYMBOLIZER_BUDGET));
         let result = f(s);

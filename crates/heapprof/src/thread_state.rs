@@ -158,6 +158,16 @@ pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
     STATE.with(f)
 }
 
+/// Runs `f` with sampling off on this thread: for the profiler's own work (its threads,
+/// symbolization, encoding), whose memory is not the application's heap. Its
+/// allocations are still counted in the exact statistics.
+pub(crate) fn quietly<R>(f: impl FnOnce() -> R) -> R {
+    with(|st| {
+        let _quiet = st.suppress_sampling();
+        f()
+    })
+}
+
 impl ThreadState {
     /// This thread's own slot if the allocation path may take its fast path (see
     /// `fast_slot`).

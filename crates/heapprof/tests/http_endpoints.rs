@@ -93,6 +93,22 @@ fn routes_answer_like_go() {
     assert_eq!(json["sample_rate"].as_u64(), Some(1));
 }
 
+/// Regression: the server's threads sampled their own allocations, so at rate 1 every
+/// request for a profile added the server's work to the application's profile.
+#[test]
+fn serving_profiles_adds_nothing_to_the_profile() {
+    heapprof::set_sample_rate(1);
+    let (_server, base) = server(Options::default());
+    for route in ["", "heap", "allocs", "heap?debug=1", "stats", "heap?seconds=1"] {
+        assert_eq!(get(&format!("{base}/{route}"), None).status, 200, "{route}");
+    }
+    let p = heapprof::heap_profile();
+    assert!(common::through(&p, "ureq", 1) > 0, "the test's own client is profiled");
+    for server_side in ["heapprof::http::server::work", "heapprof::http::routes::respond"] {
+        assert_eq!(common::through(&p, server_side, 1), 0, "allocations under {server_side} were sampled");
+    }
+}
+
 #[test]
 fn delta_counts_only_what_was_allocated_in_the_window() {
     heapprof::set_sample_rate(1);

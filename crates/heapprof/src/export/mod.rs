@@ -36,6 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::thread_state::quietly;
 use config::Config;
 pub use config::{Auth, PyroscopeBody, Target};
 use request::{Payload, Sender};
@@ -314,12 +315,12 @@ impl ExporterBuilder {
         let baseline = crate::snapshot();
         let collector = std::thread::Builder::new()
             .name("heapprof-export-collect".into())
-            .spawn(move || worker::collect(&s, interval, baseline))
+            .spawn(move || quietly(|| worker::collect(&s, interval, baseline)))
             .map_err(ExportError::Spawn)?;
         let s = Arc::clone(&shared);
         let delivery = std::thread::Builder::new()
             .name("heapprof-export-send".into())
-            .spawn(move || worker::deliver(&s, &sender, attempts, backoff));
+            .spawn(move || quietly(|| worker::deliver(&s, &sender, attempts, backoff)));
         let delivery = match delivery {
             Ok(d) => d,
             Err(e) => {

@@ -20,6 +20,10 @@
 //! [`Stats`](crate::Stats)). Anything else is 404 with the list of routes; a bad
 //! query is 400 with a one-line reason.
 //!
+//! The server's threads do not sample their own allocations, nor does [`respond`]:
+//! serving a profile does not change the next one (the exact statistics do count that
+//! memory, as they count all).
+//!
 //! Security: the server binds loopback unless [`Options::allow_non_loopback`] is
 //! set, can require a bearer token, and bounds request size, time and concurrency.
 //! Profiles hold function names, file paths and allocation sizes, never heap contents.

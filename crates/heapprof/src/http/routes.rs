@@ -42,8 +42,13 @@ const PROFILES: &[(&str, &str)] = &[
 ];
 
 /// Answers `GET path?query`. `max_seconds` bounds `?seconds=N`; `wait` sleeps
-/// (a parameter so that callers on an async runtime can block elsewhere).
+/// (a parameter so that callers on an async runtime can block elsewhere). What it
+/// allocates is not sampled: answering does not change the next profile.
 pub fn respond(path: &str, query: &str, max_seconds: u64, wait: &dyn Fn(Duration)) -> Response {
+    crate::thread_state::quietly(|| dispatch(path, query, max_seconds, wait))
+}
+
+fn dispatch(path: &str, query: &str, max_seconds: u64, wait: &dyn Fn(Duration)) -> Response {
     let Some(name) = path.strip_prefix("/debug/pprof/") else {
         return not_found(path);
     };

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use super::Options;
 use super::routes::{Response, respond};
+use crate::thread_state::quietly;
 
 /// A running server; dropping it stops it (see [`Server::stop`]).
 #[derive(Debug)]
@@ -66,7 +67,7 @@ pub(super) fn start(listener: TcpListener, options: Options) -> std::io::Result<
         threads.push(
             std::thread::Builder::new()
                 .name(format!("heapprof-http-{i}"))
-                .spawn(move || work(&jobs, &options))?,
+                .spawn(move || quietly(|| work(&jobs, &options)))?,
         );
     }
     let accept_stopping = Arc::clone(&stopping);
@@ -74,7 +75,7 @@ pub(super) fn start(listener: TcpListener, options: Options) -> std::io::Result<
     threads.push(
         std::thread::Builder::new()
             .name("heapprof-http-accept".into())
-            .spawn(move || accept(&listener, &queue, &accept_stopping, &accept_options))?,
+            .spawn(move || quietly(|| accept(&listener, &queue, &accept_stopping, &accept_options)))?,
     );
     Ok(Server { addr, stopping, threads })
 }

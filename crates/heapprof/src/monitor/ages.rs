@@ -143,10 +143,9 @@ pub(crate) fn age_spread_by_stack(start: u64, bins: u32) -> HashMap<Vec<usize>, 
 /// sized beforehand: nothing is allocated while a shard lock is held. Returns
 /// the blocks and how many did not fit.
 fn collect_live() -> (Vec<(&'static Bucket, u64)>, u64) {
-    thread_state::with(|st| {
-        // The profiler's own work is not sampled (and so never needs a live
-        // table lock while this thread holds one).
-        let _quiet = st.suppress_sampling();
+    // The profiler's own work is not sampled (and so never needs a live table lock
+    // while this thread holds one).
+    thread_state::quietly(|| {
         let expected = records::counts().live_samples;
         let mut blocks = Vec::with_capacity(expected + expected / 8 + 1024);
         let mut missed = 0u64;

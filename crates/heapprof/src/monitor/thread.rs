@@ -119,7 +119,7 @@ impl MonitorHandle {
     /// The leak suspects now (sites whose in-use bytes grow steadily over the
     /// history), fastest first, symbolized. Costs a pass over the live table.
     pub fn suspects(&self) -> Vec<Suspect> {
-        thread_quiet(|| self.shared.state().suspects(usize::MAX))
+        crate::thread_state::quietly(|| self.shared.state().suspects(usize::MAX))
     }
 
     /// The live-heap series and the leak detectors' findings at the last tick
@@ -160,14 +160,6 @@ impl Drop for MonitorHandle {
     }
 }
 
-/// Runs `f` with sampling suppressed on this thread (the monitor's own work).
-fn thread_quiet<R>(f: impl FnOnce() -> R) -> R {
-    crate::thread_state::with(|st| {
-        let _quiet = st.suppress_sampling();
-        f()
-    })
-}
-
 /// The thread: a tick every `interval` (measured from the start of one tick
 /// to the start of the next) until told to stop.
 fn run(shared: &Shared, interval: Duration) {
@@ -176,7 +168,7 @@ fn run(shared: &Shared, interval: Duration) {
         if *shared.stopping.lock().unwrap_or_else(PoisonError::into_inner) {
             return;
         }
-        thread_quiet(|| shared.tick_and_deliver());
+        crate::thread_state::quietly(|| shared.tick_and_deliver());
         next += interval;
         let now = Instant::now();
         if next < now {

@@ -86,10 +86,7 @@ impl MonitorState {
     /// Runs one tick; returns the events to deliver. Nothing the monitor
     /// allocates is sampled: its own memory is not the application's heap.
     pub(crate) fn tick(&mut self) -> Vec<MonitorEvent> {
-        thread_state::with(|st| {
-            let _quiet = st.suppress_sampling();
-            self.tick_quietly()
-        })
+        thread_state::quietly(|| self.tick_quietly())
     }
 
     fn tick_quietly(&mut self) -> Vec<MonitorEvent> {

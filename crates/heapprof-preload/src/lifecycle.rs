@@ -154,13 +154,24 @@ fn unsafe_zeroed_dl_info() -> libc::Dl_info {
     }
 }
 
-/// `pthread_atfork` child handler: the child's threads (periodic writer, HTTP
-/// server) did not survive the fork and are not restarted; its exit handler
-/// writes its own profile if forks are followed. A child that forks are not
-/// followed in also keeps programs it `exec`s from loading the library.
+/// `pthread_atfork` child handler. The parent's threads did not survive the fork. If
+/// forks are followed, the child writes its own profile at exit and restarts the
+/// periodic writer (not the HTTP server: the port is the parent's); starting a thread
+/// is not safe in a fork handler, so that waits for the child's first allocation, and
+/// a child that `exec`s first starts nothing. A child that forks are not followed in
+/// keeps programs it `exec`s from loading the library.
 extern "C" fn in_forked_child() {
-    if settings().is_some_and(|s| !s.follow_fork) {
+    let Some(settings) = settings() else { return };
+    if !settings.follow_fork {
         remove_from_ld_preload();
+    } else if settings.every.is_some() {
+        hooks::at_next_allocation(restart_periodic_writer);
+    }
+}
+
+fn restart_periodic_writer() {
+    if let Some(settings) = settings() {
+        writer::start_periodic(settings);
     }
 }
 

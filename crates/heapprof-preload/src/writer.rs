@@ -70,16 +70,21 @@ pub(crate) fn write_exit_profile(settings: &Settings) {
 
 /// Starts the periodic writer and the HTTP server, if asked for.
 pub(crate) fn start_background(settings: &'static Settings) {
-    if let Some(every) = settings.every {
-        let spawned = std::thread::Builder::new()
-            .name("heapprof-dump".into())
-            .spawn(move || hooks::quietly(|| periodic(settings, every)));
-        if let Err(e) = spawned {
-            warn_parts(&[b"heapprof: cannot start the periodic writer: ", e.to_string().as_bytes()]);
-        }
-    }
+    start_periodic(settings);
     if let Some(addr) = settings.http.filter(|_| is_main_process()) {
         hooks::quietly(|| serve(addr));
+    }
+}
+
+/// Starts the periodic writer, if asked for: at start-up, and in a forked child
+/// (whose copy of the parent's writer thread did not survive the fork).
+pub(crate) fn start_periodic(settings: &'static Settings) {
+    let Some(every) = settings.every else { return };
+    let spawned = std::thread::Builder::new()
+        .name("heapprof-dump".into())
+        .spawn(move || hooks::quietly(|| periodic(settings, every)));
+    if let Err(e) = spawned {
+        warn_parts(&[b"heapprof: cannot start the periodic writer: ", e.to_string().as_bytes()]);
     }
 }
 

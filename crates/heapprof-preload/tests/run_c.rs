@@ -131,6 +131,43 @@ fn without_follow_fork_the_child_writes_nothing() {
     assert_eq!(files.iter().filter(|n| n.to_str().unwrap().ends_with(".pb.gz")).count(), 1, "{files:?}");
 }
 
+/// A forked child that lives on writes periodic profiles of its own: the parent's
+/// writer thread did not survive the fork, and the child starts one at its first
+/// allocation.
+#[test]
+fn a_long_lived_forked_child_writes_periodic_profiles_of_its_own() {
+    let dir = scratch("c-fork-periodic");
+    let Some((exe, plugin)) = build(dir.path()) else { return };
+    let out = heapprof_run(
+        dir.path(),
+        &["--rate", "1", "--every", "200ms", "--dir", "periodic", "--follow-fork"],
+        &[exe.to_str().unwrap(), plugin.to_str().unwrap(), "exit", "fork", "1200"],
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // heap.<pid>.<n>.pb.gz: group the periodic profiles by process.
+    let mut by_pid: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
+    for path in std::fs::read_dir(dir.path().join("periodic")).unwrap().flatten().map(|e| e.path()) {
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let pid = name.split('.').nth(1).unwrap_or_default().to_owned();
+        by_pid.entry(pid).or_default().push(path);
+    }
+    let child_work = |p: &Path| alloc_totals(&read_profile(p), |n| n == "app_child_work");
+    let children: Vec<_> =
+        by_pid.values().filter(|files| files.iter().any(|f| child_work(f).0 > 0)).collect();
+    assert_eq!(
+        children.len(),
+        1,
+        "one process's periodic profiles hold the child's work: {by_pid:?}\n{stderr}"
+    );
+    let child = children[0];
+    assert!(child.len() >= 2, "the child lived 1.2 s with a 200 ms period: {child:?}");
+    for f in child {
+        assert_eq!(child_work(f), (101, 100 * 1000 + 12345), "{}", f.display());
+    }
+    assert_eq!(by_pid.len(), 2, "the parent's periodic profiles and the child's: {by_pid:?}");
+}
+
 #[test]
 fn underscore_exit_passes_the_status_and_periodic_profiles_survive() {
     let dir = scratch("c-exit");

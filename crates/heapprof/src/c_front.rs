@@ -83,6 +83,14 @@ pub fn write_profile(path: &std::path::Path) -> Result<(), crate::Error> {
     write_heap_profile(path)
 }
 
+/// Has the next allocation made outside the profiler (in any thread) call `f` once,
+/// before it returns; what `f` allocates is the profiler's own. For work that a `fork`
+/// child handler must not do itself, such as starting the child's periodic writer: it
+/// then happens when the child first allocates, and never if it `exec`s first.
+pub fn at_next_allocation(f: fn()) {
+    profiler::defer_to_next_allocation(f);
+}
+
 /// Registers the `pthread_atfork` handlers that keep the tables consistent in a
 /// forked child (the Rust front door does this at its first sample).
 pub fn ensure_fork_handlers() {

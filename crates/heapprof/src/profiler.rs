@@ -4,6 +4,8 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::mem::MaybeUninit;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering::*};
 
 use crate::records::{self, MAX_DEPTH_LIMIT};
 use crate::thread_state::{self, ThreadState};
@@ -152,6 +154,7 @@ fn after_alloc_slow(p: *mut u8, requested: usize, accounted: usize) -> *mut u8 {
             stats::internal_changed(accounted as i64);
             return;
         }
+        run_deferred(st);
         let slot = st.slot();
         let shared = slot.is_shared();
         slot.add(&slot.alloc_count, 1, shared);
@@ -160,6 +163,31 @@ fn after_alloc_slow(p: *mut u8, requested: usize, accounted: usize) -> *mut u8 {
         count_down(st, p, requested);
     });
     p
+}
+
+/// Work for the next allocation made outside the profiler: a `fn()`, or null.
+static DEFERRED: AtomicPtr<()> = AtomicPtr::new(ptr::null_mut());
+
+/// Has the next allocation this thread (or any other) makes outside the profiler run
+/// `f`, once, before it returns, with the busy flag set (what `f` allocates is the
+/// profiler's). For a `fork` child handler, which may not start threads itself.
+pub(crate) fn defer_to_next_allocation(f: fn()) {
+    DEFERRED.store(f as *mut (), Release);
+    thread_state::with(ThreadState::leave_fast_path);
+}
+
+#[inline(always)]
+fn run_deferred(st: &ThreadState) {
+    if DEFERRED.load(Relaxed).is_null() {
+        return;
+    }
+    let f = DEFERRED.swap(ptr::null_mut(), Acquire);
+    if !f.is_null() {
+        // SAFETY: only `fn()` pointers are stored in DEFERRED.
+        let f = unsafe { std::mem::transmute::<*mut (), fn()>(f) };
+        let _busy = st.enter();
+        f();
+    }
 }
 
 /// Before `p` (non-null, `size` bytes as the statistics counted it) is freed.

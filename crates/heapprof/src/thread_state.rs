@@ -177,6 +177,11 @@ impl ThreadState {
         unsafe { self.fast_slot.get().as_ref() }
     }
 
+    /// Sends this thread's allocations to the slow path until the busy flag next changes.
+    pub(crate) fn leave_fast_path(&self) {
+        self.fast_slot.set(ptr::null());
+    }
+
     /// Sets `fast_slot` from `busy` and `slot`.
     fn refresh_fast_slot(&self) {
         let slot = self.slot.get();

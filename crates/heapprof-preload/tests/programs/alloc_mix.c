@@ -1,7 +1,8 @@
 // A C program that exercises the whole C allocation API and counts, itself, what
 // it asks for: every allocation goes through an app_* function (never inlined),
 // so the test can compare the profile's samples through app_* with these counts.
-// Usage: alloc_mix PLUGIN.so (exit|_exit) [fork]
+// Usage: alloc_mix PLUGIN.so (exit|_exit) [fork [CHILD_MS]]
+// CHILD_MS: how long the forked child lives on after its work (default 0).
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>
@@ -84,7 +85,7 @@ __attribute__((noinline)) static void app_child_work(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3) { fprintf(stderr, "usage: alloc_mix PLUGIN exit|_exit [fork]\n"); return 2; }
+    if (argc < 3) { fprintf(stderr, "usage: alloc_mix PLUGIN exit|_exit [fork [CHILD_MS]]\n"); return 2; }
     pthread_key_create(&key, tls_destructor);
     pthread_barrier_init(&barrier, NULL, THREADS);
     pthread_t th[THREADS];
@@ -124,6 +125,7 @@ int main(int argc, char **argv) {
         pid_t pid = fork();
         if (pid == 0) {
             app_child_work();
+            if (argc > 4) usleep((useconds_t)atoi(argv[4]) * 1000);
             exit(0);
         }
         int status;

@@ -5,6 +5,19 @@
 
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
+/// Starts loading the cache line at `p`, for a read soon after. Never faults, whatever
+/// the address.
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// One iteration of a busy wait.
 #[inline(always)]
 pub(crate) fn spin_hint() {

@@ -8,5 +8,5 @@ mod stress_support;
 static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
 
 fn main() {
-    stress_support::run("stress_rate_4k", Some(4096));
+    stress_support::run("stress_rate_4k", Some(4096), stress_support::Load::Timed);
 }

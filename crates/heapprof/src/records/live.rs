@@ -80,18 +80,7 @@ pub(crate) fn prefetch_slot(addr: usize) {
     }
     let slot = (addr_hash(addr) >> 32) as usize & shard.mask.load(Relaxed);
     // wrapping_add: the pair may be stale, and a prefetch of any address is harmless.
-    prefetch(entries.wrapping_add(slot).cast());
-}
-
-#[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults, whatever the address.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
+    crate::sync::prefetch(entries.wrapping_add(slot));
 }
 
 pub(super) fn insert_live(

@@ -168,9 +168,7 @@ pub(super) fn slot_of(lookup_address: usize) -> u16 {
 /// Starts loading a table slot into the cache.
 #[inline(always)]
 pub(super) fn prefetch(slot: u16) {
-    let p = TABLE[usize::from(slot) & TABLE_MASK].as_ptr();
-    // SAFETY: a prefetch never faults; the address is within the table anyway.
-    unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast()) };
+    crate::sync::prefetch(TABLE[usize::from(slot) & TABLE_MASK].as_ptr());
 }
 
 /// The cached rule for `lookup_address`, if any.

@@ -37,8 +37,8 @@ pub(super) struct ThreadStack {
     hi: Cell<usize>,
     /// Null (none yet), `BUSY`, `RETIRED`, or the thread's own scratch slot.
     slot: Cell<*mut ScratchSlot>,
-    /// The rule-cache slots the last walk on this thread looked up, outermost frames
-    /// included, and how many: see [`super::prefetch_rules`].
+    /// The rule-cache slots the last walk on this thread looked up (those of its first
+    /// `RECENT_RULES` frames), and how many: see [`super::prefetch_rules`].
     recent_rules: [Cell<u16>; RECENT_RULES],
     recent_len: Cell<u8>,
 }

@@ -1,16 +1,18 @@
-//! The stress workload shared by `stress_rate_*.rs` (one file per rate, so that each is
-//! its own process with its own tables): 2× then 8× as many threads as cores allocate
+//! The stress workload shared by `stress_rate_*.rs` and `stress_threads_fork.rs` (one
+//! file per run, so that each is its own process with its own tables): threads allocate
 //! blocks of 16 B–64 KiB, free a quarter of them on another thread (through mailboxes),
 //! start and join short-lived threads, and one thread forks in the middle of each phase
-//! (the child allocates, writes a profile to a file and decodes it). At quiescence the
-//! exact statistics must equal the workload's own count, no sampled block may remain
-//! live, and the profile must decode with zero in-use space on the workload's stacks.
+//! (the child allocates, writes a profile to a file and decodes it). A run is timed (2×
+//! then 8× as many threads as cores, a phase each) or counted (a number of threads
+//! making a number of allocations each, one phase). At quiescence the exact statistics
+//! must equal the workload's own count, no sampled block may remain live, and the
+//! profile must decode with zero in-use space on the workload's stacks.
 //!
 //! Threads are raw pthreads and blocks change hands through preallocated atomic slots,
 //! so that nothing but the workload allocates between the two readings of the
 //! statistics; the tests run without libtest (`harness = false`) for the same reason.
 //!
-//! Time: each phase runs for 1.5 s (about 5 s per file with the profile). For a soak run,
+//! Time: each timed phase runs for 1.5 s (about 5 s per file with the profile). For a soak run,
 //! `HEAPPROF_SOAK=1` makes each phase 5 minutes, or `HEAPPROF_SOAK_SECS=N` N seconds:
 //! `HEAPPROF_SOAK=1 cargo test --release -p heapprof --test stress_rate_one`. A watchdog
 //! aborts the process (a deadlock) when a run takes twice its planned time plus a minute.
@@ -28,6 +30,10 @@ const MAILBOX: usize = 4096;
 /// bytes, so one swap moves a block and its size together.
 static MAILBOXES: [AtomicPtr<u8>; MAILBOX] = [const { AtomicPtr::new(std::ptr::null_mut()) }; MAILBOX];
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Allocations each thread makes in a counted run; 0 in a timed run (until `STOP`).
+static ALLOCS_PER_THREAD: AtomicU64 = AtomicU64::new(0);
+/// Set by a timed run half-way through a phase; a counted run's thread 0 forks half-way
+/// through its allocations if this is set before the threads start.
 static FORK_NOW: AtomicBool = AtomicBool::new(false);
 static FORKS: AtomicUsize = AtomicUsize::new(0);
 static SHORT_LIVED_THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -89,7 +95,8 @@ extern "C" fn thread_main(arg: *mut libc::c_void) -> *mut libc::c_void {
     let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (index as u64 + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     let mut local: [(usize, usize); 64] = [(0, 0); 64];
     let mut n = 0u64;
-    while !STOP.load(Relaxed) {
+    let limit = ALLOCS_PER_THREAD.load(Relaxed);
+    while !STOP.load(Relaxed) && (limit == 0 || n < limit) {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
@@ -114,7 +121,7 @@ extern "C" fn thread_main(arg: *mut libc::c_void) -> *mut libc::c_void {
                 free_block(old as *mut u8, old_size);
             }
         }
-        if index == 0 && FORK_NOW.swap(false, Relaxed) {
+        if index == 0 && (limit == 0 || n == limit / 2) && FORK_NOW.swap(false, Relaxed) {
             fork_and_check_child();
         }
         if index < 4 && n % 20_000 == 0 {
@@ -196,11 +203,23 @@ fn through_workload(p: &heapprof::pprof::Profile, index: usize) -> i64 {
     p.sample.iter().filter(|s| s.location_id.iter().any(|&id| in_workload(id))).map(|s| s.value[index]).sum()
 }
 
-/// Runs both phases at `rate` (None: the default rate) and checks the invariants.
-pub fn run(name: &str, rate: Option<u64>) {
+/// How long a run goes on.
+#[derive(Clone, Copy, Debug)]
+pub enum Load {
+    /// 2× then 8× as many threads as cores, each phase [`phase_duration`] long.
+    Timed,
+    /// `threads` threads making `allocs_per_thread` allocations each.
+    Counted { threads: usize, allocs_per_thread: u64 },
+}
+
+/// Runs the workload at `rate` (None: the default rate) and checks the invariants.
+pub fn run(name: &str, rate: Option<u64>, load: Load) {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let phase = phase_duration();
-    start_watchdog(phase * 4 + Duration::from_secs(60));
+    start_watchdog(match load {
+        Load::Timed => phase * 4 + Duration::from_secs(60),
+        Load::Counted { .. } => Duration::from_secs(300),
+    });
     let dir = std::env::temp_dir().join(format!("heapprof-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let child_profile = std::ffi::CString::new(dir.join("child.pb.gz").into_os_string().into_encoded_bytes())
@@ -211,19 +230,29 @@ pub fn run(name: &str, rate: Option<u64>) {
     }
     let rate = heapprof::sample_rate();
     let forks = std::env::var("HEAPPROF_STRESS_FORK").as_deref() != Ok("0");
+    let phases: &[usize] = match load {
+        Load::Timed => &[2 * cores, 8 * cores],
+        Load::Counted { ref threads, .. } => std::slice::from_ref(threads),
+    };
     let mut threads = Vec::with_capacity(8 * cores);
 
     let before = heapprof::stats();
-    for multiple in [2, 8] {
+    for &count in phases {
         threads.clear();
         STOP.store(false, Relaxed);
-        for i in 0..multiple * cores {
+        if let Load::Counted { allocs_per_thread, .. } = load {
+            ALLOCS_PER_THREAD.store(allocs_per_thread, Relaxed);
+            FORK_NOW.store(forks, Relaxed);
+        }
+        for i in 0..count {
             threads.push(spawn(thread_main, i));
         }
-        std::thread::sleep(phase / 2);
-        FORK_NOW.store(forks, Relaxed);
-        std::thread::sleep(phase / 2);
-        STOP.store(true, Relaxed);
+        if let Load::Timed = load {
+            std::thread::sleep(phase / 2);
+            FORK_NOW.store(forks, Relaxed);
+            std::thread::sleep(phase / 2);
+            STOP.store(true, Relaxed);
+        }
         for &t in &threads {
             join(t);
         }
@@ -239,8 +268,16 @@ pub fn run(name: &str, rate: Option<u64>) {
 
     let allocated = after.allocated_objects - before.allocated_objects;
     let freed = after.freed_objects - before.freed_objects;
-    assert_eq!(FORKS.load(Relaxed), if forks { 2 } else { 0 }, "one fork per phase");
+    assert_eq!(FORKS.load(Relaxed), if forks { phases.len() } else { 0 }, "one fork per phase");
     assert_eq!(allocated, ALLOCATED_OBJECTS.load(Relaxed), "allocations counted exactly");
+    if let Load::Counted { threads, allocs_per_thread } = load {
+        let short_lived = SHORT_LIVED_THREADS.load(Relaxed) as u64;
+        assert_eq!(
+            allocated,
+            threads as u64 * allocs_per_thread + short_lived * 100,
+            "every thread finished"
+        );
+    }
     assert_eq!(after.allocated_bytes - before.allocated_bytes, ALLOCATED_BYTES.load(Relaxed));
     assert_eq!(freed, FREED_OBJECTS.load(Relaxed), "frees counted exactly");
     assert_eq!(after.freed_bytes - before.freed_bytes, FREED_BYTES.load(Relaxed));
@@ -267,8 +304,14 @@ pub fn run(name: &str, rate: Option<u64>) {
         assert!(sampled > 0, "some samples at rate {rate}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+    let plan = match load {
+        Load::Timed => format!("2x and 8x threads for {phase:?} each"),
+        Load::Counted { threads, allocs_per_thread } => {
+            format!("{threads} threads x {allocs_per_thread} allocations")
+        }
+    };
     println!(
-        "{name}: rate {rate}, {cores} cores, 2x and 8x threads for {phase:?} each: {allocated} allocations, \
+        "{name}: rate {rate}, {cores} cores, {plan}: {allocated} allocations, \
          {} short-lived threads, {} forks, {dropped} samples dropped, {} stack records: ok",
         SHORT_LIVED_THREADS.load(Relaxed),
         FORKS.load(Relaxed),

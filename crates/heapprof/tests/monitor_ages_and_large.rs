@@ -12,6 +12,11 @@ static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
 
 const RATE: u64 = 4096;
 
+/// The two tests share the process's tables; run one at a time, so that neither holds
+/// a table lock while the other samples (a sample waits only so long for a lock, then
+/// is dropped).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[inline(never)]
 fn old_site(keep: &mut Vec<Vec<u8>>) {
     for _ in 0..8 {
@@ -77,6 +82,7 @@ fn blocks_of(sites: &[SiteAges], function: &str) -> (u64, Duration, Duration, u6
 
 #[test]
 fn live_blocks_know_their_age() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     heapprof::set_sample_rate(RATE);
     let mut keep = Vec::with_capacity(64);
     old_site(&mut keep);
@@ -105,11 +111,14 @@ fn live_blocks_know_their_age() {
 
 #[test]
 fn a_large_allocation_is_reported_with_its_stack_even_when_already_freed() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     heapprof::set_sample_rate(RATE);
     let monitor = HeapMonitor::new().large_allocation_threshold(4 << 20).start_manual().expect("start");
     monitor.tick_now();
+    let dropped = heapprof::stats().dropped_samples;
     assert_eq!(big_short_lived(), 8 << 20);
     let events = monitor.tick_now();
+    let dropped = heapprof::stats().dropped_samples - dropped;
     let large: Vec<_> = events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -117,7 +126,7 @@ fn a_large_allocation_is_reported_with_its_stack_even_when_already_freed() {
             _ => None,
         })
         .collect();
-    assert_eq!(large.len(), 1, "{events:#?}");
+    assert_eq!(large.len(), 1, "{dropped} samples dropped meanwhile; events: {events:#?}");
     let (size, count, stack, message) = large[0];
     assert_eq!((size, count), (8 << 20, 1));
     assert!(stack.iter().any(|f| f.ends_with("big_short_lived")), "{stack:#?}");

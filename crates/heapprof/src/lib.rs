@@ -38,6 +38,13 @@
 //! computes them; at rate 1 they are exact. A `realloc` counts as the free of
 //! the old block and the allocation of the new one, at the caller of `realloc`.
 //!
+//! # `fork`
+//! A forked child inherits the records (the parent's samples up to the fork) and goes on
+//! profiling its own allocations; the table locks are taken around `fork`, so the child
+//! never finds one held. Threads do not survive `fork`: a monitor, HTTP server or exporter
+//! started in the parent does not run in the child. Start them again in the child if it
+//! should have them. (`heapprof run` restarts its periodic writer in a followed child.)
+//!
 //! # Cost
 //! An allocation that is not sampled costs a few thread-local counter updates; a
 //! free, those plus one load from a filter of sampled addresses. No lock is taken

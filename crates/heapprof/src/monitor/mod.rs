@@ -26,7 +26,8 @@
 //! [`snapshot_older_than`].
 //!
 //! Nothing here runs, or costs the allocation path anything, until a monitor
-//! is started. The monitor's own allocations are counted in the statistics but
+//! is started. A forked child has no monitor thread (threads do not survive
+//! `fork`): start one in the child if it should be watched. The monitor's own allocations are counted in the statistics but
 //! never sampled. Retention removes the oldest `heap_*.pb.gz` files of the
 //! directory, which should be the monitor's own.
 //!

@@ -133,7 +133,8 @@ fn without_follow_fork_the_child_writes_nothing() {
 
 /// A forked child that lives on writes periodic profiles of its own: the parent's
 /// writer thread did not survive the fork, and the child starts one at its first
-/// allocation.
+/// allocation. The child lives until its first periodic profile exists (at most 30 s:
+/// a debug build takes a second or more to write one).
 #[test]
 fn a_long_lived_forked_child_writes_periodic_profiles_of_its_own() {
     let dir = scratch("c-fork-periodic");
@@ -141,7 +142,14 @@ fn a_long_lived_forked_child_writes_periodic_profiles_of_its_own() {
     let out = heapprof_run(
         dir.path(),
         &["--rate", "1", "--every", "200ms", "--dir", "periodic", "--follow-fork"],
-        &[exe.to_str().unwrap(), plugin.to_str().unwrap(), "exit", "fork", "1200"],
+        &[
+            exe.to_str().unwrap(),
+            plugin.to_str().unwrap(),
+            "exit",
+            "fork",
+            "30000",
+            "periodic/heap.%d.0001.pb.gz",
+        ],
     );
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -161,11 +169,9 @@ fn a_long_lived_forked_child_writes_periodic_profiles_of_its_own() {
         "one process's periodic profiles hold the child's work: {by_pid:?}\n{stderr}"
     );
     let child = children[0];
-    // Not how many: in a debug build writing one profile can take most of the child's 1.2 s.
     for f in child {
         assert_eq!(child_work(f), (101, 100 * 1000 + 12345), "{}", f.display());
     }
-    assert_eq!(by_pid.len(), 2, "the parent's periodic profiles and the child's: {by_pid:?}");
 }
 
 #[test]

@@ -46,7 +46,8 @@ fn periodic_dir(settings: &Settings) -> PathBuf {
 }
 
 fn write(path: &Path) {
-    if let Err(e) = hooks::write_profile(path) {
+    // Written with sampling off on this thread (heapprof's own work never is sampled).
+    if let Err(e) = heapprof::write_heap_profile(path) {
         warn_parts(&[b"heapprof: ", e.to_string().as_bytes()]);
     }
 }

@@ -18,7 +18,6 @@
 use crate::profiler;
 use crate::records;
 use crate::thread_state;
-use crate::write_heap_profile;
 
 /// After the real allocator returned `p` (non-null) for a request of `requested`
 /// bytes; `accounted` is its usable size.
@@ -76,11 +75,6 @@ pub fn in_profiler() -> bool {
 /// Its allocations are still counted in the exact statistics.
 pub fn quietly<R>(f: impl FnOnce() -> R) -> R {
     thread_state::quietly(f)
-}
-
-/// Writes the heap profile to `path` (atomically), with sampling off on this thread.
-pub fn write_profile(path: &std::path::Path) -> Result<(), crate::Error> {
-    write_heap_profile(path)
 }
 
 /// Has the next allocation made outside the profiler (in any thread) call `f` once,

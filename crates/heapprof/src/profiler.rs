@@ -306,18 +306,18 @@ fn sample(st: &ThreadState, p: *mut u8, size: usize) {
     if !sampler::on_countdown_exhausted(st, size) {
         return;
     }
-    capture_and_record(p, size, sampler::sample_rate(), 0, st.bucket_stripe());
+    capture_and_record(st, p, size, sampler::sample_rate(), 0);
 }
 
 /// Captures the stack of the allocation of `size` bytes at `p` and records it;
 /// returns the bucket it went to (None when dropped). The caller holds the busy flag.
 #[inline(always)]
 pub(crate) fn capture_and_record(
+    st: &ThreadState,
     p: *mut u8,
     size: usize,
     rate: u64,
     tag: u32,
-    stripe: u8,
 ) -> Option<&'static records::Bucket> {
     records::prefetch_slot(p as usize);
     stack::prefetch_rules();
@@ -331,5 +331,5 @@ pub(crate) fn capture_and_record(
     // SAFETY: the walk wrote the first `captured.len` elements, and MaybeUninit<usize>
     // has the layout of usize.
     let frames = unsafe { &*(std::ptr::from_ref(&storage[..captured.len]) as *const [usize]) };
-    records::record_sample(p as usize, size, rate, frames, captured.truncated(), tag, stripe)
+    records::record_sample(p as usize, size, rate, frames, captured.truncated(), tag, st.bucket_stripe())
 }

@@ -135,7 +135,7 @@ pub(crate) fn measured_allocation(st: &ThreadState, p: *mut u8, size: usize) {
         st.measure_peak.set(held);
     }
     let tag = st.measure_tag.get();
-    let Some(bucket) = crate::profiler::capture_and_record(p, size, 1, tag, st.bucket_stripe()) else {
+    let Some(bucket) = crate::profiler::capture_and_record(st, p, size, 1, tag) else {
         return;
     };
     let Some(slot) = slot_of(tag) else { return };

@@ -1,9 +1,9 @@
 // A C program that exercises the whole C allocation API and counts, itself, what
 // it asks for: every allocation goes through an app_* function (never inlined),
 // so the test can compare the profile's samples through app_* with these counts.
-// Usage: alloc_mix PLUGIN.so (exit|_exit) [fork [CHILD_MS [WAIT_FOR]]]
-// CHILD_MS: how long the forked child lives on after its work (default 0); with
-// WAIT_FOR, a path with one %d (the child's pid), at most that long, until the file exists.
+// Usage: alloc_mix PLUGIN.so (exit|_exit) [fork [WAIT_MS WAIT_FOR]]
+// WAIT_FOR: a path with one %d (the child's pid); the forked child lives on after its
+// work until that file exists, at most WAIT_MS.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>
@@ -86,7 +86,7 @@ __attribute__((noinline)) static void app_child_work(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3) { fprintf(stderr, "usage: alloc_mix PLUGIN exit|_exit [fork [CHILD_MS [WAIT_FOR]]]\n"); return 2; }
+    if (argc < 3) { fprintf(stderr, "usage: alloc_mix PLUGIN exit|_exit [fork [WAIT_MS WAIT_FOR]]\n"); return 2; }
     pthread_key_create(&key, tls_destructor);
     pthread_barrier_init(&barrier, NULL, THREADS);
     pthread_t th[THREADS];
@@ -130,8 +130,6 @@ int main(int argc, char **argv) {
                 char path[4096];
                 snprintf(path, sizeof path, argv[5], (int)getpid());
                 for (int ms = 0; ms < atoi(argv[4]) && access(path, F_OK) != 0; ms += 20) usleep(20 * 1000);
-            } else if (argc > 4) {
-                usleep((useconds_t)atoi(argv[4]) * 1000);
             }
             exit(0);
         }

@@ -27,9 +27,10 @@
 //!
 //! Nothing here runs, or costs the allocation path anything, until a monitor
 //! is started. A forked child has no monitor thread (threads do not survive
-//! `fork`): start one in the child if it should be watched. The monitor's own allocations are counted in the statistics but
-//! never sampled. Retention removes the oldest `heap_*.pb.gz` files of the
-//! directory, which should be the monitor's own.
+//! `fork`): start one in the child if it should be watched. The monitor's own
+//! allocations are counted in the statistics but never sampled. Retention
+//! removes the oldest `heap_*.pb.gz` files of the directory, which should be
+//! the monitor's own.
 //!
 //! ```no_run
 //! use std::time::Duration;

@@ -88,6 +88,7 @@ impl ThreadStack {
     /// The rule-cache slots the last walk looked up.
     #[inline(always)]
     pub(super) fn recent_rules(&self) -> impl Iterator<Item = u16> + '_ {
+        // The clamp keeps the allocation path free of a slicing panic.
         self.recent_rules[..usize::from(self.recent_len.get()).min(RECENT_RULES)].iter().map(Cell::get)
     }
 

@@ -451,7 +451,9 @@ const LEAF_WINDOW: usize = 48;
 
 /// Where the application's part of a stack starts: (frame, lines of that frame to
 /// skip). That is past the first allocator entry near the leaf (`__rust_alloc`, a
-/// `GlobalAlloc` impl, `malloc`) and the allocator plumbing right after it
+/// `GlobalAlloc` impl, `malloc`), or past the last of the profiler's allocation hooks
+/// if that is further (the entry's inlined lines may be missing from the debug info
+/// of the hook's call site), and past the allocator plumbing right after it
 /// (`alloc::alloc::*`, `Global::allocate`); the collections above it are kept.
 fn leaf_cut(resolved: &[Vec<symbols::Frame>]) -> (usize, usize) {
     let lines: Vec<(usize, usize, &symbols::Frame)> = resolved
@@ -460,7 +462,9 @@ fn leaf_cut(resolved: &[Vec<symbols::Frame>]) -> (usize, usize) {
         .flat_map(|(i, l)| l.iter().enumerate().map(move |(j, f)| (i, j, f)))
         .take(LEAF_WINDOW)
         .collect();
-    let Some(entry) = lines.iter().position(|(_, _, f)| symbols::is_allocator_entry(&f.name)) else {
+    let first_entry = lines.iter().position(|(_, _, f)| symbols::is_allocator_entry(&f.name));
+    let last_hook = lines.iter().rposition(|(_, _, f)| f.name.starts_with("heapprof::profiler::"));
+    let Some(entry) = first_entry.max(last_hook) else {
         return (0, 0);
     };
     let end = lines[entry..]

@@ -8,7 +8,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering::*};
 
 use crate::records::{self, MAX_DEPTH_LIMIT};
-use crate::thread_state::{self, ThreadState};
+use crate::thread_state::{self, Counts, ThreadState, Totals};
 use crate::{sampler, stack, stats};
 
 /// A global allocator that profiles the heap. Wraps [`System`] by default, or any
@@ -113,10 +113,11 @@ impl<A: GlobalAlloc> Profiler<A> {
 // allocator's usable size as `accounted`, because its `free` knows only that size.
 //
 // Allocation and free each have a fast path that either does all its work with no
-// call (this thread has a slot of its own and is not busy, no sample is due, the
-// block is not sampled, no live-byte flush is due) or does nothing and leaves it all
-// to the slow path. The fast path thus saves no registers, and `dealloc` ends in a
-// jump to the wrapped allocator.
+// call (this thread may take it, the allocation window has room, the block is not
+// sampled, the free window has room) or does nothing and leaves it all to the slow
+// path. The fast path thus saves no registers, and `dealloc` ends in a jump to the
+// wrapped allocator. Its every access but the sampled-block filter's is to the
+// thread's first cache line of thread-local state.
 
 /// After the allocator returned `p` (non-null).
 #[inline(always)]
@@ -131,16 +132,12 @@ pub(crate) fn after_alloc(p: *mut u8, requested: usize, accounted: usize) {
 #[inline(always)]
 fn alloc_counted_fast(requested: usize, accounted: usize) -> bool {
     thread_state::with(move |st| {
-        let Some(slot) = st.fast_slot() else {
+        let Some(left) = st.alloc_fits(requested) else {
             return false;
         };
-        let left = st.countdown.get().wrapping_sub(requested as i64);
-        if left < 0 || !slot.add_live_unless_flush_due(accounted as i64) {
-            return false;
-        }
-        st.countdown.set(left);
-        slot.add(&slot.alloc_count, 1, false);
-        slot.add(&slot.alloc_bytes, accounted as u64, false);
+        st.set_allowance(left);
+        Counts::bump(&st.counts.alloc_count, 1);
+        Counts::bump(&st.counts.alloc_bytes, accounted as u64);
         true
     })
 }
@@ -155,12 +152,9 @@ fn after_alloc_slow(p: *mut u8, requested: usize, accounted: usize) -> *mut u8 {
             return;
         }
         run_deferred(st);
-        let slot = st.slot();
-        let shared = slot.is_shared();
-        slot.add(&slot.alloc_count, 1, shared);
-        slot.add(&slot.alloc_bytes, accounted as u64, shared);
-        stats::live_changed(slot, accounted as i64, shared);
+        st.count(Totals { alloc_count: 1, alloc_bytes: accounted as u64, ..Totals::default() });
         count_down(st, p, requested);
+        st.settle();
     });
     p
 }
@@ -173,7 +167,7 @@ static DEFERRED: AtomicPtr<()> = AtomicPtr::new(ptr::null_mut());
 /// profiler's). For a `fork` child handler, which may not start threads itself.
 pub(crate) fn defer_to_next_allocation(f: fn()) {
     DEFERRED.store(f as *mut (), Release);
-    thread_state::with(ThreadState::leave_fast_path);
+    thread_state::with(ThreadState::close);
 }
 
 #[inline(always)]
@@ -198,20 +192,20 @@ pub(crate) fn before_free(p: *mut u8, size: usize) {
     }
 }
 
-/// Counts the free of `p` and returns true if this thread has a slot of its own, is
-/// not busy and `p` is certainly not sampled: nearly every free. Otherwise does
-/// nothing and returns false, for [`before_free_slow`].
+/// Counts the free of `p` and returns true if this thread may take the fast path,
+/// `p` is certainly not sampled and the free window has room: nearly every free.
+/// Otherwise does nothing and returns false, for [`before_free_slow`].
 #[inline(always)]
 fn free_counted_fast(p: *mut u8, size: usize) -> bool {
     thread_state::with(move |st| {
-        let Some(slot) = st.fast_slot() else {
+        let Some(freed) = st.free_fits(size) else {
             return false;
         };
-        if records::may_be_sampled(p as usize) || !slot.add_live_unless_flush_due(-(size as i64)) {
+        if records::may_be_sampled(p as usize) {
             return false;
         }
-        slot.add(&slot.free_count, 1, false);
-        slot.add(&slot.free_bytes, size as u64, false);
+        st.counts.free_bytes.store(freed, Relaxed);
+        Counts::bump(&st.counts.free_count, 1);
         true
     })
 }
@@ -224,15 +218,12 @@ fn before_free_slow(p: *mut u8, size: usize) {
             stats::internal_changed(-(size as i64));
             return;
         }
-        let slot = st.slot();
-        let shared = slot.is_shared();
-        slot.add(&slot.free_count, 1, shared);
-        slot.add(&slot.free_bytes, size as u64, shared);
-        stats::live_changed(slot, -(size as i64), shared);
+        st.count(Totals { free_count: 1, free_bytes: size as u64, ..Totals::default() });
         if records::may_be_sampled(p as usize) {
             let _busy = st.enter();
             records::forget(p as usize, size);
         }
+        st.settle();
     });
 }
 
@@ -269,23 +260,27 @@ pub(crate) fn after_realloc(p: *mut u8, old_accounted: usize, requested: usize, 
             stats::internal_changed(accounted as i64 - old_accounted as i64);
             return;
         }
-        let slot = st.slot();
-        let shared = slot.is_shared();
-        slot.add(&slot.realloc_count, 1, shared);
-        slot.add(&slot.free_count, 1, shared);
-        slot.add(&slot.free_bytes, old_accounted as u64, shared);
-        slot.add(&slot.alloc_count, 1, shared);
-        slot.add(&slot.alloc_bytes, accounted as u64, shared);
-        stats::live_changed(slot, accounted as i64 - old_accounted as i64, shared);
+        st.count(Totals {
+            alloc_count: 1,
+            alloc_bytes: accounted as u64,
+            free_count: 1,
+            free_bytes: old_accounted as u64,
+            realloc_count: 1,
+        });
         count_down(st, p, requested);
+        st.settle();
     });
 }
 
+/// Takes an allocation of `size` bytes off the distance to the next sample, and
+/// samples it if it reaches the sample point; while a `testing` measurement runs,
+/// records it instead.
 #[inline(always)]
 fn count_down(st: &ThreadState, p: *mut u8, size: usize) {
-    let left = st.countdown.get().wrapping_sub(size as i64);
-    st.countdown.set(left);
-    if left < 0 {
+    if st.measure_tag.get() != 0 {
+        let _busy = st.enter();
+        crate::testing::measured_allocation(st, p, size);
+    } else if st.count_down(size) < 0 {
         sample(st, p, size);
     }
 }
@@ -299,11 +294,7 @@ const OWN_FRAMES_SLACK: usize = 8;
 fn sample(st: &ThreadState, p: *mut u8, size: usize) {
     let _busy = st.enter();
     crate::fork::ensure_handlers();
-    if st.measure_tag.get() != 0 {
-        crate::testing::measured_allocation(st, p, size);
-        return;
-    }
-    if !sampler::on_countdown_exhausted(st, size) {
+    if !sampler::on_countdown_exhausted(st, size) || st.is_quiet() {
         return;
     }
     capture_and_record(st, p, size, sampler::sample_rate(), 0);

@@ -31,7 +31,7 @@ pub fn set_sample_rate(bytes: u64) {
     // The calling thread draws its next distance with the new rate at once.
     crate::thread_state::with(|st| {
         st.sampler_ready.set(false);
-        st.countdown.set(0);
+        st.set_sample_distance(0);
     });
 }
 
@@ -54,7 +54,7 @@ pub fn set_sampling_seed(seed: u64) {
     crate::thread_state::with(|st| {
         st.rng.set(mix(seed, 0));
         st.sampler_ready.set(false);
-        st.countdown.set(0);
+        st.set_sample_distance(0);
     });
 }
 
@@ -74,12 +74,12 @@ pub(crate) fn on_countdown_exhausted(st: &ThreadState, size: usize) -> bool {
         let d = next_distance(st, rate);
         let left = d - size as i64;
         if left >= 0 {
-            st.countdown.set(left);
+            st.set_sample_distance(left);
             return false;
         }
     }
     let d = next_distance(st, rate);
-    st.countdown.set(d);
+    st.set_sample_distance(d);
     rate != 0
 }
 

@@ -64,6 +64,11 @@ impl<T> SpinLock<T> {
         std::mem::forget(self.lock());
     }
 
+    /// The value, for the holder of a lock taken by [`SpinLock::raw_lock`].
+    pub(crate) fn raw_value(&self) -> *mut T {
+        self.value.get()
+    }
+
     /// Releases a lock taken by [`SpinLock::raw_lock`].
     ///
     /// # Safety

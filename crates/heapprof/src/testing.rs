@@ -129,7 +129,6 @@ pub(crate) fn tagged_block_changed(tag: u32, bytes: i64) {
 
 /// The allocation path of a thread being measured (busy flag held).
 pub(crate) fn measured_allocation(st: &ThreadState, p: *mut u8, size: usize) {
-    st.countdown.set(i64::MIN / 2);
     let held = st.net_bytes() - st.measure_start.get();
     if held > st.measure_peak.get() {
         st.measure_peak.set(held);
@@ -162,25 +161,26 @@ pub fn measure<R>(f: impl FnOnce() -> R) -> Measurement<R> {
     let generation = slot.generation.load(Relaxed);
     let tag = (generation << 8) | (index as u32 + 1);
     let (saved, before) = thread_state::with(|st| {
-        let saved = (st.measure_tag.get(), st.measure_start.get(), st.measure_peak.get(), st.countdown.get());
+        let saved = (st.measure_tag.get(), st.measure_start.get(), st.measure_peak.get());
         (saved, Counters::of(st))
     });
     thread_state::with(|st| {
         st.measure_start.set(st.net_bytes());
         st.measure_peak.set(0);
         st.measure_tag.set(tag);
-        st.countdown.set(i64::MIN / 2);
+        // Every allocation takes the slow path, which records it.
+        st.close();
     });
     // Restore the thread's state even if `f` panics.
-    struct Restore((u32, i64, i64, i64));
+    struct Restore((u32, i64, i64));
     impl Drop for Restore {
         fn drop(&mut self) {
-            let (tag, start, peak, countdown) = self.0;
+            let (tag, start, peak) = self.0;
             thread_state::with(|st| {
                 st.measure_tag.set(tag);
                 st.measure_start.set(start);
                 st.measure_peak.set(peak);
-                st.countdown.set(countdown);
+                st.settle();
             });
         }
     }
@@ -254,13 +254,13 @@ struct Counters {
 
 impl Counters {
     fn of(st: &ThreadState) -> Self {
-        let s = st.slot();
+        let t = st.counts.read();
         Counters {
-            allocs: s.alloc_count.load(Relaxed),
-            frees: s.free_count.load(Relaxed),
-            reallocs: s.realloc_count.load(Relaxed),
-            alloc_bytes: s.alloc_bytes.load(Relaxed),
-            free_bytes: s.free_bytes.load(Relaxed),
+            allocs: t.alloc_count,
+            frees: t.free_count,
+            reallocs: t.realloc_count,
+            alloc_bytes: t.alloc_bytes,
+            free_bytes: t.free_bytes,
         }
     }
 }

@@ -1,132 +1,161 @@
 //! Per-thread state of the allocation path: the re-entrancy flag, the sampler's
-//! countdown, and a slot of exact counters that other threads can read.
+//! countdown, and the thread's exact counters.
 //!
 //! The thread-local is `const`-initialised and has no destructor, so it is usable
 //! at any point of a thread's life (before `main`, during TLS teardown) and costs
-//! one segment-relative access. Slots are never freed: a thread that exits hands
-//! its slot, counts included, to the next thread that starts, so totals are the
-//! plain sum over all slots.
+//! one segment-relative access. The counters live in it, beside the countdown, so
+//! the fast path touches one cache line found from the thread pointer and nothing
+//! else.
+//!
+//! Readers find the counters through a registry of live threads: a list under a lock
+//! that readers, starting threads and exiting threads take, never the fast path. A
+//! thread joins at its first allocation or free. Before its thread-local block is
+//! freed, an exiting thread adds its counts to the totals of exited threads and
+//! leaves the list; a forked child does the same for the threads that did not follow
+//! it. So totals are the exited threads' plus the sum over the list.
 
 use std::cell::Cell;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicU64, Ordering::*};
 
-use crate::rawmem;
+use crate::spin::SpinLock;
+use crate::stats::FLUSH_BYTES;
 
-/// Exact counters of one thread (or of the shared overflow slot).
-#[repr(align(128))]
-pub(crate) struct Slot {
-    in_use: AtomicBool,
-    /// Written by several threads at once: counters use atomic read-modify-write.
-    shared: bool,
-    /// The stripe of the sampled-record buckets its thread records into (see
-    /// `records::buckets::STRIPES`): slots take the stripes in turn.
-    stripe: u8,
+/// Exact counters of one thread, written by that thread only and read by any.
+#[derive(Default)]
+pub(crate) struct Counts {
     pub(crate) alloc_count: AtomicU64,
     pub(crate) alloc_bytes: AtomicU64,
     pub(crate) free_count: AtomicU64,
     pub(crate) free_bytes: AtomicU64,
     pub(crate) realloc_count: AtomicU64,
-    /// Live bytes not yet folded into the global live counter (see `stats`).
-    pub(crate) pending_live: AtomicI64,
-    next: AtomicPtr<Slot>,
 }
 
-impl Slot {
-    const fn new(shared: bool, stripe: u8) -> Self {
-        Slot {
-            in_use: AtomicBool::new(shared),
-            shared,
-            stripe,
+/// A sum of [`Counts`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Totals {
+    pub(crate) alloc_count: u64,
+    pub(crate) alloc_bytes: u64,
+    pub(crate) free_count: u64,
+    pub(crate) free_bytes: u64,
+    pub(crate) realloc_count: u64,
+}
+
+impl Counts {
+    const fn new() -> Self {
+        Counts {
             alloc_count: AtomicU64::new(0),
             alloc_bytes: AtomicU64::new(0),
             free_count: AtomicU64::new(0),
             free_bytes: AtomicU64::new(0),
             realloc_count: AtomicU64::new(0),
-            pending_live: AtomicI64::new(0),
-            next: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
-    /// Whether several threads write this slot (the overflow slot).
+    /// Adds `n` to a counter with a single writer: a plain load and store, no
+    /// locked instruction.
     #[inline(always)]
-    pub(crate) fn is_shared(&self) -> bool {
-        self.shared
+    pub(crate) fn bump(counter: &AtomicU64, n: u64) {
+        counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
     }
 
-    /// Adds `n` to a counter of this slot; `shared` is [`Slot::is_shared`], given
-    /// apart so that the fast path, whose slot is private, compiles without the test.
-    /// A private slot has a single writer, so a plain load and store suffice and no
-    /// locked instruction is paid.
+    /// Adds `t` to a thread's own counters (single writer).
     #[inline(always)]
-    pub(crate) fn add(&self, counter: &AtomicU64, n: u64, shared: bool) {
-        if shared {
-            counter.fetch_add(n, Relaxed);
-        } else {
-            counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+    fn add_own(&self, t: Totals) {
+        Counts::bump(&self.alloc_count, t.alloc_count);
+        Counts::bump(&self.alloc_bytes, t.alloc_bytes);
+        Counts::bump(&self.free_count, t.free_count);
+        Counts::bump(&self.free_bytes, t.free_bytes);
+        Counts::bump(&self.realloc_count, t.realloc_count);
+    }
+
+    pub(crate) fn read(&self) -> Totals {
+        Totals {
+            alloc_count: self.alloc_count.load(Relaxed),
+            alloc_bytes: self.alloc_bytes.load(Relaxed),
+            free_count: self.free_count.load(Relaxed),
+            free_bytes: self.free_bytes.load(Relaxed),
+            realloc_count: self.realloc_count.load(Relaxed),
         }
     }
 
-    /// On a private slot: adds a signed change of live bytes and returns true, unless
-    /// the pending total would then call for a flush (see `stats::flush_due`).
-    #[inline(always)]
-    pub(crate) fn add_live_unless_flush_due(&self, delta: i64) -> bool {
-        let v = self.pending_live.load(Relaxed) + delta;
-        if crate::stats::flush_due(v) {
-            return false;
-        }
-        self.pending_live.store(v, Relaxed);
-        true
-    }
-
-    /// Adds a signed change of live bytes; returns the pending total.
-    #[inline(always)]
-    pub(crate) fn add_live(&self, delta: i64, shared: bool) -> i64 {
-        if shared {
-            self.pending_live.fetch_add(delta, Relaxed) + delta
-        } else {
-            let v = self.pending_live.load(Relaxed) + delta;
-            self.pending_live.store(v, Relaxed);
-            v
+    /// Adds `t` with atomic read-modify-writes: for counters several threads write.
+    fn add_shared(&self, t: Totals) {
+        for (counter, n) in [
+            (&self.alloc_count, t.alloc_count),
+            (&self.alloc_bytes, t.alloc_bytes),
+            (&self.free_count, t.free_count),
+            (&self.free_bytes, t.free_bytes),
+            (&self.realloc_count, t.realloc_count),
+        ] {
+            if n != 0 {
+                counter.fetch_add(n, Relaxed);
+            }
         }
     }
 }
 
-/// Used by threads whose own slot is gone (after their exit handler ran) or
-/// could not be mapped.
-static OVERFLOW_SLOT: Slot = Slot::new(true, 0);
-
-/// All slots ever made, newest first (the overflow slot is not in the list).
-static SLOTS: AtomicPtr<Slot> = AtomicPtr::new(ptr::null_mut());
-
-/// Runs `f` on every slot, the overflow slot included.
-pub(crate) fn for_each_slot(mut f: impl FnMut(&Slot)) {
-    f(&OVERFLOW_SLOT);
-    let mut p = SLOTS.load(Acquire);
-    while !p.is_null() {
-        // SAFETY: slots are never unmapped.
-        let slot = unsafe { &*p };
-        f(slot);
-        p = slot.next.load(Acquire);
+impl Totals {
+    fn add(&mut self, t: Totals) {
+        self.alloc_count = self.alloc_count.wrapping_add(t.alloc_count);
+        self.alloc_bytes = self.alloc_bytes.wrapping_add(t.alloc_bytes);
+        self.free_count = self.free_count.wrapping_add(t.free_count);
+        self.free_bytes = self.free_bytes.wrapping_add(t.free_bytes);
+        self.realloc_count = self.realloc_count.wrapping_add(t.realloc_count);
     }
 }
 
-/// The thread-local state of the allocation path.
+/// Counts of threads no longer in the registry: exited ones, and the operations of
+/// threads that could not join or already left (see [`Membership::Shared`]).
+static EXITED: Counts = Counts::new();
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Membership {
+    /// Not in the registry yet: the next allocation or free joins it.
+    Outside,
+    /// In the registry: the counters are this thread's own.
+    Member,
+    /// Left the registry (exiting) or could not join: each operation is added to
+    /// [`EXITED`] and to the global live bytes at once.
+    Shared,
+}
+
+/// `countdown` while the thread may not take the fast path: far enough below zero
+/// that no allocation size brings it back up.
+const CLOSED: i64 = i64::MIN / 2;
+
+/// The thread-local state of the allocation path. The fast path's fields come first,
+/// in one cache line.
+///
+/// The fast path has two allowances, which are also its only tests: `countdown`, the
+/// bytes it may allocate, and `free_window_end`, how far `counts.free_bytes` may go.
+/// While the thread may not take it (busy, not a member of the registry, measured by
+/// `testing`), both are closed: every operation takes the slow path.
+#[repr(C, align(64))]
 pub(crate) struct ThreadState {
+    /// Bytes the fast path may allocate before the slow path runs: the distance to
+    /// the next sample, cut to the allocation window (see [`ThreadState::settle`]);
+    /// [`CLOSED`] while the thread may not take the fast path.
+    countdown: Cell<i64>,
+    pub(crate) counts: Counts,
+    /// The fast path frees while `counts.free_bytes` stays below this; 0 when closed.
+    free_window_end: Cell<u64>,
     /// Set while this thread runs profiler code that may allocate. Set and cleared
-    /// by [`ThreadState::enter`] only, which keeps `fast_slot` in step.
+    /// by [`ThreadState::enter`] only, which closes the fast path meanwhile.
     pub(crate) busy: Cell<bool>,
-    /// This thread's slot when the allocation path may take its fast path: not
-    /// busy, and a slot of its own. Null otherwise (busy, no slot claimed yet, or the
-    /// shared overflow slot), which sends the allocation path to its slow path: one
-    /// test instead of three on every allocation and free.
-    fast_slot: Cell<*const Slot>,
-    /// Bytes left before the next sample; below zero means "sample this one".
-    pub(crate) countdown: Cell<i64>,
-    /// Whether `countdown` has been drawn yet on this thread.
+    /// The distance to the next sample beyond `countdown` (all of it while closed).
+    beyond: Cell<i64>,
+    /// Net bytes (allocated minus freed) already added to the global live bytes.
+    folded: Cell<i64>,
+    /// Sampling is off on this thread (its allocations are the profiler's own work).
+    quiet: Cell<bool>,
+    membership: Cell<Membership>,
+    /// The stripe of the sampled-record buckets this thread records into (see
+    /// `records::buckets::STRIPES`): members take the stripes in turn.
+    stripe: Cell<u8>,
+    /// Whether the sampler has drawn this thread's first distance.
     pub(crate) sampler_ready: Cell<bool>,
     pub(crate) rng: Cell<u64>,
-    slot: Cell<*const Slot>,
     /// The `heapprof::testing` measurement running on this thread, or 0. While one
     /// runs, `countdown` stays far below zero so every allocation takes the slow path.
     pub(crate) measure_tag: Cell<u32>,
@@ -134,20 +163,30 @@ pub(crate) struct ThreadState {
     pub(crate) measure_start: Cell<i64>,
     /// The highest net allocated bytes seen since then.
     pub(crate) measure_peak: Cell<i64>,
+    /// Neighbours in the registry; read and written only under its lock.
+    prev: Cell<*const ThreadState>,
+    next: Cell<*const ThreadState>,
 }
 
 thread_local! {
     static STATE: ThreadState = const {
         ThreadState {
+            countdown: Cell::new(CLOSED),
+            counts: Counts::new(),
+            free_window_end: Cell::new(0),
             busy: Cell::new(false),
-            fast_slot: Cell::new(ptr::null()),
-            countdown: Cell::new(0),
+            beyond: Cell::new(0),
+            folded: Cell::new(0),
+            quiet: Cell::new(false),
+            membership: Cell::new(Membership::Outside),
+            stripe: Cell::new(0),
             sampler_ready: Cell::new(false),
             rng: Cell::new(0),
-            slot: Cell::new(ptr::null()),
             measure_tag: Cell::new(0),
             measure_start: Cell::new(0),
             measure_peak: Cell::new(0),
+            prev: Cell::new(ptr::null()),
+            next: Cell::new(ptr::null()),
         }
     };
 }
@@ -169,90 +208,259 @@ pub(crate) fn quietly<R>(f: impl FnOnce() -> R) -> R {
 }
 
 impl ThreadState {
-    /// This thread's own slot if the allocation path may take its fast path (see
-    /// `fast_slot`).
+    /// The fast path's test for an allocation of `size` bytes: the allowance left
+    /// after it, or None for the slow path.
     #[inline(always)]
-    pub(crate) fn fast_slot(&self) -> Option<&'static Slot> {
-        // SAFETY: slots are never unmapped.
-        unsafe { self.fast_slot.get().as_ref() }
+    pub(crate) fn alloc_fits(&self, size: usize) -> Option<i64> {
+        let left = self.countdown.get().wrapping_sub(size as i64);
+        (left >= 0).then_some(left)
     }
 
-    /// Sends this thread's allocations to the slow path until the busy flag next changes.
-    pub(crate) fn leave_fast_path(&self) {
-        self.fast_slot.set(ptr::null());
-    }
-
-    /// Sets `fast_slot` from `busy` and `slot`.
-    fn refresh_fast_slot(&self) {
-        let slot = self.slot.get();
-        // SAFETY: slots are never unmapped.
-        let private = !slot.is_null() && !unsafe { &*slot }.shared;
-        self.fast_slot.set(if private && !self.busy.get() { slot } else { ptr::null() });
-    }
-
-    /// The stripe this thread records samples into: its slot's, or the first while it
-    /// has none.
-    pub(crate) fn bucket_stripe(&self) -> u8 {
-        // SAFETY: slots are never unmapped.
-        unsafe { self.slot.get().as_ref() }.map_or(0, |s| s.stripe)
-    }
-
-    /// This thread's counter slot, claiming one on first use.
+    /// Takes a fitting allocation off the allowance (see [`ThreadState::alloc_fits`]).
     #[inline(always)]
-    pub(crate) fn slot(&self) -> &'static Slot {
-        let p = self.slot.get();
-        if !p.is_null() {
-            // SAFETY: slots are never unmapped.
-            return unsafe { &*p };
+    pub(crate) fn set_allowance(&self, left: i64) {
+        self.countdown.set(left);
+    }
+
+    /// The fast path's test for a free of `size` bytes: `counts.free_bytes` after it,
+    /// or None for the slow path.
+    #[inline(always)]
+    pub(crate) fn free_fits(&self, size: usize) -> Option<u64> {
+        let freed = self.counts.free_bytes.load(Relaxed).wrapping_add(size as u64);
+        (freed < self.free_window_end.get()).then_some(freed)
+    }
+
+    /// Sends this thread to the slow path until it next settles, keeping the
+    /// distance to the next sample.
+    pub(crate) fn close(&self) {
+        let countdown = self.countdown.replace(CLOSED);
+        if countdown >= 0 {
+            self.beyond.set(self.beyond.get().saturating_add(countdown));
         }
-        self.claim_slot()
+        self.free_window_end.set(0);
+    }
+
+    /// Whether the sample point is reached while sampling is off on this thread.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.quiet.get()
+    }
+
+    /// The stripe this thread records samples into.
+    pub(crate) fn bucket_stripe(&self) -> u8 {
+        self.stripe.get()
     }
 
     /// Bytes this thread allocated minus bytes it freed, since it started.
     pub(crate) fn net_bytes(&self) -> i64 {
-        let slot = self.slot();
-        slot.alloc_bytes.load(Relaxed).wrapping_sub(slot.free_bytes.load(Relaxed)) as i64
+        let c = &self.counts;
+        c.alloc_bytes.load(Relaxed).wrapping_sub(c.free_bytes.load(Relaxed)) as i64
+    }
+
+    /// Counts an allocation, a free, or both (a `realloc`) on the slow path.
+    #[inline(always)]
+    pub(crate) fn count(&self, t: Totals) {
+        if self.membership.get() != Membership::Member && !self.join() {
+            self.count_shared(t);
+            return;
+        }
+        self.counts.add_own(t);
     }
 
     #[cold]
-    fn claim_slot(&self) -> &'static Slot {
-        let slot = reuse_free_slot().or_else(new_slot).unwrap_or(&OVERFLOW_SLOT);
-        self.slot.set(slot);
-        if !slot.shared && !register_exit_handler(slot) {
-            // No way to learn of this thread's exit: share the overflow slot instead.
-            slot.in_use.store(false, Release);
-            self.slot.set(&OVERFLOW_SLOT);
-            return &OVERFLOW_SLOT;
+    fn count_shared(&self, t: Totals) {
+        // Kept in the thread's own counters too, for `testing`'s per-thread figures.
+        self.counts.add_own(t);
+        EXITED.add_shared(t);
+        crate::stats::fold(t.alloc_bytes.wrapping_sub(t.free_bytes) as i64);
+    }
+
+    /// Sets the distance in bytes to the next sample point (closing the fast path
+    /// until the thread next settles).
+    pub(crate) fn set_sample_distance(&self, bytes: i64) {
+        self.close();
+        self.beyond.set(bytes);
+    }
+
+    /// On the slow path: takes an allocation of `size` bytes off the distance to the
+    /// next sample and returns what is left, below zero when the sample point is reached.
+    #[inline(always)]
+    pub(crate) fn count_down(&self, size: usize) -> i64 {
+        self.close();
+        let left = self.beyond.get().wrapping_sub(size as i64);
+        self.beyond.set(left);
+        left
+    }
+
+    /// After a slow-path operation: a member adds its net bytes to the global live
+    /// bytes if they moved more than half of [`FLUSH_BYTES`] since last added, and, if
+    /// it may take the fast path, opens the allowances for the next operations so that
+    /// they never move more than [`FLUSH_BYTES`] unadded.
+    #[inline(always)]
+    pub(crate) fn settle(&self) {
+        if self.membership.get() != Membership::Member {
+            return;
         }
-        self.refresh_fast_slot();
-        slot
+        let net = self.net_bytes();
+        let mut unadded = net.wrapping_sub(self.folded.get());
+        if !(-FLUSH_BYTES / 2..=FLUSH_BYTES / 2).contains(&unadded) {
+            crate::stats::fold(unadded);
+            self.folded.set(net);
+            unadded = 0;
+        }
+        self.close();
+        if self.busy.get() || self.measure_tag.get() != 0 {
+            return;
+        }
+        let distance = self.beyond.get();
+        if distance >= 0 {
+            let allowance = distance.min(FLUSH_BYTES - unadded);
+            self.countdown.set(allowance);
+            self.beyond.set(distance - allowance);
+        }
+        let free_bytes = self.counts.free_bytes.load(Relaxed);
+        self.free_window_end.set(free_bytes.wrapping_add((FLUSH_BYTES + unadded) as u64));
     }
 
     /// Stops sampling on this thread until the guard drops (the counters go on): for
     /// the profiler's own work on ordinary threads, such as symbolization.
     pub(crate) fn suppress_sampling(&self) -> SamplingSuppressed<'_> {
-        let countdown = self.countdown.replace(i64::MAX);
-        SamplingSuppressed { state: self, countdown }
+        SamplingSuppressed { state: self, previous: self.quiet.replace(true) }
     }
 
     /// Sets the busy flag; the returned guard restores the previous value, also
     /// when unwinding.
     pub(crate) fn enter(&self) -> BusyGuard<'_> {
         let previous = self.busy.replace(true);
-        self.fast_slot.set(ptr::null());
+        self.close();
         BusyGuard { state: self, previous }
+    }
+
+    /// Joins the registry; false if that is not possible (then the thread shares
+    /// [`EXITED`] for good).
+    #[cold]
+    #[inline(never)]
+    fn join(&self) -> bool {
+        if self.membership.get() == Membership::Shared {
+            return false;
+        }
+        let _busy = self.enter();
+        // Before the registry lock: `pthread_atfork` takes glibc's fork lock, which a
+        // forking thread holds while its prepare handler waits for the registry.
+        crate::fork::ensure_handlers();
+        if !register_exit_handler(self) {
+            // No way to learn of this thread's exit, and its block must not be read after it.
+            self.membership.set(Membership::Shared);
+            return false;
+        }
+        let mut registry = REGISTRY.lock();
+        static JOINED: AtomicU64 = AtomicU64::new(0);
+        self.stripe.set((JOINED.fetch_add(1, Relaxed) % crate::records::STRIPES as u64) as u8);
+        self.prev.set(ptr::null());
+        self.next.set(registry.head);
+        if let Some(head) = registry.get(registry.head) {
+            head.prev.set(self);
+        }
+        registry.head = self;
+        self.membership.set(Membership::Member);
+        true
     }
 }
 
-/// Restores the sampling countdown on drop.
+/// The members' thread-local blocks, newest first.
+struct Registry {
+    head: *const ThreadState,
+}
+
+// SAFETY: the pointers are only followed under the registry's lock, while the
+// blocks they point to are alive (members leave before their block is freed).
+unsafe impl Send for Registry {}
+
+impl Registry {
+    fn get(&self, p: *const ThreadState) -> Option<&ThreadState> {
+        // SAFETY: see `Send` above.
+        unsafe { p.as_ref() }
+    }
+
+    /// Takes `st` out of the list, adding its counts to [`EXITED`] and its net bytes
+    /// not yet added to the global live bytes.
+    fn remove(&mut self, st: &ThreadState) {
+        let net = st.net_bytes();
+        crate::stats::fold(net.wrapping_sub(st.folded.get()));
+        st.folded.set(net);
+        EXITED.add_shared(st.counts.read());
+        match self.get(st.prev.get()) {
+            Some(prev) => prev.next.set(st.next.get()),
+            None => self.head = st.next.get(),
+        }
+        if let Some(next) = self.get(st.next.get()) {
+            next.prev.set(st.prev.get());
+        }
+        st.membership.set(Membership::Shared);
+        st.close();
+    }
+}
+
+static REGISTRY: SpinLock<Registry> = SpinLock::new(Registry { head: ptr::null() });
+
+/// The sum of every thread's counters, exited threads included.
+pub(crate) fn totals() -> Totals {
+    // Busy: an allocation in a signal handler meanwhile must not try to join.
+    with(|me| {
+        let _busy = me.enter();
+        // Under the lock, so that a thread leaving meanwhile is counted once: in the
+        // list or in the exited totals.
+        let registry = REGISTRY.lock();
+        let mut sum = EXITED.read();
+        let mut p = registry.head;
+        while let Some(st) = registry.get(p) {
+            sum.add(st.counts.read());
+            p = st.next.get();
+        }
+        sum
+    })
+}
+
+/// Holds the registry across `fork` (see `fork.rs`).
+pub(crate) fn lock_for_fork() {
+    REGISTRY.raw_lock();
+}
+
+/// In the parent after `fork`.
+pub(crate) fn unlock_after_fork_in_parent() {
+    // SAFETY: taken by `lock_for_fork` in this thread.
+    unsafe { REGISTRY.raw_unlock() };
+}
+
+/// In the child after `fork`: only the forking thread lives on, so the others leave
+/// the registry (their counts stay, in the exited totals) before their blocks, now
+/// free stacks to glibc, can be reused.
+pub(crate) fn unlock_after_fork_in_child() {
+    // SAFETY: the lock is held (taken by `lock_for_fork` in the forking thread, this
+    // thread), so nothing else touches the registry; the child has no other thread.
+    let registry = unsafe { &mut *REGISTRY.raw_value() };
+    let me: *const ThreadState = STATE.with(ptr::from_ref);
+    let mut p = registry.head;
+    while let Some(st) = registry.get(p) {
+        let next = st.next.get();
+        if p != me {
+            // SAFETY: a block of a thread gone with the fork, still mapped in the child.
+            registry.remove(unsafe { &*p });
+        }
+        p = next;
+    }
+    // SAFETY: as above.
+    unsafe { REGISTRY.raw_unlock() };
+}
+
+/// Restores the sampling flag on drop.
 pub(crate) struct SamplingSuppressed<'a> {
     state: &'a ThreadState,
-    countdown: i64,
+    previous: bool,
 }
 
 impl Drop for SamplingSuppressed<'_> {
     fn drop(&mut self) {
-        self.state.countdown.set(self.countdown);
+        self.state.quiet.set(self.previous);
     }
 }
 
@@ -265,56 +473,27 @@ pub(crate) struct BusyGuard<'a> {
 impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
         self.state.busy.set(self.previous);
-        self.state.refresh_fast_slot();
+        self.state.settle();
     }
 }
 
-fn reuse_free_slot() -> Option<&'static Slot> {
-    let mut p = SLOTS.load(Acquire);
-    while !p.is_null() {
-        // SAFETY: slots are never unmapped.
-        let slot = unsafe { &*p };
-        if !slot.in_use.load(Relaxed) && slot.in_use.compare_exchange(false, true, Acquire, Relaxed).is_ok() {
-            return Some(slot);
-        }
-        p = slot.next.load(Acquire);
-    }
-    None
-}
-
-fn new_slot() -> Option<&'static Slot> {
-    let mem = rawmem::map(size_of::<Slot>()).cast::<Slot>();
-    if mem.is_null() {
-        return None;
-    }
-    static SLOTS_MADE: AtomicUsize = AtomicUsize::new(0);
-    let stripe = (SLOTS_MADE.fetch_add(1, Relaxed) % crate::records::STRIPES) as u8;
-    // SAFETY: `mem` is fresh, writable, page-aligned memory large enough for a Slot.
-    unsafe { mem.write(Slot::new(false, stripe)) };
-    // SAFETY: just initialised; never unmapped.
-    let slot = unsafe { &*mem };
-    slot.in_use.store(true, Relaxed);
-    let mut head = SLOTS.load(Relaxed);
-    loop {
-        slot.next.store(head, Relaxed);
-        match SLOTS.compare_exchange_weak(head, mem, Release, Relaxed) {
-            Ok(_) => return Some(slot),
-            Err(h) => head = h,
-        }
-    }
-}
-
-/// A pthread key whose destructor releases the slot when the thread exits. pthread
-/// keys, unlike Rust's thread-locals with destructors, allocate nothing through
-/// the global allocator when set.
+/// A pthread key whose destructor takes the thread out of the registry when it
+/// exits. pthread keys, unlike Rust's thread-locals with destructors, allocate
+/// nothing through the global allocator when set, and their destructors run after
+/// Rust's, so later frees of the thread are still counted (as shared ones).
+///
+/// A thread that first allocates or frees inside another key's destructor joins then,
+/// and glibc runs the destructors again for the keys set meanwhile, ours included, up
+/// to four rounds. Only a thread whose very first allocation came in the fourth round
+/// would stay in the registry after its exit; no allocation path we know of does that.
 static EXIT_KEY: AtomicU64 = AtomicU64::new(u64::MAX);
 
-fn register_exit_handler(slot: &'static Slot) -> bool {
+fn register_exit_handler(st: &ThreadState) -> bool {
     let mut key = EXIT_KEY.load(Acquire);
     if key == u64::MAX {
         let mut k: libc::pthread_key_t = 0;
         // SAFETY: `k` is a valid out pointer; the destructor is an extern "C" fn.
-        if unsafe { libc::pthread_key_create(&mut k, Some(release_slot)) } != 0 {
+        if unsafe { libc::pthread_key_create(&mut k, Some(leave_registry)) } != 0 {
             return false;
         }
         match EXIT_KEY.compare_exchange(u64::MAX, u64::from(k), AcqRel, Acquire) {
@@ -327,18 +506,13 @@ fn register_exit_handler(slot: &'static Slot) -> bool {
             }
         }
     }
-    // SAFETY: the key is valid; the value is a non-null pointer to a static slot.
-    unsafe { libc::pthread_setspecific(key as libc::pthread_key_t, ptr::from_ref(slot).cast()) == 0 }
+    // SAFETY: the key is valid; the value is this thread's state, non-null.
+    unsafe { libc::pthread_setspecific(key as libc::pthread_key_t, ptr::from_ref(st).cast()) == 0 }
 }
 
-extern "C" fn release_slot(value: *mut libc::c_void) {
-    // SAFETY: the value was set by `register_exit_handler` to a never-unmapped slot.
-    let slot = unsafe { &*value.cast::<Slot>() };
-    // Later allocations of this exiting thread (other exit handlers) use the overflow slot.
-    let _ = STATE.try_with(|s| {
-        s.slot.set(&OVERFLOW_SLOT);
-        s.refresh_fast_slot();
-    });
-    crate::stats::flush_pending(slot);
-    slot.in_use.store(false, Release);
+extern "C" fn leave_registry(value: *mut libc::c_void) {
+    // SAFETY: set by `register_exit_handler` to this thread's state, alive until after
+    // the pthread key destructors have run.
+    let st = unsafe { &*value.cast::<ThreadState>() };
+    REGISTRY.lock().remove(st);
 }

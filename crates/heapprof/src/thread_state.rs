@@ -59,14 +59,21 @@ impl Counts {
         counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
     }
 
-    /// Adds `t` to a thread's own counters (single writer).
+    /// Adds `t` to a thread's own counters (single writer). Inlined with a constant
+    /// `t`, the tests of the counters it leaves alone go away.
     #[inline(always)]
     fn add_own(&self, t: Totals) {
-        Counts::bump(&self.alloc_count, t.alloc_count);
-        Counts::bump(&self.alloc_bytes, t.alloc_bytes);
-        Counts::bump(&self.free_count, t.free_count);
-        Counts::bump(&self.free_bytes, t.free_bytes);
-        Counts::bump(&self.realloc_count, t.realloc_count);
+        for (counter, n) in [
+            (&self.alloc_count, t.alloc_count),
+            (&self.alloc_bytes, t.alloc_bytes),
+            (&self.free_count, t.free_count),
+            (&self.free_bytes, t.free_bytes),
+            (&self.realloc_count, t.realloc_count),
+        ] {
+            if n != 0 {
+                Counts::bump(counter, n);
+            }
+        }
     }
 
     pub(crate) fn read(&self) -> Totals {
@@ -141,7 +148,8 @@ pub(crate) struct ThreadState {
     /// The fast path frees while `counts.free_bytes` stays below this; 0 when closed.
     free_window_end: Cell<u64>,
     /// Set while this thread runs profiler code that may allocate. Set and cleared
-    /// by [`ThreadState::enter`] only, which closes the fast path meanwhile.
+    /// by [`ThreadState::enter`] only, which closes the fast path until the thread
+    /// next settles (at the end of the slow path).
     pub(crate) busy: Cell<bool>,
     /// The distance to the next sample beyond `countdown` (all of it while closed).
     beyond: Cell<i64>,
@@ -191,10 +199,15 @@ thread_local! {
     };
 }
 
-/// Runs `f` with this thread's state.
+/// Runs `f` with this thread's state. `f` runs in the caller's frame, not inside
+/// `LocalKey::with`, which the compiler keeps out of line when `f` is large: a sampled
+/// stack would then be one frame deeper to walk.
 #[inline(always)]
 pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
-    STATE.with(f)
+    let st = STATE.with(ptr::from_ref);
+    // SAFETY: a `const` thread-local without destructor lives as long as its thread,
+    // and the reference does not leave this call.
+    f(unsafe { &*st })
 }
 
 /// Runs `f` with sampling off on this thread: for the profiler's own work (its threads,
@@ -281,12 +294,21 @@ impl ThreadState {
         self.beyond.set(bytes);
     }
 
+    /// The distance to the next sample point, the allowance included.
+    #[inline(always)]
+    fn distance(&self) -> i64 {
+        let countdown = self.countdown.get();
+        let beyond = self.beyond.get();
+        if countdown >= 0 { beyond.saturating_add(countdown) } else { beyond }
+    }
+
     /// On the slow path: takes an allocation of `size` bytes off the distance to the
-    /// next sample and returns what is left, below zero when the sample point is reached.
+    /// next sample and returns what is left, below zero when the sample point is
+    /// reached. Closes the allocation allowance until the thread settles.
     #[inline(always)]
     pub(crate) fn count_down(&self, size: usize) -> i64 {
-        self.close();
-        let left = self.beyond.get().wrapping_sub(size as i64);
+        let left = self.distance().wrapping_sub(size as i64);
+        self.countdown.set(CLOSED);
         self.beyond.set(left);
         left
     }
@@ -307,16 +329,14 @@ impl ThreadState {
             self.folded.set(net);
             unadded = 0;
         }
-        self.close();
         if self.busy.get() || self.measure_tag.get() != 0 {
+            self.close();
             return;
         }
-        let distance = self.beyond.get();
-        if distance >= 0 {
-            let allowance = distance.min(FLUSH_BYTES - unadded);
-            self.countdown.set(allowance);
-            self.beyond.set(distance - allowance);
-        }
+        let distance = self.distance();
+        let allowance = if distance >= 0 { distance.min(FLUSH_BYTES - unadded) } else { CLOSED };
+        self.countdown.set(allowance);
+        self.beyond.set(if distance >= 0 { distance - allowance } else { distance });
         let free_bytes = self.counts.free_bytes.load(Relaxed);
         self.free_window_end.set(free_bytes.wrapping_add((FLUSH_BYTES + unadded) as u64));
     }
@@ -472,8 +492,9 @@ pub(crate) struct BusyGuard<'a> {
 
 impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
+        // The fast path stays closed: the slow path that set the flag settles at its
+        // end, and any other caller's thread reopens at its next slow operation.
         self.state.busy.set(self.previous);
-        self.state.settle();
     }
 }
 

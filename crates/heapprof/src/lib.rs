@@ -41,13 +41,14 @@
 //! # `fork`
 //! A forked child inherits the records (the parent's samples up to the fork) and goes on
 //! profiling its own allocations; the table locks are taken around `fork`, so the child
-//! never finds one held. Threads do not survive `fork`: a monitor, HTTP server or exporter
+//! never finds one held. Its exact statistics go on from the parent's totals. Threads do not survive `fork`: a monitor, HTTP server or exporter
 //! started in the parent does not run in the child. Start them again in the child if it
 //! should have them. (`heapprof run` restarts its periodic writer in a followed child.)
 //!
 //! # Cost
 //! An allocation that is not sampled costs a few thread-local counter updates; a
-//! free, those plus one load from a filter of sampled addresses. No lock is taken
+//! free, those plus one load from a filter of sampled addresses (none before the first
+//! sample). No lock is taken
 //! unless the block is sampled. See BENCHMARKS.md in the repository for figures.
 #![deny(missing_docs)]
 

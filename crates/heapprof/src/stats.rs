@@ -12,8 +12,8 @@ use crate::thread_state;
 /// The fast path does not test for it: it runs in windows of allocated and of freed
 /// bytes, whose ends send it to the slow path, which folds when the change passes
 /// half this figure (see `thread_state::ThreadState::settle`). The slow path then runs
-/// about every 512 KiB allocated and every 512 KiB freed; at 256 KiB (twice as often)
-/// it cost an allocation-heavy workload 1.5 to 2 points more at rate 0.
+/// after 0.5 to 1.5 MiB allocated or freed; at a quarter of this figure (four times as
+/// often) it cost an allocation-heavy workload about 2 points more at rate 0.
 pub const FLUSH_BYTES: i64 = 1024 * 1024;
 
 static LIVE: AtomicI64 = AtomicI64::new(0);

@@ -162,7 +162,7 @@ pub fn measure<R>(f: impl FnOnce() -> R) -> Measurement<R> {
     let tag = (generation << 8) | (index as u32 + 1);
     let (saved, before) = thread_state::with(|st| {
         let saved = (st.measure_tag.get(), st.measure_start.get(), st.measure_peak.get());
-        (saved, Counters::of(st))
+        (saved, st.counts.read())
     });
     thread_state::with(|st| {
         st.measure_start.set(st.net_bytes());
@@ -187,7 +187,7 @@ pub fn measure<R>(f: impl FnOnce() -> R) -> Measurement<R> {
     let restore = Restore(saved);
     let result = f();
     let (after, net_end, peak) = thread_state::with(|st| {
-        (Counters::of(st), st.net_bytes() - st.measure_start.get(), st.measure_peak.get())
+        (st.counts.read(), st.net_bytes() - st.measure_start.get(), st.measure_peak.get())
     });
     drop(restore);
     let raw_sites: Vec<(usize, u64, u64)> = slot
@@ -209,9 +209,9 @@ pub fn measure<R>(f: impl FnOnce() -> R) -> Measurement<R> {
     sites.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.stack.cmp(&b.stack)));
     Measurement {
         result,
-        allocations: after.allocs - before.allocs,
-        deallocations: after.frees - before.frees,
-        reallocations: after.reallocs - before.reallocs,
+        allocations: after.alloc_count - before.alloc_count,
+        deallocations: after.free_count - before.free_count,
+        reallocations: after.realloc_count - before.realloc_count,
         bytes_allocated: after.alloc_bytes - before.alloc_bytes,
         bytes_freed: after.free_bytes - before.free_bytes,
         peak_live_bytes: peak.max(net_end).max(0) as u64,
@@ -240,28 +240,6 @@ pub fn measure_all_threads<R>(f: impl FnOnce() -> R) -> Measurement<R> {
         leaked_bytes: after.live_bytes.saturating_sub(before.live_bytes),
         leaked_blocks: after.live_objects.saturating_sub(before.live_objects),
         sites: Vec::new(),
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Counters {
-    allocs: u64,
-    frees: u64,
-    reallocs: u64,
-    alloc_bytes: u64,
-    free_bytes: u64,
-}
-
-impl Counters {
-    fn of(st: &ThreadState) -> Self {
-        let t = st.counts.read();
-        Counters {
-            allocs: t.alloc_count,
-            frees: t.free_count,
-            reallocs: t.realloc_count,
-            alloc_bytes: t.alloc_bytes,
-            free_bytes: t.free_bytes,
-        }
     }
 }
 

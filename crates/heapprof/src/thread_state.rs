@@ -22,7 +22,6 @@ use crate::spin::SpinLock;
 use crate::stats::FLUSH_BYTES;
 
 /// Exact counters of one thread, written by that thread only and read by any.
-#[derive(Default)]
 pub(crate) struct Counts {
     pub(crate) alloc_count: AtomicU64,
     pub(crate) alloc_bytes: AtomicU64,
@@ -59,17 +58,23 @@ impl Counts {
         counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
     }
 
-    /// Adds `t` to a thread's own counters (single writer). Inlined with a constant
-    /// `t`, the tests of the counters it leaves alone go away.
+    /// Each counter with what `t` adds to it. Callers skip the zeros: inlined with
+    /// a constant `t`, those tests go away.
     #[inline(always)]
-    fn add_own(&self, t: Totals) {
-        for (counter, n) in [
+    fn with_additions(&self, t: Totals) -> [(&AtomicU64, u64); 5] {
+        [
             (&self.alloc_count, t.alloc_count),
             (&self.alloc_bytes, t.alloc_bytes),
             (&self.free_count, t.free_count),
             (&self.free_bytes, t.free_bytes),
             (&self.realloc_count, t.realloc_count),
-        ] {
+        ]
+    }
+
+    /// Adds `t` to a thread's own counters (single writer).
+    #[inline(always)]
+    fn add_own(&self, t: Totals) {
+        for (counter, n) in self.with_additions(t) {
             if n != 0 {
                 Counts::bump(counter, n);
             }
@@ -88,13 +93,7 @@ impl Counts {
 
     /// Adds `t` with atomic read-modify-writes: for counters several threads write.
     fn add_shared(&self, t: Totals) {
-        for (counter, n) in [
-            (&self.alloc_count, t.alloc_count),
-            (&self.alloc_bytes, t.alloc_bytes),
-            (&self.free_count, t.free_count),
-            (&self.free_bytes, t.free_bytes),
-            (&self.realloc_count, t.realloc_count),
-        ] {
+        for (counter, n) in self.with_additions(t) {
             if n != 0 {
                 counter.fetch_add(n, Relaxed);
             }

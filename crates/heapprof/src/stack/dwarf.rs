@@ -2,8 +2,10 @@
 //! from the module's `.eh_frame` (see `cfi`), and is applied to rip/rsp/rbp.
 
 use core::mem::MaybeUninit;
+use core::ptr;
 
-use super::cfi::{self, Found};
+use super::cfi::{self, CfiContext, Found};
+use super::memo::{Follow, Memo, MemoFrame, RootReads};
 use super::rules::{self, Regs, StackRange, Step};
 use super::snapshot::{self, Snapshot};
 use super::thread;
@@ -13,13 +15,32 @@ use super::{Capture, Registers, StackEnd, walk_start};
 /// the return address of that frame first.
 #[inline(always)]
 pub(super) fn walk(regs: Registers, out: &mut [MaybeUninit<usize>]) -> Capture {
+    walk_with(regs, out, true)
+}
+
+/// Like [`walk`], without the thread's memo of its previous walk: every frame by its rule.
+#[inline(always)]
+pub(super) fn walk_by_rules(regs: Registers, out: &mut [MaybeUninit<usize>]) -> Capture {
+    walk_with(regs, out, false)
+}
+
+#[inline(always)]
+fn walk_with(regs: Registers, out: &mut [MaybeUninit<usize>], use_memo: bool) -> Capture {
     let Some((snapshot, hi)) = walk_start(&regs) else {
         return Capture::UNAVAILABLE;
     };
     // Stack reads are confined to [sp of capture, top of stack - 8].
     let stack = StackRange { lo: regs.sp, last: hi.saturating_sub(8) };
     let regs = Regs { pc: regs.pc, sp: regs.sp, bp: regs.bp };
-    unwind(snapshot, regs, &stack, out)
+    thread::with_thread(|t| {
+        t.with_scratch(|s| {
+            let memo = use_memo.then_some(&mut s.memo);
+            unwind(snapshot, regs, &stack, out, Some(&mut s.context), memo)
+        })
+    })
+    .flatten()
+    // Re-entered from a signal handler: rules from the cache only, no memo.
+    .unwrap_or_else(|| unwind(snapshot, regs, &stack, out, None, None))
 }
 
 fn unwind(
@@ -27,7 +48,13 @@ fn unwind(
     mut regs: Regs,
     stack: &StackRange,
     out: &mut [MaybeUninit<usize>],
+    mut context: Option<&mut CfiContext>,
+    mut memo: Option<&mut Memo>,
 ) -> Capture {
+    let start_snapshot = snapshot;
+    if let Some(memo) = memo.as_deref_mut() {
+        memo.begin(ptr::from_ref(snapshot).addr());
+    }
     // The first frame is looked up at its pc; callers at their return address minus
     // one (inside the call instruction: a call may be the last instruction of a function).
     let mut lookup = regs.pc;
@@ -38,18 +65,27 @@ fn unwind(
     looked_up[0] = rules::slot_of(lookup);
     let mut looked_up_len = 1;
     let end = loop {
+        if let Some(memo) = memo.as_deref_mut() {
+            match memo.follow(lookup, &regs, stack, out, &mut len) {
+                Follow::Walk => {}
+                Follow::End(end) => break end,
+                Follow::Diverged { lookup: at, regs: from } => {
+                    (lookup, regs) = (at, from);
+                    rule = rules::cached(lookup);
+                }
+            }
+        }
         let mut signal_frame = false;
+        let frame = regs;
         let step = match rule {
             Some(rule) => rule.step(&mut regs, stack),
             None => {
                 let module = snapshot.module_for(lookup);
-                let found = thread::with_thread(|t| {
-                    t.with_scratch(|ctx| cfi::find(module, lookup, ctx, &mut regs, stack))
-                });
-                match found.flatten() {
-                    Some(Found::Rule(rule)) => {
-                        rules::remember(lookup, rule);
-                        rule.step(&mut regs, stack)
+                match context.as_deref_mut().map(|ctx| cfi::find(module, lookup, ctx, &mut regs, stack)) {
+                    Some(Found::Rule(found)) => {
+                        rules::remember(lookup, found);
+                        rule = Some(found);
+                        found.step(&mut regs, stack)
                     }
                     Some(Found::Applied { step, signal_frame: signal }) => {
                         signal_frame = signal;
@@ -60,6 +96,15 @@ fn unwind(
                 }
             }
         };
+        if let Some(memo) = memo.as_deref_mut() {
+            match (rule, step) {
+                (Some(rule), Step::Caller) => memo.push(MemoFrame::new(lookup, &frame, rule)),
+                (Some(rule), Step::Root) => {
+                    memo.push_root(MemoFrame::new(lookup, &frame, rule), RootReads::of(rule, &frame))
+                }
+                _ => memo.break_chain(),
+            }
+        }
         match step {
             Step::Caller => {}
             Step::Root => break StackEnd::Root,
@@ -93,7 +138,17 @@ fn unwind(
         // Rules may have been read from an unloaded module's bytes (they read as empty,
         // and the frame-pointer rule was used): distrust this stack, replace the list.
         let _ = snapshot::refresh_if_changed();
+        if let Some(memo) = memo {
+            memo.clear();
+        }
         return Capture { len, end: StackEnd::Lost };
+    }
+    if let Some(memo) = memo {
+        if ptr::eq(snapshot, start_snapshot) {
+            memo.finish(end, ptr::from_ref(snapshot).addr());
+        } else {
+            memo.clear();
+        }
     }
     Capture { len, end }
 }

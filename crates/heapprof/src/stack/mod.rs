@@ -5,9 +5,9 @@
 //! its own stack pointer and the top of the stack, and accepts only return addresses
 //! that fall in an executable segment of a loaded module. It allocates on its first
 //! call in the process (the module list), after a `dlopen` (a new module list), and on
-//! the first rule-cache miss in a thread (~5 KiB of scratch space for evaluating unwind
-//! tables, handed to the next thread when this one exits); in the steady state it
-//! allocates nothing. The caller must route allocations made from inside it past the
+//! the first DWARF walk in a thread (~9 KiB of scratch space for evaluating unwind
+//! tables and remembering the previous walk, handed to the next thread when this one
+//! exits); in the steady state it allocates nothing. The caller must route allocations made from inside it past the
 //! profiler (the allocator's re-entrancy guard does that).
 //!
 //! Two unwinders are available:
@@ -16,7 +16,10 @@
 //!   access). It gives complete stacks in ordinary builds, where the standard library
 //!   and the C library have no frame pointers. Each frame's rule is decoded once (with
 //!   gimli) into a 32-bit form kept in a process-wide lock-free cache; after that a
-//!   frame costs a table load and one or two stack reads.
+//!   frame costs a table load and one or two stack reads. Each thread also remembers its
+//!   previous walk: where the stack still holds the frames that walk went through (the
+//!   outer ones, mostly), the walk checks one or two words per frame and copies the rest
+//!   (see `memo`).
 //! - [`Unwinder::FramePointer`] walks the `rbp` chain. It is complete only when every
 //!   function on the stack keeps a frame pointer (`-C force-frame-pointers=yes` for
 //!   the program, and a standard library and C library built the same way).
@@ -32,6 +35,8 @@ mod cfi;
 mod dwarf;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod frame_pointer;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod memo;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod modules;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -118,7 +123,7 @@ impl Capture {
 ///
 /// Never panics, never blocks, never reads outside the current thread's stack. It may
 /// allocate on its first call in the process, after a module was loaded, and on its
-/// first rule-cache miss in a thread (see the [module documentation](self)); call
+/// first walk in a thread (see the [module documentation](self)); call
 /// [`prepare`] from the thread first to move most of that work out of the way.
 #[inline(never)]
 pub fn capture(out: &mut [usize]) -> Capture {
@@ -171,6 +176,38 @@ pub fn capture_with(unwinder: Unwinder, out: &mut [usize]) -> Capture {
     {
         let _ = (unwinder, out);
         Capture::UNAVAILABLE
+    }
+}
+
+/// Like [`capture_with`]`(Unwinder::Dwarf, out)`, with every frame unwound by its rule:
+/// not by the thread's memo of its previous walk. For tests that check the memo against
+/// the walk it stands for.
+#[doc(hidden)]
+#[inline(never)]
+pub fn capture_by_rules(out: &mut [usize]) -> Capture {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        let regs = Registers::here();
+        dwarf::walk_by_rules(regs, as_uninit(out))
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        let _ = out;
+        Capture::UNAVAILABLE
+    }
+}
+
+/// How many frames the calling thread's walks took from the memo of its previous walk
+/// instead of unwinding them by their rules (for tests).
+#[doc(hidden)]
+pub fn frames_from_memo() -> u64 {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        thread::with_thread(|t| t.with_scratch(|s| s.memo.followed)).flatten().unwrap_or(0)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        0
     }
 }
 

@@ -12,11 +12,19 @@ use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 
 use super::cfi::CfiContext;
+use super::memo::Memo;
 
-/// Scratch space for evaluating unwind tables, and the link that chains it in the pool
-/// while no thread owns it.
+/// What a walk needs beyond the shared rule cache, one per thread.
+pub(super) struct Scratch {
+    /// For evaluating unwind tables on a rule-cache miss.
+    pub(super) context: CfiContext,
+    /// The thread's previous walk.
+    pub(super) memo: Memo,
+}
+
+/// A thread's scratch space, and the link that chains it in the pool while no thread owns it.
 pub(super) struct ScratchSlot {
-    context: CfiContext,
+    scratch: Scratch,
     next: AtomicPtr<ScratchSlot>,
 }
 
@@ -107,12 +115,11 @@ impl ThreadStack {
         }
     }
 
-    /// Runs `f` with exclusive use of unwind-table scratch space: the thread's own (made
-    /// on first use), or during thread teardown one borrowed from the pool. `None` on re-entry
-    /// (a capture interrupted by a signal handler that captures) or when no scratch space could
-    /// be had.
+    /// Runs `f` with exclusive use of scratch space: the thread's own (made on first use),
+    /// or during thread teardown one borrowed from the pool. `None` on re-entry (a capture
+    /// interrupted by a signal handler that captures) or when no scratch space could be had.
     #[inline(always)]
-    pub(super) fn with_scratch<R>(&self, f: impl FnOnce(&mut CfiContext) -> R) -> Option<R> {
+    pub(super) fn with_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> Option<R> {
         let current = self.slot.get();
         if current == BUSY {
             return None;
@@ -126,7 +133,7 @@ impl ThreadStack {
         // SAFETY: `slot` points to a live `ScratchSlot` (slots are never freed) that nobody
         // else uses: either this thread owns it (and `BUSY` keeps re-entrant calls away
         // from it until it is restored below), or it was just taken out of the pool.
-        let result = f(unsafe { &mut (*slot).context });
+        let result = f(unsafe { &mut (*slot).scratch });
         if borrowed {
             self.slot.set(RETIRED);
             pool_push(slot);
@@ -139,7 +146,12 @@ impl ThreadStack {
     #[cold]
     fn take_slot(&self, retired: bool) -> Option<(*mut ScratchSlot, bool)> {
         let slot = match pool_pop() {
-            Some(slot) => slot,
+            Some(slot) => {
+                // SAFETY: popped from the pool, so no other thread uses it; another
+                // thread's walk is no use to this one.
+                unsafe { (*slot).scratch.memo.clear() };
+                slot
+            }
             None => new_slot(),
         };
         if retired {
@@ -160,7 +172,7 @@ impl ThreadStack {
 /// guard sends it to the system allocator).
 fn new_slot() -> *mut ScratchSlot {
     Box::into_raw(Box::new(ScratchSlot {
-        context: CfiContext::new_in(),
+        scratch: Scratch { context: CfiContext::new_in(), memo: Memo::new() },
         next: AtomicPtr::new(ptr::null_mut()),
     }))
 }

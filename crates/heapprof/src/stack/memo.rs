@@ -1,0 +1,293 @@
+//! The previous walk of a thread, kept so that the next walk can stop early.
+//!
+//! Successive samples of a thread share most of their stack: the outer frames (the
+//! thread's start, `main`, a request loop) are the same activations, suspended where
+//! they were. A DWARF walk is a function of the starting registers, of the stack words
+//! each frame's rule reads, and of the rules (facts about the code, fixed while the
+//! module snapshot is). So when a walk reaches a frame whose registers match a frame of
+//! the previous walk, and the words that walk read from there on still hold the values
+//! it read, the rest of the walk is the previous one's. [`Memo::follow`] checks those
+//! words and copies the return addresses, with no rule lookups and no decoding; where a
+//! word differs, the walk goes on with the rules from the frame where it did.
+//!
+//! The words' addresses are all known before they are read, so with cold caches (a
+//! sample every 512 KiB) their loads overlap, where a walk waits for each frame's rule
+//! before it can read the next frame.
+
+use core::mem::MaybeUninit;
+
+use super::StackEnd;
+use super::rules::{Base, Regs, Rule, StackRange};
+
+/// The most frames a thread remembers (the outer ones of its last walk).
+pub(super) const MEMO_FRAMES: usize = 64;
+
+/// `MemoFrame::bp_offset` of a rule that leaves rbp unchanged.
+const BP_UNCHANGED: i32 = i32::MIN;
+
+/// One frame of a walk: its registers, and what its rule reads from the stack.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct MemoFrame {
+    /// The address its rule was looked up at.
+    lookup: usize,
+    sp: usize,
+    bp: usize,
+    /// Where the rule reads the caller's rbp, from the CFA (the caller's sp);
+    /// `BP_UNCHANGED` if it passes rbp on.
+    bp_offset: i32,
+    /// The rule computes the CFA from rbp.
+    uses_bp: bool,
+    /// The walk from this frame to the root depends on this frame's rbp: its rule uses
+    /// it, or passes it on unchanged to a frame whose walk does.
+    bp_needed: bool,
+}
+
+impl MemoFrame {
+    /// The frame at `lookup` with registers `regs`, unwound by `rule`.
+    pub(super) fn new(lookup: usize, regs: &Regs, rule: Rule) -> MemoFrame {
+        let (uses_bp, bp_offset) = match rule {
+            Rule::EndOfStack => (false, BP_UNCHANGED),
+            Rule::Cfa { base, bp_offset, .. } => (base == Base::Rbp, bp_offset.unwrap_or(BP_UNCHANGED)),
+        };
+        MemoFrame { lookup, sp: regs.sp, bp: regs.bp, bp_offset, uses_bp, bp_needed: uses_bp }
+    }
+}
+
+/// What a frame whose rule ended the walk read: the slot that held a zero return address
+/// (0 for a rule that says "end of stack") and the saved-rbp slot it read (0: none).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct RootReads {
+    ra_slot: usize,
+    bp_slot: usize,
+}
+
+impl RootReads {
+    /// The reads of `rule` applied to `regs` in a frame that `Rule::step` found to be the root.
+    pub(super) fn of(rule: Rule, regs: &Regs) -> RootReads {
+        let Rule::Cfa { base, cfa_offset, bp_offset } = rule else {
+            return RootReads::default();
+        };
+        let base = match base {
+            Base::Rsp => regs.sp,
+            Base::Rbp => regs.bp,
+        };
+        // `step` computed the same sums without overflow before it found the zero.
+        let cfa = base.wrapping_add(cfa_offset as usize);
+        let bp_slot = bp_offset.map_or(0, |off| cfa.wrapping_add_signed(off as isize));
+        RootReads { ra_slot: cfa.wrapping_sub(8), bp_slot }
+    }
+}
+
+/// What [`Memo::follow`] did with a frame.
+pub(super) enum Follow {
+    /// The frame is not one of the previous walk's, or its next word differs: walk it.
+    Walk,
+    /// The walk ended on the previous walk's frames.
+    End(StackEnd),
+    /// The frames up to this one were the previous walk's, this one's next word differs:
+    /// walk on from here.
+    Diverged { lookup: usize, regs: Regs },
+}
+
+/// A thread's previous walk (root first), and the frames the current walk unwound by
+/// itself (leaf first), which become the next walk's memo.
+pub(super) struct Memo {
+    /// The module snapshot the frames were unwound with (0: none).
+    snapshot: usize,
+    len: usize,
+    root: RootReads,
+    frames: [MaybeUninit<MemoFrame>; MEMO_FRAMES],
+    /// Frames not yet matched by the current walk are `frames[..cursor]`.
+    cursor: usize,
+    /// How many of `frames` the current walk ended on (0: it ended by itself).
+    kept: usize,
+    /// The current walk's own frames: a ring holding the last `MEMO_FRAMES` of `fresh_len`.
+    fresh: [MaybeUninit<MemoFrame>; MEMO_FRAMES],
+    fresh_len: usize,
+    fresh_root: Option<RootReads>,
+    /// Frames this thread's walks took from their memo, in all (for tests).
+    pub(super) followed: u64,
+}
+
+impl Memo {
+    pub(super) const fn new() -> Memo {
+        Memo {
+            snapshot: 0,
+            len: 0,
+            root: RootReads { ra_slot: 0, bp_slot: 0 },
+            frames: [MaybeUninit::uninit(); MEMO_FRAMES],
+            cursor: 0,
+            kept: 0,
+            fresh: [MaybeUninit::uninit(); MEMO_FRAMES],
+            fresh_len: 0,
+            fresh_root: None,
+            followed: 0,
+        }
+    }
+
+    /// Forgets the previous walk (a slot handed to another thread).
+    pub(super) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Starts a walk with the module snapshot at `snapshot`.
+    pub(super) fn begin(&mut self, snapshot: usize) {
+        if self.snapshot != snapshot {
+            self.len = 0;
+        }
+        self.cursor = self.len.min(MEMO_FRAMES);
+        self.kept = 0;
+        self.fresh_len = 0;
+        self.fresh_root = None;
+    }
+
+    fn frame(&self, i: usize) -> MemoFrame {
+        // SAFETY: callers pass i < self.len (≤ MEMO_FRAMES); frames[..len] were written
+        // by `finish`.
+        unsafe { self.frames[i].assume_init() }
+    }
+
+    /// Before a frame is walked: if it is one of the previous walk's frames, follows that
+    /// walk from it while the stack still holds what that walk read, writing return
+    /// addresses to `out` from `*len` on.
+    #[inline(always)]
+    pub(super) fn follow(
+        &mut self,
+        lookup: usize,
+        regs: &Regs,
+        stack: &StackRange,
+        out: &mut [MaybeUninit<usize>],
+        len: &mut usize,
+    ) -> Follow {
+        // Frames lie at rising addresses from the leaf: skip those below this one.
+        while self.cursor > 0 && self.frame(self.cursor - 1).sp < regs.sp {
+            self.cursor -= 1;
+        }
+        let Some(start) = self.cursor.checked_sub(1) else {
+            return Follow::Walk;
+        };
+        let f = self.frame(start);
+        if f.sp != regs.sp || f.lookup != lookup || (f.bp_needed && f.bp != regs.bp) {
+            return Follow::Walk;
+        }
+        self.follow_from(start, regs, stack, out, len)
+    }
+
+    #[inline(never)]
+    fn follow_from(
+        &mut self,
+        start: usize,
+        regs: &Regs,
+        stack: &StackRange,
+        out: &mut [MaybeUninit<usize>],
+        len: &mut usize,
+    ) -> Follow {
+        let mut bp = regs.bp;
+        let mut k = start;
+        while k > 0 {
+            let (f, caller) = (self.frame(k), self.frame(k - 1));
+            // The same reads as the rule's, at the addresses the previous walk computed
+            // from registers that match these (rbp too, where anything depends on it).
+            let Some(ra) = stack.read(caller.sp.wrapping_sub(8)) else { break };
+            if ra.wrapping_sub(1) != caller.lookup {
+                break;
+            }
+            let caller_bp = if f.bp_offset == BP_UNCHANGED {
+                bp
+            } else {
+                match stack.read(caller.sp.wrapping_add_signed(f.bp_offset as isize)) {
+                    Some(v) => v,
+                    None => break,
+                }
+            };
+            if caller.bp_needed && caller_bp != caller.bp {
+                break;
+            }
+            let Some(slot) = out.get_mut(*len) else {
+                return Follow::End(StackEnd::Truncated);
+            };
+            slot.write(ra);
+            *len += 1;
+            bp = caller_bp;
+            k -= 1;
+        }
+        self.followed += (start - k) as u64;
+        if k == 0 && self.root_still_ends(stack) {
+            self.kept = start + 1;
+            return Follow::End(StackEnd::Root);
+        }
+        self.cursor = k;
+        if k == start {
+            return Follow::Walk;
+        }
+        // Frames `start` down to `k + 1` were unwound by the check: they are this walk's,
+        // with their own rbp (a frame's memo may hold another when nothing depended on it).
+        let mut frame_bp = regs.bp;
+        for i in (k + 1..=start).rev() {
+            let f = self.frame(i);
+            self.push(MemoFrame { bp: frame_bp, ..f });
+            if f.bp_offset != BP_UNCHANGED {
+                let caller_sp = self.frame(i - 1).sp;
+                // Read successfully by the check above.
+                frame_bp = stack.read(caller_sp.wrapping_add_signed(f.bp_offset as isize)).unwrap_or(0);
+            }
+        }
+        let f = self.frame(k);
+        Follow::Diverged { lookup: f.lookup, regs: Regs { pc: f.lookup.wrapping_add(1), sp: f.sp, bp } }
+    }
+
+    /// Whether the root frame's rule would still find the end of the stack.
+    fn root_still_ends(&self, stack: &StackRange) -> bool {
+        let RootReads { ra_slot, bp_slot } = self.root;
+        (ra_slot == 0 || stack.read(ra_slot) == Some(0)) && (bp_slot == 0 || stack.read(bp_slot).is_some())
+    }
+
+    /// Notes a frame the walk unwound by its rule.
+    #[inline(always)]
+    pub(super) fn push(&mut self, frame: MemoFrame) {
+        self.fresh[self.fresh_len % MEMO_FRAMES].write(frame);
+        self.fresh_len += 1;
+    }
+
+    /// Notes that the last frame pushed ended the walk, with these reads.
+    pub(super) fn push_root(&mut self, frame: MemoFrame, reads: RootReads) {
+        self.push(frame);
+        self.fresh_root = Some(reads);
+    }
+
+    /// Notes a frame the walk could not unwind by a compact rule: the frames below it
+    /// cannot be replayed.
+    pub(super) fn break_chain(&mut self) {
+        self.fresh_len = 0;
+    }
+
+    /// After a walk that ended with `end`, on snapshot `snapshot`: the frames of a
+    /// complete walk become the memo (those it ended on, then its own, root first).
+    pub(super) fn finish(&mut self, end: StackEnd, snapshot: usize) {
+        if end != StackEnd::Root {
+            return;
+        }
+        if self.kept == 0 {
+            let Some(root) = self.fresh_root else {
+                // Ended by a rule the memo cannot replay.
+                self.len = 0;
+                return;
+            };
+            self.root = root;
+        }
+        let own = self.fresh_len.min(MEMO_FRAMES - self.kept);
+        let mut needed = if self.kept > 0 { self.frame(self.kept - 1).bp_needed } else { false };
+        // The root-most of its own frames are the last pushed.
+        for i in 0..own {
+            let ring = (self.fresh_len - 1 - i) % MEMO_FRAMES;
+            // SAFETY: the ring holds the last min(fresh_len, MEMO_FRAMES) frames pushed,
+            // and i < own ≤ that.
+            let mut f = unsafe { self.fresh[ring].assume_init() };
+            f.bp_needed = f.uses_bp || (f.bp_offset == BP_UNCHANGED && needed);
+            needed = f.bp_needed;
+            self.frames[self.kept + i].write(f);
+        }
+        self.len = self.kept + own;
+        self.snapshot = snapshot;
+    }
+}

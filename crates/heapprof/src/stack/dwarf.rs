@@ -58,22 +58,20 @@ fn unwind(
     // The first frame is looked up at its pc; callers at their return address minus
     // one (inside the call instruction: a call may be the last instruction of a function).
     let mut lookup = regs.pc;
-    let mut rule = rules::cached(lookup);
     let mut len = 0;
     // The rule-cache slots looked up, for the next walk's prefetch (see `prefetch_rules`).
-    let mut looked_up = [0u16; thread::RECENT_RULES];
-    looked_up[0] = rules::slot_of(lookup);
-    let mut looked_up_len = 1;
+    let mut looked_up = RecentRules { slots: [0; thread::RECENT_RULES], len: 0 };
+    // A frame of the previous walk (see `memo`) needs no rule unless the stack changed there.
+    let mut matched = memo.as_deref_mut().and_then(|m| m.matching(lookup, &regs));
+    let mut rule = if matched.is_some() { None } else { looked_up.cached(lookup) };
     let end = loop {
-        if let Some(memo) = memo.as_deref_mut() {
-            match memo.follow(lookup, &regs, stack, out, &mut len) {
-                Follow::Walk => {}
+        if let (Some(start), Some(memo)) = (matched, memo.as_deref_mut()) {
+            match memo.follow_from(start, &regs, stack, out, &mut len) {
                 Follow::End(end) => break end,
-                Follow::Diverged { lookup: at, regs: from } => {
-                    (lookup, regs) = (at, from);
-                    rule = rules::cached(lookup);
-                }
+                Follow::Walk => {}
+                Follow::Diverged { lookup: at, regs: from } => (lookup, regs) = (at, from),
             }
+            rule = looked_up.cached(lookup);
         }
         let mut signal_frame = false;
         let frame = regs;
@@ -112,19 +110,19 @@ fn unwind(
         }
         let ra = regs.pc;
         lookup = if signal_frame { ra } else { ra.saturating_sub(1) };
-        rule = rules::cached(lookup);
-        if let Some(slot) = looked_up.get_mut(looked_up_len) {
-            *slot = rules::slot_of(lookup);
-            looked_up_len += 1;
-        }
-        // Accept only addresses in known code. A cached rule vouches for that: rules are
-        // only stored for addresses that passed this check, and all are forgotten when a
-        // module is unloaded. Otherwise check, refreshing the module list once if the
-        // address is new (a module loaded since the snapshot).
-        if rule.is_none() && !snapshot.is_return_address(ra) {
-            match snapshot::refresh_for(ra) {
-                Some(fresh) if fresh.is_return_address(ra) => snapshot = fresh,
-                _ => break StackEnd::Lost,
+        matched = memo.as_deref_mut().and_then(|m| m.matching(lookup, &regs));
+        // Accept only addresses in known code. The memo vouches for the frames it matches,
+        // and a cached rule for its address: both were only kept for addresses that passed
+        // this check, and are forgotten when a module is unloaded. Otherwise check,
+        // refreshing the module list once if the address is new (a module loaded since
+        // the snapshot).
+        if matched.is_none() {
+            rule = looked_up.cached(lookup);
+            if rule.is_none() && !snapshot.is_return_address(ra) {
+                match snapshot::refresh_for(ra) {
+                    Some(fresh) if fresh.is_return_address(ra) => snapshot = fresh,
+                    _ => break StackEnd::Lost,
+                }
             }
         }
         let Some(slot) = out.get_mut(len) else {
@@ -133,7 +131,7 @@ fn unwind(
         slot.write(ra);
         len += 1;
     };
-    thread::with_thread(|t| t.set_recent_rules(&looked_up[..looked_up_len]));
+    thread::with_thread(|t| t.set_recent_rules(&looked_up.slots[..looked_up.len]));
     if snapshot::stale() {
         // Rules may have been read from an unloaded module's bytes (they read as empty,
         // and the frame-pointer rule was used): distrust this stack, replace the list.
@@ -151,4 +149,22 @@ fn unwind(
         }
     }
     Capture { len, end }
+}
+
+/// The rule-cache slots a walk looked up, in order, the first `RECENT_RULES` of them.
+struct RecentRules {
+    slots: [u16; thread::RECENT_RULES],
+    len: usize,
+}
+
+impl RecentRules {
+    /// The cached rule for `lookup`, noting its slot.
+    #[inline(always)]
+    fn cached(&mut self, lookup: usize) -> Option<rules::Rule> {
+        if let Some(slot) = self.slots.get_mut(self.len) {
+            *slot = rules::slot_of(lookup);
+            self.len += 1;
+        }
+        rules::cached(lookup)
+    }
 }

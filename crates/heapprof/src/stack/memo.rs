@@ -6,7 +6,7 @@
 //! each frame's rule reads, and of the rules (facts about the code, fixed while the
 //! module snapshot is). So when a walk reaches a frame whose registers match a frame of
 //! the previous walk, and the words that walk read from there on still hold the values
-//! it read, the rest of the walk is the previous one's. [`Memo::follow`] checks those
+//! it read, the rest of the walk is the previous one's. [`Memo::follow_from`] checks those
 //! words and copies the return addresses, with no rule lookups and no decoding; where a
 //! word differs, the walk goes on with the rules from the frame where it did.
 //!
@@ -15,6 +15,7 @@
 //! before it can read the next frame.
 
 use core::mem::MaybeUninit;
+use core::ptr;
 
 use super::StackEnd;
 use super::rules::{Base, Regs, Rule, StackRange};
@@ -78,9 +79,9 @@ impl RootReads {
     }
 }
 
-/// What [`Memo::follow`] did with a frame.
+/// What [`Memo::follow_from`] did.
 pub(super) enum Follow {
-    /// The frame is not one of the previous walk's, or its next word differs: walk it.
+    /// The stack changed right above the frame: walk it.
     Walk,
     /// The walk ended on the previous walk's frames.
     End(StackEnd),
@@ -147,34 +148,25 @@ impl Memo {
         unsafe { self.frames[i].assume_init() }
     }
 
-    /// Before a frame is walked: if it is one of the previous walk's frames, follows that
-    /// walk from it while the stack still holds what that walk read, writing return
-    /// addresses to `out` from `*len` on.
+    /// Before a frame is walked: if it is one of the previous walk's frames (same
+    /// address looked up, same sp, same rbp where that matters), its index, for
+    /// [`Memo::follow_from`].
     #[inline(always)]
-    pub(super) fn follow(
-        &mut self,
-        lookup: usize,
-        regs: &Regs,
-        stack: &StackRange,
-        out: &mut [MaybeUninit<usize>],
-        len: &mut usize,
-    ) -> Follow {
+    pub(super) fn matching(&mut self, lookup: usize, regs: &Regs) -> Option<usize> {
         // Frames lie at rising addresses from the leaf: skip those below this one.
         while self.cursor > 0 && self.frame(self.cursor - 1).sp < regs.sp {
             self.cursor -= 1;
         }
-        let Some(start) = self.cursor.checked_sub(1) else {
-            return Follow::Walk;
-        };
+        let start = self.cursor.checked_sub(1)?;
         let f = self.frame(start);
-        if f.sp != regs.sp || f.lookup != lookup || (f.bp_needed && f.bp != regs.bp) {
-            return Follow::Walk;
-        }
-        self.follow_from(start, regs, stack, out, len)
+        (f.sp == regs.sp && f.lookup == lookup && (!f.bp_needed || f.bp == regs.bp)).then_some(start)
     }
 
+    /// Follows the previous walk from its frame `start`, which [`Memo::matching`] found to
+    /// be the frame with registers `regs`, while the stack still holds what that walk
+    /// read, writing return addresses to `out` from `*len` on.
     #[inline(never)]
-    fn follow_from(
+    pub(super) fn follow_from(
         &mut self,
         start: usize,
         regs: &Regs,
@@ -182,35 +174,39 @@ impl Memo {
         out: &mut [MaybeUninit<usize>],
         len: &mut usize,
     ) -> Follow {
+        // SAFETY: frames[..len] were written by `finish`; MaybeUninit<T> has T's layout.
+        let frames = unsafe { &*(ptr::from_ref(&self.frames[..self.len]) as *const [MemoFrame]) };
         let mut bp = regs.bp;
+        let mut bp_offset = frames[start].bp_offset;
+        let mut n = *len;
         let mut k = start;
-        while k > 0 {
-            let (f, caller) = (self.frame(k), self.frame(k - 1));
+        while let Some(caller) = k.checked_sub(1).and_then(|c| frames.get(c)) {
             // The same reads as the rule's, at the addresses the previous walk computed
             // from registers that match these (rbp too, where anything depends on it).
             let Some(ra) = stack.read(caller.sp.wrapping_sub(8)) else { break };
             if ra.wrapping_sub(1) != caller.lookup {
                 break;
             }
-            let caller_bp = if f.bp_offset == BP_UNCHANGED {
-                bp
-            } else {
-                match stack.read(caller.sp.wrapping_add_signed(f.bp_offset as isize)) {
-                    Some(v) => v,
+            let mut caller_bp = bp;
+            if bp_offset != BP_UNCHANGED {
+                match stack.read(caller.sp.wrapping_add(bp_offset as isize as usize)) {
+                    Some(v) => caller_bp = v,
                     None => break,
                 }
-            };
+            }
             if caller.bp_needed && caller_bp != caller.bp {
                 break;
             }
-            let Some(slot) = out.get_mut(*len) else {
+            let Some(slot) = out.get_mut(n) else {
+                *len = n;
                 return Follow::End(StackEnd::Truncated);
             };
             slot.write(ra);
-            *len += 1;
-            bp = caller_bp;
+            n += 1;
+            (bp, bp_offset) = (caller_bp, caller.bp_offset);
             k -= 1;
         }
+        *len = n;
         self.followed += (start - k) as u64;
         if k == 0 && self.root_still_ends(stack) {
             self.kept = start + 1;

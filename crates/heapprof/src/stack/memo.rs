@@ -108,6 +108,13 @@ pub(super) struct Memo {
     fresh_root: Option<RootReads>,
     /// Frames this thread's walks took from their memo, in all (for tests).
     pub(super) followed: u64,
+    /// Every word a walk from `frames[k]` reads whose value matters, with that value,
+    /// frame 0's first: `reads[..reads_upto[k]]` are those of frames `0..=k`, and all
+    /// the addresses those frames read lie in `span_upto[k]`. A walk that ends on the
+    /// memo from frame `k` checks them in one pass, with one branch at the end.
+    reads: [(usize, usize); 2 * MEMO_FRAMES],
+    reads_upto: [u8; MEMO_FRAMES],
+    span_upto: [(usize, usize); MEMO_FRAMES],
 }
 
 impl Memo {
@@ -123,6 +130,9 @@ impl Memo {
             fresh_len: 0,
             fresh_root: None,
             followed: 0,
+            reads: [(0, 0); 2 * MEMO_FRAMES],
+            reads_upto: [0; MEMO_FRAMES],
+            span_upto: [(0, 0); MEMO_FRAMES],
         }
     }
 
@@ -174,6 +184,9 @@ impl Memo {
         out: &mut [MaybeUninit<usize>],
         len: &mut usize,
     ) -> Follow {
+        if let Some(end) = self.follow_checked(start, stack, out, len) {
+            return Follow::End(end);
+        }
         // SAFETY: frames[..len] were written by `finish`; MaybeUninit<T> has T's layout.
         let frames = unsafe { &*(ptr::from_ref(&self.frames[..self.len]) as *const [MemoFrame]) };
         let mut bp = regs.bp;
@@ -232,6 +245,91 @@ impl Memo {
         Follow::Diverged { lookup: f.lookup, regs: Regs { pc: f.lookup.wrapping_add(1), sp: f.sp, bp } }
     }
 
+    /// The common case of [`Memo::follow_from`]: the whole walk from frame `start` is the
+    /// previous one's. Checks every word it read at once; `None` if any differs (or
+    /// lies outside `stack`), for the frame-by-frame check to find where.
+    #[inline(always)]
+    fn follow_checked(
+        &mut self,
+        start: usize,
+        stack: &StackRange,
+        out: &mut [MaybeUninit<usize>],
+        len: &mut usize,
+    ) -> Option<StackEnd> {
+        let (lowest, highest) = *self.span_upto.get(start)?;
+        if lowest < stack.lo || highest > stack.last {
+            return None;
+        }
+        let reads = self.reads.get(..usize::from(self.reads_upto[start]))?;
+        let mut differs = 0;
+        for &(addr, value) in reads {
+            // SAFETY: `addr` lies in [lowest, highest], within this thread's stack between
+            // a live frame's sp and the top (see `StackRange`), and is 8-aligned (an
+            // unaligned address makes `lowest` 0, see `index_reads`).
+            differs |= unsafe { core::ptr::read_volatile(core::ptr::with_exposed_provenance::<usize>(addr)) }
+                ^ value;
+        }
+        if differs != 0 {
+            return None;
+        }
+        self.followed += start as u64;
+        self.kept = start + 1;
+        // The return addresses into frames start - 1 down to 0.
+        for k in (0..start).rev() {
+            let Some(slot) = out.get_mut(*len) else {
+                return Some(StackEnd::Truncated);
+            };
+            slot.write(self.frame(k).lookup.wrapping_add(1));
+            *len += 1;
+        }
+        Some(StackEnd::Root)
+    }
+
+    /// Fills `reads`, `reads_upto` and `span_upto` for frames `from..len`.
+    fn index_reads(&mut self, from: usize) {
+        let (mut n, mut span) = match from.checked_sub(1) {
+            Some(below) => (usize::from(self.reads_upto[below]), self.span_upto[below]),
+            None => (0, (usize::MAX, 0)),
+        };
+        for k in from..self.len.min(MEMO_FRAMES) {
+            if k == 0 {
+                let RootReads { ra_slot, bp_slot } = self.root;
+                if ra_slot != 0 {
+                    self.note_read(ra_slot, Some(0), &mut n, &mut span);
+                }
+                if bp_slot != 0 {
+                    self.note_read(bp_slot, None, &mut n, &mut span);
+                }
+            } else {
+                let (f, caller) = (self.frame(k), self.frame(k - 1));
+                self.note_read(
+                    caller.sp.wrapping_sub(8),
+                    Some(caller.lookup.wrapping_add(1)),
+                    &mut n,
+                    &mut span,
+                );
+                if f.bp_offset != BP_UNCHANGED {
+                    let slot = caller.sp.wrapping_add(f.bp_offset as isize as usize);
+                    self.note_read(slot, caller.bp_needed.then_some(caller.bp), &mut n, &mut span);
+                }
+            }
+            self.reads_upto[k] = n as u8;
+            self.span_upto[k] = span;
+        }
+    }
+
+    /// Notes a read at `addr` that must find `value` (None: any value).
+    fn note_read(&mut self, addr: usize, value: Option<usize>, n: &mut usize, span: &mut (usize, usize)) {
+        // An unaligned address (never seen: every one was read) sends walks to the
+        // frame-by-frame check, which refuses it.
+        span.0 = if addr % 8 != 0 { 0 } else { span.0.min(addr) };
+        span.1 = span.1.max(addr);
+        if let (Some(value), Some(entry)) = (value, self.reads.get_mut(*n)) {
+            *entry = (addr, value);
+            *n += 1;
+        }
+    }
+
     /// Whether the root frame's rule would still find the end of the stack.
     fn root_still_ends(&self, stack: &StackRange) -> bool {
         let RootReads { ra_slot, bp_slot } = self.root;
@@ -285,5 +383,6 @@ impl Memo {
         }
         self.len = self.kept + own;
         self.snapshot = snapshot;
+        self.index_reads(self.kept);
     }
 }

@@ -5,7 +5,7 @@
 //! its own stack pointer and the top of the stack, and accepts only return addresses
 //! that fall in an executable segment of a loaded module. It allocates on its first
 //! call in the process (the module list), after a `dlopen` (a new module list), and on
-//! the first DWARF walk in a thread (~9 KiB of scratch space for evaluating unwind
+//! the first DWARF walk in a thread (~12 KiB of scratch space for evaluating unwind
 //! tables and remembering the previous walk, handed to the next thread when this one
 //! exits); in the steady state it allocates nothing. The caller must route allocations made from inside it past the
 //! profiler (the allocator's re-entrancy guard does that).

@@ -78,6 +78,9 @@ pub(super) fn addr_hash(addr: usize) -> u64 {
 /// The filter slot of `addr`: its region's line, then a bit within the line.
 #[inline(always)]
 pub(super) fn filter_index(addr: usize) -> usize {
+    // A hash of the region number, not its low bits: glibc's per-thread arenas are
+    // 64 MiB-aligned, so by low bits two threads' blocks at the same offset in their
+    // arenas share a line and a live shard (rate 1, 2 threads: 2.46x the bare run -> 3.00x).
     let line = ((addr as u64) >> REGION_SHIFT).wrapping_mul(SPREAD) >> (64 - LINES_BITS);
     let bit = addr_hash(addr) >> (64 - LINE_BITS);
     ((line << LINE_BITS) | bit) as usize

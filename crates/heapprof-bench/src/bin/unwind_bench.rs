@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::marker::PhantomData;
 use std::time::Instant;
 
-use heapprof::stack::{Capture, StackEnd, Unwinder, capture_with};
+use heapprof::stack::{Capture, StackEnd, Unwinder, capture_by_rules, capture_with};
 use heapprof_bench::runner::Flags;
 
 /// A call chain whose every level is a distinct function: `Up<T>::run` calls `T::run`.
@@ -74,7 +74,7 @@ fn miss_cost<L: Level>() -> f64 {
         // tables), so that the figure is the cost of decoding rules, not of page faults.
         backtrace::trace(|_| true);
         let start = Instant::now();
-        let c = capture_with(Unwinder::Dwarf, &mut out);
+        let c = capture_by_rules(&mut out);
         ns = start.elapsed().as_nanos() as f64;
         assert_eq!(c.end, StackEnd::Root);
     });
@@ -83,8 +83,12 @@ fn miss_cost<L: Level>() -> f64 {
 
 #[derive(Clone, Copy, Debug)]
 enum Method {
+    /// The DWARF unwinder as the sampler uses it: the same stack each time, so the
+    /// thread's memo of its previous walk serves it.
     Dwarf,
-    /// The DWARF unwinder with its rule cache emptied before each capture.
+    /// The DWARF unwinder with every frame unwound by its (cached) rule.
+    DwarfRules,
+    /// The same with the rule cache emptied before each capture.
     DwarfCold,
     FramePointer,
     Libgcc,
@@ -99,8 +103,9 @@ fn measure(method: Method, levels: usize, iterations: u32) -> (f64, usize, Optio
         let mut once = || -> (usize, Option<StackEnd>) {
             match method {
                 Method::Dwarf => end(capture_with(Unwinder::Dwarf, &mut out)),
+                Method::DwarfRules => end(capture_by_rules(&mut out)),
                 Method::DwarfCold => {
-                    let c = capture_with(Unwinder::Dwarf, &mut out);
+                    let c = capture_by_rules(&mut out);
                     heapprof::stack::forget_cached_rules(&out[..c.len]);
                     end(c)
                 }
@@ -167,8 +172,21 @@ fn main() {
     let base = measure(Method::Dwarf, 0, 10).1;
     println!("unwind_bench: {iterations} captures per row; {base} frames below the chain");
     println!(
-        "{:>6} {:>14} {:>10} {:>16} {:>10} {:>12} {:>10} {:>14}",
-        "depth", "dwarf ns", "ns/frame", "frame-ptr ns", "fp frames", "libgcc ns", "ns/frame", "libgcc/dwarf"
+        "(dwarf: the same stack each time, served by the thread's memo of its previous walk; \
+         by rules: every frame unwound by its cached rule, as for a stack not seen just before)"
+    );
+    println!(
+        "{:>6} {:>10} {:>10} {:>14} {:>10} {:>14} {:>10} {:>12} {:>10} {:>14}",
+        "depth",
+        "dwarf ns",
+        "ns/frame",
+        "by rules ns",
+        "ns/frame",
+        "frame-ptr ns",
+        "fp frames",
+        "libgcc ns",
+        "ns/frame",
+        "libgcc/rules"
     );
     // The slow path: every frame's rule (but the first, in `capture` itself) decoded
     // from .eh_frame: the rules are forgotten after each capture.
@@ -184,19 +202,23 @@ fn main() {
     for target in [10usize, 30, 60] {
         let levels = target.saturating_sub(base);
         let (dwarf_ns, depth, dwarf_end) = measure(Method::Dwarf, levels, iterations);
+        let (rules_ns, rules_depth, _) = measure(Method::DwarfRules, levels, iterations);
+        assert_eq!(rules_depth, depth);
         let (fp_ns, fp_frames, _) = measure(Method::FramePointer, levels, iterations);
         let (gcc_ns, gcc_frames, _) = measure(Method::Libgcc, levels, iterations / 4);
         assert_eq!(dwarf_end, Some(StackEnd::Root));
         println!(
-            "{:>6} {:>14.1} {:>10.2} {:>16.1} {:>10} {:>12.1} {:>10.2} {:>13.1}x",
+            "{:>6} {:>10.1} {:>10.2} {:>14.1} {:>10.2} {:>14.1} {:>10} {:>12.1} {:>10.2} {:>13.1}x",
             depth,
             dwarf_ns,
             dwarf_ns / depth as f64,
+            rules_ns,
+            rules_ns / depth as f64,
             fp_ns,
             fp_frames,
             gcc_ns,
             gcc_ns / gcc_frames.max(1) as f64,
-            gcc_ns / dwarf_ns
+            gcc_ns / rules_ns
         );
     }
 }

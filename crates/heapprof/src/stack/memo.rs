@@ -112,9 +112,12 @@ pub(super) struct Memo {
     /// frame 0's first: `reads[..reads_upto[k]]` are those of frames `0..=k`, and all
     /// the addresses those frames read lie in `span_upto[k]`. A walk that ends on the
     /// memo from frame `k` checks them in one pass, with one branch at the end.
+    /// Filled for frames `..indexed` only, when a walk first needs them: a walk whose
+    /// stack changes deep down keeps few of the frames its predecessor indexed.
     reads: [(usize, usize); 2 * MEMO_FRAMES],
     reads_upto: [u8; MEMO_FRAMES],
     span_upto: [(usize, usize); MEMO_FRAMES],
+    indexed: usize,
 }
 
 impl Memo {
@@ -133,18 +136,21 @@ impl Memo {
             reads: [(0, 0); 2 * MEMO_FRAMES],
             reads_upto: [0; MEMO_FRAMES],
             span_upto: [(0, 0); MEMO_FRAMES],
+            indexed: 0,
         }
     }
 
     /// Forgets the previous walk (a slot handed to another thread).
     pub(super) fn clear(&mut self) {
         self.len = 0;
+        self.indexed = 0;
     }
 
     /// Starts a walk with the module snapshot at `snapshot`.
     pub(super) fn begin(&mut self, snapshot: usize) {
         if self.snapshot != snapshot {
             self.len = 0;
+            self.indexed = 0;
         }
         self.cursor = self.len.min(MEMO_FRAMES);
         self.kept = 0;
@@ -256,6 +262,9 @@ impl Memo {
         out: &mut [MaybeUninit<usize>],
         len: &mut usize,
     ) -> Option<StackEnd> {
+        if start >= self.indexed {
+            self.index_reads(self.indexed, start + 1);
+        }
         let (lowest, highest) = *self.span_upto.get(start)?;
         if lowest < stack.lo || highest > stack.last {
             return None;
@@ -285,13 +294,15 @@ impl Memo {
         Some(StackEnd::Root)
     }
 
-    /// Fills `reads`, `reads_upto` and `span_upto` for frames `from..len`.
-    fn index_reads(&mut self, from: usize) {
+    /// Fills `reads`, `reads_upto` and `span_upto` for frames `from..to` (`from` is
+    /// `indexed`, `to` at most `len`).
+    #[inline(never)]
+    fn index_reads(&mut self, from: usize, to: usize) {
         let (mut n, mut span) = match from.checked_sub(1) {
             Some(below) => (usize::from(self.reads_upto[below]), self.span_upto[below]),
             None => (0, (usize::MAX, 0)),
         };
-        for k in from..self.len.min(MEMO_FRAMES) {
+        for k in from..to.min(MEMO_FRAMES) {
             if k == 0 {
                 let RootReads { ra_slot, bp_slot } = self.root;
                 if ra_slot != 0 {
@@ -315,6 +326,7 @@ impl Memo {
             }
             self.reads_upto[k] = n as u8;
             self.span_upto[k] = span;
+            self.indexed = k + 1;
         }
     }
 
@@ -365,6 +377,7 @@ impl Memo {
             let Some(root) = self.fresh_root else {
                 // Ended by a rule the memo cannot replay.
                 self.len = 0;
+                self.indexed = 0;
                 return;
             };
             self.root = root;
@@ -383,6 +396,7 @@ impl Memo {
         }
         self.len = self.kept + own;
         self.snapshot = snapshot;
-        self.index_reads(self.kept);
+        // The kept frames' reads stay as they were; the new ones are indexed when needed.
+        self.indexed = self.indexed.min(self.kept);
     }
 }

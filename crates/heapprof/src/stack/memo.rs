@@ -112,11 +112,12 @@ pub(super) struct Memo {
     /// frame 0's first: `reads[..reads_upto[k]]` are those of frames `0..=k`, and all
     /// the addresses those frames read lie in `span_upto[k]`. A walk that ends on the
     /// memo from frame `k` checks them in one pass, with one branch at the end.
-    /// Filled for frames `..indexed` only, when a walk first needs them: a walk whose
-    /// stack changes deep down keeps few of the frames its predecessor indexed.
     reads: [(usize, usize); 2 * MEMO_FRAMES],
     reads_upto: [u8; MEMO_FRAMES],
     span_upto: [(usize, usize); MEMO_FRAMES],
+    /// The three above hold frames `..indexed`, filled when a walk first checks them (a
+    /// walk whose stack changes deep down keeps few of its predecessor's frames). `finish`
+    /// lowers it to the frames kept, which is none after the memo was emptied.
     indexed: usize,
 }
 
@@ -143,14 +144,12 @@ impl Memo {
     /// Forgets the previous walk (a slot handed to another thread).
     pub(super) fn clear(&mut self) {
         self.len = 0;
-        self.indexed = 0;
     }
 
     /// Starts a walk with the module snapshot at `snapshot`.
     pub(super) fn begin(&mut self, snapshot: usize) {
         if self.snapshot != snapshot {
             self.len = 0;
-            self.indexed = 0;
         }
         self.cursor = self.len.min(MEMO_FRAMES);
         self.kept = 0;
@@ -263,7 +262,7 @@ impl Memo {
         len: &mut usize,
     ) -> Option<StackEnd> {
         if start >= self.indexed {
-            self.index_reads(self.indexed, start + 1);
+            self.index_reads_upto(start + 1);
         }
         let (lowest, highest) = *self.span_upto.get(start)?;
         if lowest < stack.lo || highest > stack.last {
@@ -274,7 +273,7 @@ impl Memo {
         for &(addr, value) in reads {
             // SAFETY: `addr` lies in [lowest, highest], within this thread's stack between
             // a live frame's sp and the top (see `StackRange`), and is 8-aligned (an
-            // unaligned address makes `lowest` 0, see `index_reads`).
+            // unaligned address makes `lowest` 0, see `note_read`).
             differs |= unsafe { core::ptr::read_volatile(core::ptr::with_exposed_provenance::<usize>(addr)) }
                 ^ value;
         }
@@ -294,10 +293,11 @@ impl Memo {
         Some(StackEnd::Root)
     }
 
-    /// Fills `reads`, `reads_upto` and `span_upto` for frames `from..to` (`from` is
-    /// `indexed`, `to` at most `len`).
+    /// Fills `reads`, `reads_upto` and `span_upto` for frames `indexed..to` (`to` at
+    /// most `len`).
     #[inline(never)]
-    fn index_reads(&mut self, from: usize, to: usize) {
+    fn index_reads_upto(&mut self, to: usize) {
+        let from = self.indexed;
         let (mut n, mut span) = match from.checked_sub(1) {
             Some(below) => (usize::from(self.reads_upto[below]), self.span_upto[below]),
             None => (0, (usize::MAX, 0)),
@@ -377,7 +377,6 @@ impl Memo {
             let Some(root) = self.fresh_root else {
                 // Ended by a rule the memo cannot replay.
                 self.len = 0;
-                self.indexed = 0;
                 return;
             };
             self.root = root;

@@ -27,9 +27,14 @@ fn target_dir() -> PathBuf {
 
 /// `target/release/heapprof` and `libheapprof_preload.so` beside it, built now.
 /// A dev-dependency cannot produce a cdylib or another package's binary, and
-/// tests must not depend on the build order, so the test asks cargo for both;
-/// under `cargo test --workspace --release` they are already up to date and this
-/// costs a second. Same target directory and profile, so nothing is built twice.
+/// tests must not depend on the build order, so the test asks cargo for both.
+/// It asks for the whole workspace with all features, the README's test command's
+/// configuration: after that command's build everything is up to date and this
+/// costs a second. Any other feature set rebuilt heapprof, the CLI and this library
+/// (81 s in a release build) and replaced the binaries the test command had built.
+/// So did the variables cargo sets for this test (`CARGO_PKG_NAME` and its kin):
+/// build scripts that watch them (ring's) ran again, and everything above them
+/// was rebuilt. The build gets the environment this test was started from.
 pub fn binaries() -> &'static (PathBuf, PathBuf) {
     static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BUILT.get_or_init(|| {
@@ -38,7 +43,12 @@ pub fn binaries() -> &'static (PathBuf, PathBuf) {
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "heapprof-cli", "-p", "heapprof-preload", "--target-dir"]).arg(&target);
+        cmd.args(["build", "--workspace", "--all-features", "--target-dir"]).arg(&target);
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(set_by_cargo_for_tests) {
+                cmd.env_remove(name);
+            }
+        }
         if release {
             cmd.arg("--release");
         }
@@ -49,6 +59,22 @@ pub fn binaries() -> &'static (PathBuf, PathBuf) {
         assert!(bin.is_file() && lib.is_file(), "{} and {} after cargo build", bin.display(), lib.display());
         (bin, lib)
     })
+}
+
+/// Variables cargo sets for the crate it runs (not configuration, which is kept).
+fn set_by_cargo_for_tests(name: &str) -> bool {
+    [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_BIN_",
+        "CARGO_CRATE_",
+        "CARGO_PRIMARY_",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_",
+    ]
+    .iter()
+    .any(|prefix| name.starts_with(prefix))
+        || name == "OUT_DIR"
 }
 
 /// A fresh scratch directory for one test.

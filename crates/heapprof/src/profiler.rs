@@ -218,8 +218,18 @@ fn before_free_slow(p: *mut u8, size: usize) {
             stats::internal_changed(-(size as i64));
             return;
         }
+        let sampled = records::may_be_sampled(p as usize);
+        if sampled {
+            // The live-table line is rarely cached (a sampled block lives long): start
+            // loading it while the counters below are kept.
+            records::prefetch_slot(p as usize);
+            // And the block's first line, where allocators keep their bookkeeping
+            // (glibc's size field sits just before it, its tcache link in it): its
+            // free reads it after the table is done.
+            crate::sync::prefetch(p.wrapping_sub(8));
+        }
         st.count(Totals { free_count: 1, free_bytes: size as u64, ..Totals::default() });
-        if records::may_be_sampled(p as usize) {
+        if sampled {
             let _busy = st.enter();
             records::forget(p as usize, size);
         }

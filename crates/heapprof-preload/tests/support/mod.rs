@@ -28,10 +28,12 @@ fn target_dir() -> PathBuf {
 /// `target/release/heapprof` and `libheapprof_preload.so` beside it, built now.
 /// A dev-dependency cannot produce a cdylib or another package's binary, and
 /// tests must not depend on the build order, so the test asks cargo for both.
-/// It asks for the whole workspace with all features, the README's test command's
-/// configuration: after that command's build everything is up to date and this
-/// costs a second. Any other feature set rebuilt heapprof, the CLI and this library
-/// (81 s in a release build) and replaced the binaries the test command had built.
+/// It asks for the build of the README's test command (`cargo test --workspace
+/// --all-features`, without running it): after that command's build everything is
+/// up to date and this costs a second. Any other feature set rebuilt heapprof, the
+/// CLI and this library (81 s in a release build), and so did `cargo build` of the
+/// same packages and features, whose dependencies' features differ from a test
+/// build's (dev-dependencies are not unified into it).
 /// So did the variables cargo sets for this test (`CARGO_PKG_NAME` and its kin):
 /// build scripts that watch them (ring's) ran again, and everything above them
 /// was rebuilt. The build gets the environment this test was started from.
@@ -43,7 +45,7 @@ pub fn binaries() -> &'static (PathBuf, PathBuf) {
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--workspace", "--all-features", "--target-dir"]).arg(&target);
+        cmd.args(["test", "--no-run", "--workspace", "--all-features", "--target-dir"]).arg(&target);
         for (name, _) in std::env::vars_os() {
             if name.to_str().is_some_and(set_by_cargo_for_tests) {
                 cmd.env_remove(name);

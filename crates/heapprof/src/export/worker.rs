@@ -56,16 +56,18 @@ impl Shared {
         self.wake.notify_all();
     }
 
-    /// Queues a profile, dropping the oldest beyond the bound.
+    /// Queues a profile, dropping the oldest beyond the bound. The oldest go first, so
+    /// that the `queued` counter, read without the lock, never shows more than the bound
+    /// (counted after the push, it did for an instant: a CI run caught it).
     fn push(&self, payload: Payload) {
         let mut st = self.lock();
-        st.queue.push_back(payload);
-        self.counters.queued_add(1);
-        while st.queue.len() > self.bound {
+        while !st.queue.is_empty() && st.queue.len() >= self.bound {
             st.queue.pop_front();
             self.counters.queued_sub(1);
             self.counters.dropped();
         }
+        st.queue.push_back(payload);
+        self.counters.queued_add(1);
         drop(st);
         self.wake.notify_all();
     }

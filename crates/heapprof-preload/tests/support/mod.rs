@@ -27,16 +27,13 @@ fn target_dir() -> PathBuf {
 
 /// `target/release/heapprof` and `libheapprof_preload.so` beside it, built now.
 /// A dev-dependency cannot produce a cdylib or another package's binary, and
-/// tests must not depend on the build order, so the test asks cargo for both.
-/// It asks for the build of the README's test command (`cargo test --workspace
-/// --all-features`, without running it): after that command's build everything is
-/// up to date and this costs a second. Any other feature set rebuilt heapprof, the
-/// CLI and this library (81 s in a release build), and so did `cargo build` of the
-/// same packages and features, whose dependencies' features differ from a test
-/// build's (dev-dependencies are not unified into it).
-/// So did the variables cargo sets for this test (`CARGO_PKG_NAME` and its kin):
-/// build scripts that watch them (ring's) ran again, and everything above them
-/// was rebuilt. The build gets the environment this test was started from.
+/// tests must not depend on the build order, so the test asks cargo for both, with
+/// the README test command's own build (`cargo test --no-run --workspace
+/// --all-features`): after that command everything is up to date and this costs a
+/// second. Anything else rebuilt heapprof, the CLI and this library (81 s in a release
+/// build): another feature set, a `cargo build` (dependencies' features differ without
+/// the dev-dependencies), or the variables cargo sets for this test, which build
+/// scripts watch (ring's); so those are removed.
 pub fn binaries() -> &'static (PathBuf, PathBuf) {
     static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BUILT.get_or_init(|| {

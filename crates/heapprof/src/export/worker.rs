@@ -56,9 +56,8 @@ impl Shared {
         self.wake.notify_all();
     }
 
-    /// Queues a profile, dropping the oldest beyond the bound. The oldest go first, so
-    /// that the `queued` counter, read without the lock, never shows more than the bound
-    /// (counted after the push, it did for an instant: a CI run caught it).
+    /// Queues a profile, dropping the oldest beyond the bound. They go first, so that
+    /// the `queued` counter, read without the lock, never shows more than the bound.
     fn push(&self, payload: Payload) {
         let mut st = self.lock();
         while !st.queue.is_empty() && st.queue.len() >= self.bound {

@@ -13,11 +13,11 @@ smoke=${1:-}
 full() { [ "$smoke" != --smoke ]; }
 
 # The build of the README's test command, which makes this crate's binaries too (its
-# tests run them): in CI nothing is built again. `cargo build` of the same packages
-# and features would build anew (dependencies' features differ without the
-# dev-dependencies). The features beyond the defaults (axum, export) add modules, not
+# tests run them): in CI nothing is built again. `--all-targets` selects the tests, so
+# the dev-dependencies' features are unified as in `cargo test`; a plain `cargo build`
+# would build anew. The features beyond the defaults (axum, export) add modules, not
 # allocator-path code.
-cargo test --no-run --quiet --release --workspace --all-features
+cargo build --quiet --release --workspace --all-features --all-targets
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 

@@ -27,13 +27,13 @@ fn target_dir() -> PathBuf {
 
 /// `target/release/heapprof` and `libheapprof_preload.so` beside it, built now.
 /// A dev-dependency cannot produce a cdylib or another package's binary, and
-/// tests must not depend on the build order, so the test asks cargo for both, with
-/// the README test command's own build (`cargo test --no-run --workspace
-/// --all-features`): after that command everything is up to date and this costs a
-/// second. Anything else rebuilt heapprof, the CLI and this library (81 s in a release
-/// build): another feature set, a `cargo build` (dependencies' features differ without
-/// the dev-dependencies), or the variables cargo sets for this test, which build
-/// scripts watch (ring's); so those are removed.
+/// tests must not depend on the build order, so the test asks cargo for both with
+/// `cargo build --workspace --all-features --all-targets`: selecting the tests
+/// unifies the dev-dependencies' features as the README test command's build does,
+/// so after that command this only links the cdylib (`cargo test` never builds it).
+/// Anything else rebuilt heapprof, the CLI and this library (81 s in a release
+/// build): another feature set, a `cargo build` without the tests, or the variables
+/// cargo sets for this test, which build scripts watch (ring's); so those are removed.
 pub fn binaries() -> &'static (PathBuf, PathBuf) {
     static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BUILT.get_or_init(|| {
@@ -42,7 +42,7 @@ pub fn binaries() -> &'static (PathBuf, PathBuf) {
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["test", "--no-run", "--workspace", "--all-features", "--target-dir"]).arg(&target);
+        cmd.args(["build", "--workspace", "--all-features", "--all-targets", "--target-dir"]).arg(&target);
         for (name, _) in std::env::vars_os() {
             if name.to_str().is_some_and(set_by_cargo_for_tests) {
                 cmd.env_remove(name);

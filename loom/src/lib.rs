@@ -105,6 +105,9 @@ pub mod sync {
     pub fn yield_now() {
         loom::thread::yield_now();
     }
+
+    /// A prefetch is a hint with no effect on any value: nothing to model.
+    pub fn prefetch<T>(_: *const T) {}
 }
 
 /// Checks `f` under loom, exploring interleavings with at most `preemption_bound`

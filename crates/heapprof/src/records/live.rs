@@ -6,7 +6,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::*};
 
 use super::buckets::Bucket;
-use super::filter::{LIVE_SHARDS, addr_hash, filter_count, shard_index};
+use super::filter::{LIVE_SHARDS, addr_hash, filter_count, prefetch_count, shard_index};
 use crate::rawmem;
 use crate::spin::SpinLock;
 
@@ -68,11 +68,13 @@ pub(super) fn live_shard(addr: usize) -> &'static SpinLock<LiveShard> {
     &LIVE_TABLE[shard_index(addr)].lock
 }
 
-/// Starts loading the line where a block at `addr` would be entered, so that the
-/// insert after the stack walk finds it in cache. With millions of live samples (rate 1)
-/// that line is almost never cached: waiting for it was most of an insert's time.
+/// Starts loading the lines that entering or removing a block at `addr` reads: its
+/// slot, so that the insert after the stack walk finds it in cache (with millions of
+/// live samples, at rate 1, that line is almost never cached: waiting for it was most
+/// of an insert's time), and its filter count.
 #[inline(always)]
 pub(crate) fn prefetch_slot(addr: usize) {
+    prefetch_count(addr);
     let shard = &LIVE_TABLE[shard_index(addr)];
     let entries = shard.entries.load(Relaxed);
     if entries.is_null() {

@@ -58,6 +58,11 @@ const SAMPLE_LOCK_YIELDS: u32 = 256;
 /// could not be recorded: no memory for metadata, or a lock held too long.
 /// `tag` marks blocks made inside a `heapprof::testing` measurement (0: none).
 /// Returns the bucket the sample went to.
+///
+/// Inlined into `sample` (its one call on the allocation path): as a call of its own it
+/// cost 36 more instructions per sample (cachegrind, rate 1), in saved registers and
+/// arguments passed.
+#[inline(always)]
 pub(crate) fn record_sample(
     addr: usize,
     size: usize,

@@ -220,9 +220,9 @@ fn before_free_slow(p: *mut u8, size: usize) {
         }
         let sampled = records::may_be_sampled(p as usize);
         if sampled {
-            // The live-table line is rarely cached (a sampled block lives long): start
-            // loading it while the counters below are kept.
-            records::prefetch_slot(p as usize);
+            // The live-table lines are rarely cached (a sampled block lives long): start
+            // loading them while the counters below are kept.
+            records::prefetch_live_lines(p as usize);
             // And the block's first line, where allocators keep their bookkeeping
             // (glibc's size field sits just before it, its tcache link in it): its
             // free reads it after the table is done.
@@ -320,7 +320,7 @@ pub(crate) fn capture_and_record(
     rate: u64,
     tag: u32,
 ) -> Option<&'static records::Bucket> {
-    records::prefetch_slot(p as usize);
+    records::prefetch_live_lines(p as usize);
     stack::prefetch_rules();
     let want = (records::max_stack_depth() + OWN_FRAMES_SLACK).min(MAX_DEPTH_LIMIT + OWN_FRAMES_SLACK);
     let mut storage = [MaybeUninit::<usize>::uninit(); MAX_DEPTH_LIMIT + OWN_FRAMES_SLACK];

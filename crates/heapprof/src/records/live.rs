@@ -50,7 +50,7 @@ struct PaddedShard {
     /// The shard's length, stored under its lock, summed without the locks by [`live_len`].
     len: AtomicUsize,
     /// The shard's array and its capacity minus one, stored under its lock when it grows
-    /// and read without it by [`prefetch_slot`]: a stale pair only wastes a prefetch.
+    /// and read without it by [`prefetch_live_lines`]: a stale pair only wastes a prefetch.
     entries: AtomicPtr<LiveEntry>,
     mask: AtomicUsize,
 }
@@ -73,7 +73,7 @@ pub(super) fn live_shard(addr: usize) -> &'static SpinLock<LiveShard> {
 /// live samples, at rate 1, that line is almost never cached: waiting for it was most
 /// of an insert's time), and its filter count.
 #[inline(always)]
-pub(crate) fn prefetch_slot(addr: usize) {
+pub(crate) fn prefetch_live_lines(addr: usize) {
     prefetch_count(addr);
     let shard = &LIVE_TABLE[shard_index(addr)];
     let entries = shard.entries.load(Relaxed);

@@ -15,7 +15,7 @@ pub(crate) use buckets::{Bucket, STRIPES, for_each_bucket};
 pub(crate) use filter::may_be_sampled;
 #[cfg(feature = "monitor")]
 pub(crate) use live::for_each_live;
-pub(crate) use live::prefetch_slot;
+pub(crate) use live::prefetch_live_lines;
 use live::{LiveEntry, UNRECORDED_SIZE, insert_live, live_shard};
 
 /// Default and largest number of frames kept per stack.

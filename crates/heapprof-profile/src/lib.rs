@@ -17,6 +17,7 @@
 
 mod builder;
 mod codec;
+pub mod function_names;
 mod legacy;
 mod merge;
 mod model;

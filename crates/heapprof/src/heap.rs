@@ -417,11 +417,7 @@ pub(crate) fn describe_stack(frames: &[usize], max: usize) -> Vec<String> {
         if lines.is_empty() {
             out.push(format!("{ret:#x}"));
         }
-        for f in lines
-            .iter()
-            .skip(skip)
-            .filter(|f| !(f.file.starts_with("/rustc/") || f.file.contains("/lib/rustlib/src/rust/library/")))
-        {
+        for f in lines.iter().skip(skip).filter(|f| !symbols::is_rust_library_frame(f)) {
             let file = f
                 .file
                 .rsplit('/')

@@ -273,13 +273,8 @@ pub fn judge<K>(site: K, points: &[Point], age: Option<AgeSpread>, opts: &SiteOp
 /// leaf outside Rust's allocation machinery (`alloc::`, `core::`, `std::`),
 /// else the leaf; `?` for an empty stack.
 pub fn site_name(stack: &[String]) -> &str {
-    let library = |f: &str| {
-        let f = f.trim_start_matches('<');
-        ["alloc::", "core::", "std::"].iter().any(|p| f.starts_with(p))
-            || f.contains(" as alloc::")
-            || f.contains(" as core::")
-    };
-    stack.iter().find(|f| !library(f)).or(stack.first()).map_or("?", String::as_str)
+    let own = |f: &&String| !crate::function_names::is_rust_library_function(f);
+    stack.iter().find(own).or(stack.first()).map_or("?", String::as_str)
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 //! "a Vec or String grew", the analogue of `growslice`), `Vec::push`, `String::push_str`,
 //! `Box::new`.
 
+use heapprof_profile::function_names::{qualified_self, strip_references};
+
 /// The allocator shims rustc generates; since Rust 1.89 they are mangled as
 /// `__rustc::__rust_alloc` and demangle with that prefix.
 const SHIMS: &[&str] = &[
@@ -117,44 +119,6 @@ pub(crate) fn is_allocator_frame_at(frame: &super::Frame) -> bool {
 /// `trait_path` is `wanted`, possibly followed by generic arguments.
 fn path_is(trait_path: &str, wanted: &str) -> bool {
     trait_path.strip_prefix(wanted).is_some_and(|rest| rest.is_empty() || rest.starts_with('<'))
-}
-
-fn strip_references(mut ty: &str) -> &str {
-    loop {
-        let stripped = ty.trim_start_matches('&').trim_start_matches("mut ").trim_start_matches("dyn ");
-        if stripped.len() == ty.len() {
-            return ty;
-        }
-        ty = stripped;
-    }
-}
-
-/// Splits `<Type as Trait>::method` into (`Type`, `Trait`), or `<Type>::method` into
-/// (`Type`, ""); `None` when the name does not start with a qualified path.
-fn qualified_self(name: &str) -> Option<(&str, &str)> {
-    let inner = name.strip_prefix('<')?;
-    let mut depth = 0usize;
-    let mut previous = ' ';
-    let mut as_at = None;
-    for (i, c) in inner.char_indices() {
-        match c {
-            '<' => depth += 1,
-            // `->` in a function type is not a closing bracket.
-            '>' if previous == '-' => {}
-            '>' if depth == 0 => {
-                let qualified = &inner[..i];
-                return Some(match as_at {
-                    Some(at) => (&qualified[..at], &qualified[at + " as ".len()..]),
-                    None => (qualified, ""),
-                });
-            }
-            '>' => depth -= 1,
-            ' ' if depth == 0 && as_at.is_none() && inner[i..].starts_with(" as ") => as_at = Some(i),
-            _ => {}
-        }
-        previous = c;
-    }
-    None
 }
 
 #[cfg(test)]

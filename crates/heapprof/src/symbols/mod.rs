@@ -11,7 +11,8 @@
 //! split units), else the symbol table (`.symtab`, `.dynsym`): a name without file or
 //! line. Not read: DWARF packages (`.dwp`), MiniDebugInfo (`.gnu_debugdata`), debuginfod.
 //! rustc's `debug = "line-tables-only"` names inlined functions without their path
-//! (`push<u8, Global>`); `debug = "limited"` keeps linkage names, hence full paths.
+//! (`push<u8, Global>`); `debug = "limited"` keeps linkage names, hence full paths. The
+//! standard library's bare names get their module path from their file (`library_paths`).
 //!
 //! ```text
 //! let mut symbolizer = Symbolizer::new(64 << 20);
@@ -31,6 +32,7 @@ mod debug_files;
 mod debug_info;
 mod demangle;
 mod heap_cost;
+mod library_paths;
 mod mapped_file;
 #[cfg(test)]
 mod measurements;
@@ -47,6 +49,7 @@ use std::time::{Duration, Instant};
 
 #[allow(unused_imports, reason = "for heap.rs's leaf cut: see is_allocator_frame_at")]
 pub(crate) use allocator_frames::{is_allocator_entry, is_allocator_frame_at};
+pub(crate) use library_paths::is_rust_library_frame;
 pub(crate) use modules::Module;
 
 use debug_info::DebugInfo;
@@ -424,6 +427,10 @@ fn frame(found: &debug_info::FoundFrame<'_>, intern: &mut dyn FnMut(&str) -> Arc
         // Not mangled: C, or Rust's short DWARF names. For C functions with an assembler
         // name the source name is the one people know.
         Cow::Borrowed(_) => Cow::Borrowed(found.source_name.unwrap_or(system_name)),
+    };
+    let name = match library_paths::qualify_library_function(&name, found.file.unwrap_or("")) {
+        Some(qualified) => Cow::Owned(qualified),
+        None => name,
     };
     Frame {
         system_name: intern(system_name),

@@ -198,3 +198,50 @@ fn dwarf_in_the_file_through_gnu_debuglink_or_only_dynsym() {
     assert_eq!(frames.len(), 1, "{frames:?}");
     assert_eq!((frames[0].name, frames[0].file, frames[0].line), (Some("helper"), None, 0));
 }
+
+/// A release build with `debug = "line-tables-only"` names the standard library's inlined
+/// functions without their paths; their files give the module back.
+#[test]
+fn line_tables_only_library_frames_get_their_module_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("grow.rs");
+    std::fs::write(
+        &source,
+        "#[unsafe(no_mangle)]\npub extern \"C\" fn grow(n: usize) -> usize {\n    \
+         let mut v: Vec<u8> = Vec::with_capacity(n);\n    v.push(1);\n    \
+         let s = format!(\"{n}\");\n    v.len() + s.len() + v.capacity()\n}\n",
+    )
+    .unwrap();
+    let library = dir.path().join("libgrow.so");
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    run(Command::new(rustc)
+        .args(["--edition", "2024", "-O", "-C", "debuginfo=line-tables-only", "--crate-type", "cdylib", "-o"])
+        .arg(&library)
+        .arg(&source));
+
+    let bytes = std::fs::read(&library).unwrap();
+    let object = object::File::parse(&*bytes).unwrap();
+    use object::{Object, ObjectSymbol};
+    let grow = object.symbols().find(|s| s.name() == Ok("grow")).unwrap();
+    let mut info = open_file(&library, None).unwrap();
+    let mut intern = |s: &str| Arc::<str>::from(s);
+    let mut library_frames = Vec::new();
+    for svma in grow.address()..grow.address() + grow.size() {
+        for found in info.frames(svma) {
+            let frame = frame(&found, &mut intern);
+            if frame.file.contains("library/alloc/src/") || frame.file.contains("library/core/src/") {
+                library_frames.push(frame);
+            }
+        }
+    }
+    assert!(!library_frames.is_empty(), "no inlined library frames in grow");
+    for frame in &library_frames {
+        let crate_path = if frame.file.contains("library/alloc/") { "alloc::" } else { "core::" };
+        assert!(frame.name.starts_with(crate_path), "{frame:?}");
+    }
+    assert!(
+        library_frames.iter().any(|f| f.name.starts_with("alloc::vec::with_capacity")),
+        "{:?}",
+        library_frames.iter().map(|f| &f.name).collect::<HashSet<_>>()
+    );
+}

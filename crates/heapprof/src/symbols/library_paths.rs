@@ -10,6 +10,8 @@
 //! `alloc::vec::with_capacity_in<u8, alloc::alloc::Global>`. The type of an `impl`
 //! (`Vec<T,A>::`) stays unknown; the module is right.
 
+use std::borrow::Cow;
+
 /// True for a frame of Rust's standard library, by its file (`/rustc/<commit>/library/`,
 /// a toolchain's `rust-src`) or, for frames from the symbol table alone, by its name.
 pub(crate) fn is_rust_library_frame(frame: &super::Frame) -> bool {
@@ -33,13 +35,14 @@ pub(super) fn qualify_library_function(name: &str, file: &str) -> Option<String>
 
 /// `core::iter::traits::iterator` for `.../library/core/src/iter/traits/iterator.rs`.
 fn library_module(file: &str) -> Option<String> {
-    let file = file.replace('\\', "/");
-    let (krate, rest) = LIBRARY_CRATES.iter().find_map(|krate| {
-        let marker = format!("library/{krate}/src/");
-        let at = file.rfind(&marker)?;
-        // A path component, not the end of `mylibrary/`.
-        let boundary = at == 0 || file[..at].ends_with('/');
-        boundary.then(|| (*krate, &file[at + marker.len()..]))
+    let file = if file.contains('\\') { Cow::Owned(file.replace('\\', "/")) } else { Cow::Borrowed(file) };
+    // The last `library/<crate>/src/` that starts a path component (not `mylibrary/`).
+    let (krate, rest) = file.rmatch_indices("library/").find_map(|(at, _)| {
+        if at > 0 && !file[..at].ends_with('/') {
+            return None;
+        }
+        let (krate, rest) = file[at + "library/".len()..].split_once("/src/")?;
+        LIBRARY_CRATES.contains(&krate).then_some((krate, rest))
     })?;
     let rest = rest.strip_suffix(".rs")?;
     let mut segments: Vec<&str> = rest.split('/').collect();

@@ -8,7 +8,7 @@
 //! "a Vec or String grew", the analogue of `growslice`), `Vec::push`, `String::push_str`,
 //! `Box::new`.
 
-use heapprof_profile::function_names::{qualified_self, strip_references};
+use heapprof_profile::function_names::{is_rust_library_function, qualified_self, strip_references};
 
 /// The allocator shims rustc generates; since Rust 1.89 they are mangled as
 /// `__rustc::__rust_alloc` and demangle with that prefix.
@@ -109,9 +109,11 @@ pub(crate) fn is_allocator_frame_at(frame: &super::Frame) -> bool {
     if is_allocator_frame(&frame.name) {
         return true;
     }
-    let unqualified = !frame.name.contains("::");
+    // A program's function in a file of that name is not plumbing; a bare name, or one
+    // that `library_paths` gave its module, is judged by the file.
+    let library = !frame.name.contains("::") || is_rust_library_function(&frame.name);
     let file = frame.file.replace('\\', "/");
-    unqualified
+    library
         && (PLUMBING_FILES.iter().any(|f| file.ends_with(f))
             || PLUMBING_DIRECTORIES.iter().any(|d| file.contains(d)))
 }
@@ -219,6 +221,9 @@ mod tests {
             ("realloc_fallback", "library/std/src/sys/alloc/unix.rs"),
             ("__rust_alloc", ""),
             ("alloc::alloc::alloc", ""),
+            // As `library_paths` names them.
+            ("core::alloc::global::realloc<myapp::Arena>", "library/core/src/alloc/global.rs"),
+            ("std::sys::alloc::unix::realloc_fallback", "library/std/src/sys/alloc/unix.rs"),
         ] {
             let file = if file.is_empty() { String::new() } else { format!("{rustc}{file}") };
             assert!(is_allocator_frame_at(&frame(name, &file)), "{name} in {file}");
@@ -226,6 +231,7 @@ mod tests {
         for (name, file) in [
             ("grow_one<u8, alloc::alloc::Global>", "library/alloc/src/raw_vec/mod.rs"),
             ("push<u8, alloc::alloc::Global>", "library/alloc/src/vec/mod.rs"),
+            ("alloc::vec::push<u8, alloc::alloc::Global>", "library/alloc/src/vec/mod.rs"),
             ("new<u64>", "library/alloc/src/boxed.rs"),
             ("myapp::alloc", "library/alloc/src/alloc.rs"),
             ("fill", "/home/me/myapp/src/alloc.rs"),

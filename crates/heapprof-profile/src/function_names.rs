@@ -1,10 +1,10 @@
 //! Reading demangled Rust function names: which belong to Rust's standard library, and
 //! the parts of a qualified path (`<Type as Trait>::method`).
 
-/// The crates of Rust's standard library, as path prefixes.
-const LIBRARY_CRATES: &[&str] = &["alloc::", "core::", "std::"];
+/// The crates of Rust's standard library (the sysroot's), by name.
+pub const RUST_LIBRARY_CRATES: &[&str] = &["alloc", "core", "std", "proc_macro", "test"];
 
-/// True for a function of Rust's standard library: a path in `alloc`, `core` or `std`
+/// True for a function of Rust's standard library: a path in one of [`RUST_LIBRARY_CRATES`]
 /// (`alloc::raw_vec::finish_grow`), a method of one of their types
 /// (`<alloc::raw_vec::RawVecInner>::try_allocate_in`), or their traits' implementations
 /// for library and primitive types (`<u8 as alloc::vec::spec_from_elem::SpecFromElem>::from_elem`).
@@ -12,7 +12,9 @@ const LIBRARY_CRATES: &[&str] = &["alloc::", "core::", "std::"];
 /// (`<alloc::vec::Vec<u8> as app::Render>::render`), or a library trait for a program's
 /// type (`<app::Item as core::clone::Clone>::clone`, often derived), is the program's code.
 pub fn is_rust_library_function(name: &str) -> bool {
-    let in_library = |path: &str| LIBRARY_CRATES.iter().any(|c| path.starts_with(c));
+    let in_library = |path: &str| {
+        RUST_LIBRARY_CRATES.iter().any(|c| path.strip_prefix(c).is_some_and(|rest| rest.starts_with("::")))
+    };
     // Primitives, slices, tuples and generic parameters have no crate of their own: the
     // methods and impls they get in a path-less position are the library's.
     let library_type = |ty: &str| {

@@ -270,8 +270,9 @@ pub fn judge<K>(site: K, points: &[Point], age: Option<AgeSpread>, opts: &SiteOp
 }
 
 /// The frame that names a stack in one-line messages: the first from the
-/// leaf outside Rust's allocation machinery (`alloc::`, `core::`, `std::`),
-/// else the leaf; `?` for an empty stack.
+/// leaf outside Rust's standard library (`alloc::`, `core::`, `std::`, …: see
+/// [`crate::function_names::is_rust_library_function`]), else the leaf; `?` for an
+/// empty stack.
 pub fn site_name(stack: &[String]) -> &str {
     let own = |f: &&String| !crate::function_names::is_rust_library_function(f);
     stack.iter().find(own).or(stack.first()).map_or("?", String::as_str)

@@ -12,6 +12,8 @@
 
 use std::borrow::Cow;
 
+use heapprof_profile::function_names::RUST_LIBRARY_CRATES;
+
 /// True for a frame of Rust's standard library, by its file (`/rustc/<commit>/library/`,
 /// a toolchain's `rust-src`) or, for frames from the symbol table alone, by its name.
 pub(crate) fn is_rust_library_frame(frame: &super::Frame) -> bool {
@@ -19,9 +21,6 @@ pub(crate) fn is_rust_library_frame(frame: &super::Frame) -> bool {
         || frame.file.contains("/lib/rustlib/src/rust/library/")
         || heapprof_profile::function_names::is_rust_library_function(&frame.name)
 }
-
-/// The crates of Rust's standard library whose module paths follow their file paths.
-const LIBRARY_CRATES: &[&str] = &["alloc", "core", "std", "proc_macro", "test"];
 
 /// `name` prefixed with its module path when it has no path of its own and `file` is a
 /// source file of Rust's standard library; `None` otherwise.
@@ -42,7 +41,7 @@ fn library_module(file: &str) -> Option<String> {
             return None;
         }
         let (krate, rest) = file[at + "library/".len()..].split_once("/src/")?;
-        LIBRARY_CRATES.contains(&krate).then_some((krate, rest))
+        RUST_LIBRARY_CRATES.contains(&krate).then_some((krate, rest))
     })?;
     let rest = rest.strip_suffix(".rs")?;
     let mut segments: Vec<&str> = rest.split('/').collect();

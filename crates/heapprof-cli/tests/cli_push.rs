@@ -5,7 +5,7 @@ mod common;
 #[path = "../../heapprof/tests/export_receiver/mod.rs"]
 mod export_receiver;
 
-use common::{go_heap, heapprof, stderr, stdout};
+use common::{go_heap, heapprof, heapprof_in, stderr, stdout};
 use export_receiver::{Mode, Receiver, free_port, parca_series, pyroscope_profile};
 use heapprof::pprof::Profile;
 
@@ -72,6 +72,38 @@ fn delta_sends_alloc_differences_and_inuse_snapshots_to_parca() {
     assert_eq!(
         total(got, "alloc_objects"),
         total(&later, "alloc_objects") - total(&earlier, "alloc_objects")
+    );
+    assert_eq!(total(got, "inuse_space"), total(&later, "inuse_space"));
+}
+
+#[test]
+fn delta_sends_a_restarted_process_profile_whole() {
+    // The later profile as another process would write it: the same program,
+    // mapped elsewhere, having allocated more than the earlier process had.
+    let dir = tempfile::tempdir().unwrap();
+    let earlier = load("default/cache.pb.gz");
+    let mut later = load("default/full.pb.gz");
+    assert!(total(&later, "alloc_space") > total(&earlier, "alloc_space"));
+    let shift = 0x1000_0000;
+    later.mapping[0].memory_start += shift;
+    later.mapping[0].memory_limit += shift;
+    for l in &mut later.location {
+        if l.mapping_id == later.mapping[0].id {
+            l.address += shift;
+        }
+    }
+    std::fs::copy(go_heap().join("default/cache.pb.gz"), dir.path().join("earlier.pb.gz")).unwrap();
+    std::fs::write(dir.path().join("later.pb.gz"), heapprof::pprof::encode_gzip(&later)).unwrap();
+    let receiver = Receiver::start();
+    let args = ["push", "--format", "parca", "--delta", &receiver.url(), "earlier.pb.gz", "later.pb.gz"];
+    let out = heapprof_in(dir.path(), &[&args[..], &["--app", "cli"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let series = parca_series(&receiver.requests()[0]);
+    let got = &series[0].1[0];
+    assert_eq!(
+        total(got, "alloc_space"),
+        total(&later, "alloc_space"),
+        "a difference across a restart was sent"
     );
     assert_eq!(total(got, "inuse_space"), total(&later, "inuse_space"));
 }

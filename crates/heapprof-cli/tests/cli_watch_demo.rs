@@ -57,10 +57,12 @@ fn watch_survives_the_demo_restarting() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start heapprof watch");
-    // Kill the demo once two fetches succeeded (two profiles saved), so that its
-    // allocation total has grown past what the restarted demo shows at first, which is
-    // how the restart is recognised. Not a fixed delay: a debug build's first profile
-    // takes over a second to symbolize.
+    // Kill the demo once two fetches succeeded (two profiles saved). The restarted
+    // demo is recognised by its program being mapped at another address (address-
+    // space randomization); where randomization is off, by its allocation total
+    // being below the killed one's, which waiting for two profiles makes likely.
+    // Not a fixed delay: a debug build's first profile takes over a second to
+    // symbolize.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while std::fs::read_dir(dir.path()).unwrap().count() < 2 {
         assert!(std::time::Instant::now() < deadline, "two profiles not saved in 60 s");

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use heapprof::export::{Auth, ExportError, ExporterBuilder, PyroscopeBody};
+use heapprof_profile::trend::ProcessMark;
 use heapprof_profile::{Profile, encode_gzip, merge};
 
 use crate::error::bad;
@@ -120,8 +121,9 @@ pub fn run(args: &Args) -> Result<()> {
 }
 
 /// `later` with its `alloc_*` values reduced by `earlier`'s, its `inuse_*` values
-/// kept, and its time span starting at `earlier`'s time. If a process restart
-/// makes a difference negative, `later` is sent whole.
+/// kept, and its time span starting at `earlier`'s time. Across a process
+/// restart (see [`ProcessMark`]), or where a difference would be negative,
+/// `later` is sent whole.
 fn alloc_delta(later: &Profile, earlier: &Profile) -> Result<Profile, String> {
     let is_alloc = |p: &Profile| -> Vec<bool> {
         p.sample_type.iter().map(|t| p.str(t.r#type).starts_with("alloc_")).collect()
@@ -129,6 +131,9 @@ fn alloc_delta(later: &Profile, earlier: &Profile) -> Result<Profile, String> {
     let kinds = is_alloc(later);
     if kinds != is_alloc(earlier) {
         return Err("its sample types differ from the previous profile's".to_string());
+    }
+    if ProcessMark::of(later).restart_since(&ProcessMark::of(earlier)).is_some() {
+        return Ok(later.clone());
     }
     let mut base = earlier.clone();
     for s in &mut base.sample {

@@ -10,7 +10,8 @@
 //! - [`SiteHistory`]: per allocation site, the sites that grow steadily and are
 //!   still growing, ranked by slope with a confidence — a cache that fills and
 //!   plateaus, or churn, is not a suspect;
-//! - [`profile_trend`]: all of it over a series of pprof profiles.
+//! - [`profile_trend`]: all of it over a series of pprof profiles;
+//! - [`ProcessMark`]: whether two profiles of a target span a restart.
 //!
 //! Times are seconds (`f64`) from any origin; values are in the series' unit.
 //!
@@ -31,6 +32,7 @@ mod fit;
 mod leak;
 mod profile_files;
 mod profiles;
+mod restart;
 mod series;
 mod sites;
 mod text;
@@ -44,6 +46,7 @@ pub use profile_files::{
 pub use profiles::{
     ProfileTrendOptions, SiteReport, TimedProfile, TotalPoint, TrendReport, profile_trend, site_values,
 };
+pub use restart::{ProcessMark, Restart};
 pub use series::{ClassThresholds, Classification, MIB, SeriesAnalysis, SeriesOptions, analyze_series};
 pub use sites::{AgeSpread, SiteHistory, SiteOptions, SiteTrend, SiteVerdict, judge, site_name};
 

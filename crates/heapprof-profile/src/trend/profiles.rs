@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::TrendError;
 use super::fit::Point;
 use super::leak::{LeakAssessment, LeakCriteria, assess_leak};
+use super::restart::ProcessMark;
 use super::series::{SeriesAnalysis, SeriesOptions, analyze_series};
 use super::sites::{SiteHistory, SiteOptions, SiteVerdict};
 use crate::Profile;
@@ -198,32 +199,21 @@ fn pick_sample_type(
     Ok((index, p.profile.str(vt.r#type).to_string(), p.profile.str(vt.unit).to_string()))
 }
 
-/// Drops the profiles before the last restart: a cumulative total (`alloc_space`
-/// or `alloc_objects`) that goes down means a new process.
+/// Drops the profiles before the last restart (see [`ProcessMark`]).
 fn since_last_restart<'p, 'a>(
     ordered: Vec<&'p TimedProfile<'a>>,
     followed: &str,
 ) -> (Vec<&'p TimedProfile<'a>>, usize) {
-    let cumulative = |p: &TimedProfile<'_>| -> Option<i64> {
-        let i = p
-            .profile
-            .sample_type
-            .iter()
-            .position(|vt| matches!(p.profile.str(vt.r#type), "alloc_space" | "alloc_objects"))?;
-        Some(p.profile.sample.iter().filter_map(|s| s.value.get(i)).fold(0i64, |a, &v| a.saturating_add(v)))
-    };
     if followed.starts_with("alloc_") || ordered.is_empty() {
         return (ordered, 0);
     }
-    let totals: Vec<Option<i64>> = ordered.iter().map(|p| cumulative(p)).collect();
+    let marks: Vec<ProcessMark> = ordered.iter().map(|p| ProcessMark::of(p.profile)).collect();
     let mut start = 0;
     let mut restarts = 0;
-    for i in 1..totals.len() {
-        if let (Some(before), Some(now)) = (totals[i - 1], totals[i]) {
-            if now < before {
-                start = i;
-                restarts += 1;
-            }
+    for i in 1..marks.len() {
+        if marks[i].restart_since(&marks[i - 1]).is_some() {
+            start = i;
+            restarts += 1;
         }
     }
     (ordered[start..].to_vec(), restarts)

@@ -15,8 +15,8 @@ mod parse;
 use anyhow::Result;
 use heapprof_profile::report::units::scaled_label;
 use heapprof_profile::trend::{
-    ProfileTrendOptions, RetainedFile, TimedProfile, format_utc_seconds, profile_file_name, profile_trend,
-    retention_victims, site_name, time_from_file_name,
+    ProcessMark, ProfileTrendOptions, RetainedFile, TimedProfile, format_utc_seconds, profile_file_name,
+    profile_trend, retention_victims, site_name, time_from_file_name,
 };
 use heapprof_profile::{Profile, decode, encode_gzip, is_gzip};
 
@@ -41,7 +41,9 @@ const MIN_PROFILES_FOR_SUSPECTS: usize = 5;
 Prints one line per fetch (time, in-use total, change, file saved). Alerts go to stderr \
 as `heapprof: alert: ...`, run the --on-alert command (with HEAPPROF_ALERT, \
 HEAPPROF_PROFILE and HEAPPROF_URL set), and make the exit status 3. Sizes use pprof's \
-units (1MB = 2^20 bytes). Profiles are saved as heap_watch_<UTC time>.pb.gz.
+units (1MB = 2^20 bytes). Profiles are saved as heap_watch_<UTC time>.pb.gz. A restart \
+of the target (its program mapped at another address or rebuilt, or its allocation total \
+going down) is reported and starts a new series.
 
 Exit status: 0 when stopped (Ctrl-C, --count) without an alert, 3 after an alert, \
 2 for bad usage.
@@ -132,7 +134,8 @@ struct Watcher<'a> {
     /// The last profiles since the target started: (time, file name, profile).
     window: VecDeque<(i64, String, Profile)>,
     last_total: Option<i64>,
-    last_cumulative: Option<i64>,
+    /// What the last profile told about the target's process.
+    last_process: Option<ProcessMark>,
     above_threshold: bool,
     alerted_suspects: BTreeSet<Vec<String>>,
     fetches: u64,
@@ -151,7 +154,7 @@ impl<'a> Watcher<'a> {
             threshold,
             window: VecDeque::new(),
             last_total: None,
-            last_cumulative: None,
+            last_process: None,
             above_threshold: false,
             alerted_suspects: BTreeSet::new(),
             fetches: 0,
@@ -228,17 +231,14 @@ impl<'a> Watcher<'a> {
                 (None, 0)
             }
         };
-        if let Some(cumulative) = cumulative_total(&profile) {
-            if self.last_cumulative.is_some_and(|before| cumulative < before) {
-                say(&format!(
-                    "{stamp}  target restarted (its allocation total went down): a new series starts"
-                ));
-                self.window.clear();
-                self.alerted_suspects.clear();
-                self.last_total = None;
-            }
-            self.last_cumulative = Some(cumulative);
+        let process = ProcessMark::of(&profile);
+        if let Some(restart) = self.last_process.as_ref().and_then(|before| process.restart_since(before)) {
+            say(&format!("{stamp}  target restarted ({}): a new series starts", restart.reason()));
+            self.window.clear();
+            self.alerted_suspects.clear();
+            self.last_total = None;
         }
+        self.last_process = Some(process);
         let total =
             profile.sample.iter().filter_map(|s| s.value.get(index)).fold(0i64, |a, &v| a.saturating_add(v));
         let change = match self.last_total {
@@ -365,15 +365,6 @@ fn followed_type(p: &Profile, wanted: Option<&str>) -> Option<(usize, String, St
     };
     let vt = p.sample_type[index];
     Some((index, p.str(vt.r#type).to_string(), p.str(vt.unit).to_string()))
-}
-
-/// The total of a cumulative sample type (`alloc_space`, else `alloc_objects`):
-/// it only goes down when the target restarted.
-fn cumulative_total(p: &Profile) -> Option<i64> {
-    let index = ["alloc_space", "alloc_objects"]
-        .iter()
-        .find_map(|name| p.sample_type.iter().position(|vt| p.str(vt.r#type) == *name))?;
-    Some(p.sample.iter().filter_map(|s| s.value.get(index)).fold(0i64, |a, &v| a.saturating_add(v)))
 }
 
 /// Removes the oldest `heap_watch_*.pb.gz` files of `dir` beyond `keep`.

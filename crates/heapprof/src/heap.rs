@@ -278,7 +278,7 @@ impl<'b> Resolver<'b> {
     /// Location ids for a stack, leaf first, without the profiler's own frames.
     fn stack(&mut self, frames: &[usize], truncated: bool) -> Vec<u64> {
         let resolved = resolve_stack(frames);
-        let (cut_frame, cut_lines) = leaf_cut(&resolved);
+        let (cut_frame, cut_lines) = symbols::leaf_cut(&resolved);
         let mut out = Vec::with_capacity(frames.len() + 1);
         for (i, (&ret, lines)) in frames.iter().zip(&resolved).enumerate().skip(cut_frame) {
             let skip = if i == cut_frame { cut_lines } else { 0 };
@@ -410,7 +410,7 @@ fn resolve_stack(frames: &[usize]) -> Vec<Vec<symbols::Frame>> {
 /// out: a reader wants the code that asked for memory.
 pub(crate) fn describe_stack(frames: &[usize], max: usize) -> Vec<String> {
     let resolved = resolve_stack(frames);
-    let (cut_frame, cut_lines) = leaf_cut(&resolved);
+    let (cut_frame, cut_lines) = symbols::leaf_cut(&resolved);
     let mut out = Vec::with_capacity(max);
     for (i, (lines, &ret)) in resolved.iter().zip(frames).enumerate().skip(cut_frame) {
         let skip = if i == cut_frame { cut_lines } else { 0 };
@@ -439,38 +439,6 @@ pub(crate) fn describe_stack(frames: &[usize], max: usize) -> Vec<String> {
     }
     out.truncate(max);
     out
-}
-
-/// How many lines (inlined or not) at the leaf end may belong to the profiler and
-/// the allocator: the capture starts inside the profiler, a dozen frames deep.
-const LEAF_WINDOW: usize = 48;
-
-/// Where the application's part of a stack starts: (frame, lines of that frame to
-/// skip). That is past the first allocator entry near the leaf (`__rust_alloc`, a
-/// `GlobalAlloc` impl, `malloc`), or past the last of the profiler's allocation hooks
-/// if that is further (the entry's inlined lines may be missing from the debug info
-/// of the hook's call site), and past the allocator plumbing right after it
-/// (`alloc::alloc::*`, `Global::allocate`); the collections above it are kept.
-fn leaf_cut(resolved: &[Vec<symbols::Frame>]) -> (usize, usize) {
-    let lines: Vec<(usize, usize, &symbols::Frame)> = resolved
-        .iter()
-        .enumerate()
-        .flat_map(|(i, l)| l.iter().enumerate().map(move |(j, f)| (i, j, f)))
-        .take(LEAF_WINDOW)
-        .collect();
-    let first_entry = lines.iter().position(|(_, _, f)| symbols::is_allocator_entry(&f.name));
-    let last_hook = lines.iter().rposition(|(_, _, f)| f.name.starts_with("heapprof::profiler::"));
-    let Some(entry) = first_entry.max(last_hook) else {
-        return (0, 0);
-    };
-    let end = lines[entry..]
-        .iter()
-        .position(|(_, _, f)| !symbols::is_allocator_frame_at(f))
-        .map_or(lines.len(), |k| entry + k);
-    match lines.get(end) {
-        Some(&(i, j, _)) => (i, j),
-        None => lines.last().map_or((0, 0), |&(i, j, _)| (i, j + 1)),
-    }
 }
 
 /// Runs `f` on the process's symbolizer. Its allocations are real heap memory and

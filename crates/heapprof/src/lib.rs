@@ -73,6 +73,7 @@ mod sampler;
 mod spin;
 pub mod stack;
 mod stats;
+pub mod symbolize;
 mod symbols;
 mod sync;
 pub mod testing;

@@ -9,6 +9,7 @@ pub mod merge;
 pub mod peek;
 pub mod push;
 pub mod run;
+pub mod symbolize;
 pub mod tags;
 pub mod top;
 pub mod traces;

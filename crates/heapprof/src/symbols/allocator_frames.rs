@@ -118,6 +118,38 @@ pub(crate) fn is_allocator_frame_at(frame: &super::Frame) -> bool {
             || PLUMBING_DIRECTORIES.iter().any(|d| file.contains(d)))
 }
 
+/// How many lines (inlined or not) at the leaf end may belong to the profiler and
+/// the allocator: the capture starts inside the profiler, a dozen frames deep.
+const LEAF_WINDOW: usize = 48;
+
+/// Where the application's part of a stack starts: (frame, lines of that frame to
+/// skip). That is past the first allocator entry near the leaf (`__rust_alloc`, a
+/// `GlobalAlloc` impl, `malloc`), or past the last of the profiler's allocation hooks
+/// if that is further (the entry's inlined lines may be missing from the debug info
+/// of the hook's call site), and past the allocator plumbing right after it
+/// (`alloc::alloc::*`, `Global::allocate`); the collections above it are kept.
+pub(crate) fn leaf_cut<L: AsRef<[super::Frame]>>(resolved: &[L]) -> (usize, usize) {
+    let lines: Vec<(usize, usize, &super::Frame)> = resolved
+        .iter()
+        .enumerate()
+        .flat_map(|(i, l)| l.as_ref().iter().enumerate().map(move |(j, f)| (i, j, f)))
+        .take(LEAF_WINDOW)
+        .collect();
+    let first_entry = lines.iter().position(|(_, _, f)| is_allocator_entry(&f.name));
+    let last_hook = lines.iter().rposition(|(_, _, f)| f.name.starts_with("heapprof::profiler::"));
+    let Some(entry) = first_entry.max(last_hook) else {
+        return (0, 0);
+    };
+    let end = lines[entry..]
+        .iter()
+        .position(|(_, _, f)| !is_allocator_frame_at(f))
+        .map_or(lines.len(), |k| entry + k);
+    match lines.get(end) {
+        Some(&(i, j, _)) => (i, j),
+        None => lines.last().map_or((0, 0), |&(i, j, _)| (i, j + 1)),
+    }
+}
+
 /// `trait_path` is `wanted`, possibly followed by generic arguments.
 fn path_is(trait_path: &str, wanted: &str) -> bool {
     trait_path.strip_prefix(wanted).is_some_and(|rest| rest.is_empty() || rest.starts_with('<'))

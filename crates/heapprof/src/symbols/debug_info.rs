@@ -185,7 +185,7 @@ impl DebugInfo {
         if let (Some(loaded), Some(on_disk)) = (build_id, &file_build_id) {
             if loaded != on_disk {
                 return Err(format!(
-                    "{}: the file on disk has build id {on_disk}, the loaded image {loaded}",
+                    "{}: build id {on_disk}, not the mapped image's {loaded}",
                     path.display()
                 ));
             }
@@ -241,22 +241,33 @@ impl DebugInfo {
     }
 
     /// Whether the file (or its debug file) has DWARF: file names and lines.
-    #[allow(dead_code, reason = "used by Symbolizer::debug_file and tests")]
     pub(super) fn has_dwarf(&self) -> bool {
         self.context.is_some()
     }
 
     /// The load bias of an executable mapping of this file at `start` from `file_offset`,
     /// computed from the executable `PT_LOAD` segment that holds that offset (the page
-    /// holding the segment's first byte may also hold the end of the segment before it).
+    /// holding the segment's first byte may also hold the end of the segment before it),
+    /// or in a debug file from its one executable segment.
     pub(super) fn bias_for(&self, start: u64, file_offset: u64) -> Option<u64> {
         let page_mask = !(super::modules::page_size() - 1);
         let holds = |&&(offset, size, _, _): &&(u64, u64, u64, bool)| {
             (offset & page_mask) <= file_offset && file_offset < offset.saturating_add(size)
         };
-        let &(offset, _, vaddr, _) =
-            self.segments.iter().filter(holds).find(|s| s.3).or_else(|| self.segments.iter().find(holds))?;
-        Some(start.wrapping_sub(file_offset).wrapping_sub(vaddr).wrapping_add(offset))
+        let found =
+            self.segments.iter().filter(holds).find(|s| s.3).or_else(|| self.segments.iter().find(holds));
+        if let Some(&(offset, _, vaddr, _)) = found {
+            return Some(start.wrapping_sub(file_offset).wrapping_sub(vaddr).wrapping_add(offset));
+        }
+        // A debug file (`objcopy --only-keep-debug`) keeps the segments' addresses but
+        // not their bytes (file size 0, offsets meaningless). Offsets and addresses are
+        // congruent modulo the page size, so the executable segment's mapping starts at
+        // the page of its address.
+        let mut executable = self.segments.iter().filter(|s| s.3 && s.1 == 0);
+        match (executable.next(), executable.next()) {
+            (Some(&(_, _, vaddr, _)), None) => Some(start.wrapping_sub(vaddr & page_mask)),
+            _ => None,
+        }
     }
 
     /// Estimated heap bytes held: the parsed DWARF, decompressed sections, the symbol table.

@@ -13,6 +13,7 @@
 //! rustc's `debug = "line-tables-only"` names inlined functions without their path
 //! (`push<u8, Global>`); `debug = "limited"` keeps linkage names, hence full paths. The
 //! standard library's bare names get their module path from their file (`library_paths`).
+//! `offline` reads the same files for a profile written elsewhere (`heapprof symbolize`).
 //!
 //! ```text
 //! let mut symbolizer = Symbolizer::new(64 << 20);
@@ -37,6 +38,7 @@ mod mapped_file;
 #[cfg(test)]
 mod measurements;
 mod modules;
+pub(crate) mod offline;
 mod symbol_table;
 #[cfg(test)]
 mod tests;
@@ -47,8 +49,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[allow(unused_imports, reason = "for heap.rs's leaf cut: see is_allocator_frame_at")]
-pub(crate) use allocator_frames::{is_allocator_entry, is_allocator_frame_at};
+pub(crate) use allocator_frames::leaf_cut;
 pub(crate) use library_paths::is_rust_library_frame;
 pub(crate) use modules::Module;
 

@@ -1,0 +1,174 @@
+//! `heapprof symbolize`: the `workflow` example (which `cargo test --workspace`
+//! builds) run stripped at rate 1 writes a profile of addresses; symbolized from the
+//! unstripped build, or from a debug file found by build id, it reads as the same
+//! program's profile symbolized in the process.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{go_or_skip, go_pprof, heapprof_in, stderr, stdout};
+
+fn workflow_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let bin = exe.parent().and_then(|d| d.parent()).expect("target dir").join("examples/workflow");
+    assert!(bin.is_file(), "{} is not built: run `cargo test --workspace`", bin.display());
+    bin
+}
+
+/// Runs binutils' `tool` (`strip`, `objcopy`), which Rust's linker driver brings along.
+fn binutils(tool: &str, args: &[&Path]) {
+    let out =
+        Command::new(tool).args(args).output().unwrap_or_else(|e| panic!("{tool}: {e} (install binutils)"));
+    assert!(out.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Runs `program` at rate 1 writing its profiles to `out`; returns the profile
+/// written after allocating the test data.
+fn run_workflow(program: &Path, out: &Path) -> PathBuf {
+    let status = Command::new(program)
+        .arg(out)
+        .env("HEAPPROF_RATE", "1")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run workflow");
+    assert!(status.success(), "{}: {status}", program.display());
+    out.join("2-allocated.pb.gz")
+}
+
+/// `heapprof top` without the header, whose file name and time differ between runs.
+fn top_table(dir: &Path, profile: &Path) -> String {
+    let out = heapprof_in(dir, &["top", "--nodecount", "1000", profile.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).lines().skip_while(|l| !l.starts_with("Showing")).collect::<Vec<_>>().join("\n")
+}
+
+struct Runs {
+    dir: tempfile::TempDir,
+    unstripped: PathBuf,
+    /// The profile of the unstripped run, symbolized in the process.
+    reference: PathBuf,
+    /// The profile of the stripped run: addresses only for the program.
+    stripped_profile: PathBuf,
+}
+
+/// The same program unstripped and stripped, at paths of one length (argv[0] and the
+/// output directory are allocated, so their sizes must agree for the figures to).
+fn runs() -> Runs {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let unstripped = a.join("workflow");
+    std::fs::copy(workflow_binary(), &unstripped).unwrap();
+    let stripped = b.join("workflow");
+    binutils("strip", &[Path::new("-o"), &stripped, &unstripped]);
+    let reference = run_workflow(&unstripped, &a.join("out"));
+    let stripped_profile = run_workflow(&stripped, &b.join("out"));
+    Runs { dir, unstripped, reference, stripped_profile }
+}
+
+fn build_id(profile: &Path) -> String {
+    let p = heapprof_profile::decode(&std::fs::read(profile).unwrap()).unwrap();
+    let id = p.str(p.mapping[0].build_id).to_string();
+    assert!(id.len() > 2, "the profile's first mapping has no build id");
+    id
+}
+
+#[test]
+fn a_stripped_programs_profile_symbolized_from_its_build_reads_as_the_unstripped_one() {
+    let r = runs();
+    let dir = r.dir.path();
+    let reference = top_table(dir, &r.reference);
+    assert!(reference.contains("workflow::"), "{reference}");
+    let before = top_table(dir, &r.stripped_profile);
+    assert!(!before.contains("workflow::"), "the stripped run already has names:\n{before}");
+
+    let out_path = dir.join("sym.pb.gz");
+    let unstripped = r.unstripped.to_str().unwrap();
+    let args = ["symbolize", r.stripped_profile.to_str().unwrap(), "--binary", unstripped, "-o"];
+    let out = heapprof_in(dir, &[&args[..], &[out_path.to_str().unwrap()]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("resolved from {unstripped}")), "{}", stderr(&out));
+    assert_eq!(top_table(dir, &out_path), reference, "symbolized offline vs in the process");
+
+    // pprof's own reader agrees on the names, with files and lines.
+    if let Some(go) = go_or_skip("a_stripped_programs_profile_symbolized") {
+        let top = go_pprof(&go, dir, &["-top", "-lines", out_path.to_str().unwrap()]);
+        assert!(top.status.success(), "{}", stderr(&top));
+        assert!(stdout(&top).contains("workflow::make_test_data"), "{}", stdout(&top));
+        assert!(stdout(&top).contains("examples/workflow.rs:"), "{}", stdout(&top));
+    }
+}
+
+#[test]
+fn a_debug_file_is_found_by_build_id_on_the_search_path() {
+    let r = runs();
+    let dir = r.dir.path();
+    let id = build_id(&r.stripped_profile);
+    // The `.build-id` layout, as debuginfod caches and distributions install them.
+    let debug_dir = dir.join("debug").join(&id[..2]);
+    std::fs::create_dir_all(&debug_dir).unwrap();
+    let debug_file = debug_dir.join(format!("{}.debug", &id[2..]));
+    binutils("objcopy", &[Path::new("--only-keep-debug"), &r.unstripped, &debug_file]);
+
+    let out_path = dir.join("sym.pb.gz");
+    let out = Command::new(env!("CARGO_BIN_EXE_heapprof"))
+        .args(["symbolize", r.stripped_profile.to_str().unwrap(), "-o", out_path.to_str().unwrap()])
+        .env("HEAPPROF_BINARY_PATH", dir.join("debug"))
+        .env_remove("PPROF_BINARY_PATH")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("resolved from {}", debug_file.display())), "{}", stderr(&out));
+    assert_eq!(top_table(dir, &out_path), top_table(dir, &r.reference));
+}
+
+#[test]
+fn another_build_is_refused_in_one_line() {
+    let r = runs();
+    let dir = r.dir.path();
+    let out_path = dir.join("sym.pb.gz");
+    // Any other program has another build id; its names would be wrong.
+    let other = std::env::current_exe().unwrap();
+    let args = ["symbolize", r.stripped_profile.to_str().unwrap(), "--binary", other.to_str().unwrap()];
+    let out = heapprof_in(dir, &[&args[..], &["-o", out_path.to_str().unwrap()]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("heapprof: ") && err.contains("nothing symbolized"), "{err}");
+    assert!(err.contains(&build_id(&r.stripped_profile)), "{err}");
+    assert!(!out_path.exists(), "nothing is written when nothing could be resolved");
+}
+
+#[test]
+fn bad_input_is_one_line_and_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("garbage.pb.gz"), b"not a profile").unwrap();
+    let go_profile = common::go_heap().join("default/full.pb.gz");
+    let go_profile = go_profile.to_str().unwrap();
+    for args in [
+        &["symbolize", go_profile, "--binary", "/no/such/binary", "-o", "out.pb.gz"][..],
+        &["symbolize", "garbage.pb.gz", "-o", "out.pb.gz"],
+        &["symbolize", "missing.pb.gz", "-o", "out.pb.gz"],
+        &["symbolize", go_profile],
+    ] {
+        let out = heapprof_in(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out).lines().count(), 1, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).starts_with("heapprof: "), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_symbolized_profile_is_left_as_it_was() {
+    // Go's runtime symbolizes its own profiles: nothing to do, and nothing lost.
+    let dir = tempfile::tempdir().unwrap();
+    let go_profile = common::go_heap().join("default/full.pb.gz");
+    let out = heapprof_in(dir.path(), &["symbolize", go_profile.to_str().unwrap(), "-o", "out.pb.gz"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already symbolized"), "{}", stderr(&out));
+    let want = top_table(dir.path(), &go_profile);
+    assert_eq!(top_table(dir.path(), &dir.path().join("out.pb.gz")), want);
+}

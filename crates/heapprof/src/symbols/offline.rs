@@ -1,0 +1,358 @@
+//! Symbolizing a profile written elsewhere: a stripped binary in production writes
+//! addresses, mappings and build ids; the unstripped build (or its debug file) found
+//! here by build id gives the names, files and lines. The same reader as in the
+//! process ([`DebugInfo`]), the same names ([`frame`]) and the same cut of the
+//! profiler's and allocator's frames at the leaf ([`leaf_cut`]).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use heapprof_profile::{Function, Line, Location, Profile};
+
+use super::debug_info::DebugInfo;
+use super::{Frame, frame, intern, leaf_cut};
+
+/// Where [`symbolize_profile`] looks for a mapping's file, besides the path the
+/// mapping names and `/usr/lib/debug/.build-id/`.
+#[derive(Clone, Debug, Default)]
+pub struct SymbolizeOptions {
+    /// Files to use for the mappings whose build id they have (or, for a mapping
+    /// without a build id, whose file name they share).
+    pub binaries: Vec<PathBuf>,
+    /// Directories searched as `go tool pprof` searches `$PPROF_BINARY_PATH`:
+    /// `DIR/<build id>/<name>`, `DIR/<id[..2]>/<id[2..]>.debug`, `DIR/<name>`,
+    /// `DIR/<mapping's full path>`.
+    pub search_path: Vec<PathBuf>,
+}
+
+/// What became of one mapping of the profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappingReport {
+    /// The mapping's file, as the profile names it.
+    pub file: String,
+    /// Its GNU build id (lowercase hex), empty when the profile has none.
+    pub build_id: String,
+    /// The outcome.
+    pub outcome: MappingOutcome,
+}
+
+/// See [`MappingReport`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MappingOutcome {
+    /// Every location already had functions, files and lines: left as it was.
+    AlreadySymbolized,
+    /// Resolved from `file`: `resolved` of the `locations` that needed it got names.
+    Symbolized {
+        /// The file read (its split debug file is found beside it as in the process).
+        file: PathBuf,
+        /// Locations that needed symbols.
+        locations: usize,
+        /// Of which resolved.
+        resolved: usize,
+    },
+    /// No usable file: why each candidate was passed over, or the paths tried.
+    NotFound {
+        /// One line per candidate that exists but does not fit (or names none of the
+        /// addresses), then the paths tried.
+        tried: Vec<String>,
+    },
+    /// A kernel image (`[vdso]`) or a mapping without a file: nothing to read.
+    NoFile,
+}
+
+/// Symbolizes the locations of `profile` that lack functions, files or lines, from
+/// files found on this machine (see [`SymbolizeOptions`]). A file is used only when
+/// its build id is the mapping's (when both have one). The profiler's and the
+/// allocator's frames at the leaf are cut as in a profile symbolized in the process,
+/// and samples whose stacks become equal are merged. Returns the new profile and a
+/// report per mapping, in the profile's mapping order.
+pub fn symbolize_profile(
+    profile: &Profile,
+    opts: &SymbolizeOptions,
+) -> Result<(Profile, Vec<MappingReport>), heapprof_profile::Error> {
+    heapprof_profile::validate(profile)?;
+    let mut out = profile.clone();
+    let mut names = ProfileNames::new(&out);
+    let mut reports = Vec::with_capacity(profile.mapping.len());
+    let mut changed: HashSet<u64> = HashSet::new();
+    let mut strings: HashSet<Arc<str>> = HashSet::new();
+    let mut strings_bytes = 0;
+    for index in 0..out.mapping.len() {
+        let m = &out.mapping[index];
+        let (file, build_id) = (out.str(m.filename).to_string(), out.str(m.build_id).to_string());
+        let report = |outcome| MappingReport { file: file.clone(), build_id: build_id.clone(), outcome };
+        // Function id → whether it has a file.
+        let files: HashMap<u64, bool> = out.function.iter().map(|f| (f.id, f.filename != 0)).collect();
+        let wanted: Vec<usize> = (0..out.location.len())
+            .filter(|&i| out.location[i].mapping_id == m.id && needs_symbols(&out.location[i], &files))
+            .collect();
+        if wanted.is_empty() {
+            reports.push(report(MappingOutcome::AlreadySymbolized));
+            continue;
+        }
+        if file.is_empty() || file.starts_with('[') {
+            reports.push(report(MappingOutcome::NoFile));
+            continue;
+        }
+        let (start, file_offset) = (m.memory_start, m.file_offset);
+        let (found, mut tried) = find_file(&file, &build_id, opts);
+        let Some((path, mut info)) = found else {
+            reports.push(report(MappingOutcome::NotFound { tried }));
+            continue;
+        };
+        let Some(bias) = info.bias_for(start, file_offset) else {
+            tried.push(format!("{}: no loadable segment maps file offset {file_offset:#x}", path.display()));
+            reports.push(report(MappingOutcome::NotFound { tried }));
+            continue;
+        };
+        let mut resolved = 0;
+        for &i in &wanted {
+            let address = out.location[i].address;
+            // addr2line and gimli are written not to panic on corrupt input; should one
+            // still do so, the mapping is given up rather than the profile.
+            let frames = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let found = info.frames(address.wrapping_sub(bias));
+                found.iter().map(|f| frame(f, &mut |s| intern(&mut strings, &mut strings_bytes, s))).collect()
+            }));
+            let Ok(frames): Result<Vec<Frame>, _> = frames else { break };
+            if frames.is_empty() {
+                continue;
+            }
+            out.location[i].line = frames.iter().map(|f| names.line(f)).collect();
+            changed.insert(out.location[i].id);
+            resolved += 1;
+        }
+        names.write_into(&mut out);
+        if resolved == 0 {
+            tried.push(format!("{}: names none of the {} address(es)", path.display(), wanted.len()));
+            reports.push(report(MappingOutcome::NotFound { tried }));
+            continue;
+        }
+        let flags = mapping_flags(&out, out.mapping[index].id);
+        let m = &mut out.mapping[index];
+        (m.has_functions, m.has_filenames, m.has_line_numbers, m.has_inline_frames) =
+            (flags.0, flags.1, flags.2, flags.2);
+        let outcome = MappingOutcome::Symbolized { file: path, locations: wanted.len(), resolved };
+        reports.push(report(outcome));
+    }
+    if !changed.is_empty() {
+        cut_leaves(&mut out, &changed);
+    }
+    // Merging one profile renumbers it canonically and sums the samples that the cut
+    // made equal.
+    let merged = heapprof_profile::merge(&[out])?;
+    Ok((merged, reports))
+}
+
+/// A location without lines, or with a line lacking a file or line number (a name
+/// from a symbol table).
+fn needs_symbols(l: &Location, files: &HashMap<u64, bool>) -> bool {
+    l.line.is_empty()
+        || l.line.iter().any(|line| line.line == 0 || !files.get(&line.function_id).copied().unwrap_or(false))
+}
+
+/// (has_functions, has_filenames, has_line_numbers) of a mapping: true when every
+/// location in it has them.
+fn mapping_flags(p: &Profile, mapping_id: u64) -> (bool, bool, bool) {
+    let functions: HashMap<u64, &Function> = p.function.iter().map(|f| (f.id, f)).collect();
+    let mut flags = (true, true, true);
+    for l in p.location.iter().filter(|l| l.mapping_id == mapping_id) {
+        flags.0 &= !l.line.is_empty();
+        flags.1 &=
+            l.line.iter().all(|line| functions.get(&line.function_id).is_some_and(|f| f.filename != 0));
+        flags.2 &= l.line.iter().all(|line| line.line > 0);
+    }
+    flags
+}
+
+/// Finds and opens the file for a mapping, with why the candidates passed over
+/// (or all of them, when none fits) were not used.
+fn find_file(
+    file: &str,
+    build_id: &str,
+    opts: &SymbolizeOptions,
+) -> (Option<(PathBuf, DebugInfo)>, Vec<String>) {
+    let name = Path::new(file).file_name().map(PathBuf::from).unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    for b in &opts.binaries {
+        // A build id decides below; without one, the file name must match.
+        if !build_id.is_empty() || b.file_name() == Some(name.as_os_str()) {
+            candidates.push(b.clone());
+        }
+    }
+    for dir in &opts.search_path {
+        if let (false, Some(prefix), Some(rest)) = (build_id.is_empty(), build_id.get(..2), build_id.get(2..))
+        {
+            candidates.push(dir.join(build_id).join(&name));
+            candidates.push(dir.join(prefix).join(format!("{rest}.debug")));
+        }
+        candidates.push(dir.join(&name));
+        candidates.push(dir.join(file.trim_start_matches('/')));
+    }
+    candidates.push(PathBuf::from(file));
+    if let (Some(prefix), Some(rest)) = (build_id.get(..2), build_id.get(2..)) {
+        candidates.push(PathBuf::from(format!("/usr/lib/debug/.build-id/{prefix}/{rest}.debug")));
+    }
+    let mut seen = BTreeSet::new();
+    candidates.retain(|c| seen.insert(c.clone()));
+    let wanted_id = (!build_id.is_empty()).then_some(build_id);
+    let mut reasons = Vec::new();
+    let mut missing = Vec::new();
+    // A file without DWARF (a stripped copy, whose symbol table names little) is
+    // used only when no candidate has DWARF.
+    let mut symbols_only = None;
+    for candidate in candidates {
+        if !candidate.is_file() {
+            missing.push(candidate.display().to_string());
+            continue;
+        }
+        match DebugInfo::open(&candidate, &candidate, wanted_id) {
+            Ok(info) if info.has_dwarf() => return (Some((candidate, info)), reasons),
+            Ok(info) => {
+                symbols_only.get_or_insert((candidate, info));
+            }
+            Err(why) => reasons.push(why),
+        }
+    }
+    if !missing.is_empty() {
+        reasons.push(format!("not found: {}", missing.join(", ")));
+    }
+    (symbols_only, reasons)
+}
+
+/// Cuts the profiler's and the allocator's frames from the leaf end of the samples
+/// that pass through a newly symbolized location; a location cut within its inlined
+/// lines is replaced by a new one without them.
+fn cut_leaves(p: &mut Profile, changed: &HashSet<u64>) {
+    let touched: Vec<usize> = (0..p.sample.len())
+        .filter(|&s| p.sample[s].location_id.iter().any(|id| changed.contains(id)))
+        .collect();
+    let functions: HashMap<u64, &Function> = p.function.iter().map(|f| (f.id, f)).collect();
+    let locations: HashMap<u64, &Location> = p.location.iter().map(|l| (l.id, l)).collect();
+    let mut frames_of: HashMap<u64, Vec<Frame>> = HashMap::new();
+    for &s in &touched {
+        for id in &p.sample[s].location_id {
+            frames_of.entry(*id).or_insert_with(|| {
+                locations.get(id).map_or_else(Vec::new, |l| frames_from_lines(p, l, &functions))
+            });
+        }
+    }
+    let mut next_id = p.location.iter().map(|l| l.id).max().unwrap_or(0) + 1;
+    let mut trimmed: HashMap<(u64, usize), Location> = HashMap::new();
+    let mut stacks: Vec<(usize, Vec<u64>)> = Vec::new();
+    for s in touched {
+        let ids = &p.sample[s].location_id;
+        let resolved: Vec<&[Frame]> = ids.iter().map(|id| frames_of[id].as_slice()).collect();
+        let (cut_frame, cut_lines) = leaf_cut(&resolved);
+        if (cut_frame, cut_lines) == (0, 0) {
+            continue;
+        }
+        let mut stack = ids[cut_frame..].to_vec();
+        if cut_lines == 0 {
+            // The cut falls between locations.
+        } else if cut_lines >= resolved[cut_frame].len() {
+            stack.remove(0);
+        } else {
+            let old = locations[&stack[0]];
+            let new = trimmed.entry((old.id, cut_lines)).or_insert_with(|| {
+                next_id += 1;
+                Location { id: next_id - 1, line: old.line[cut_lines..].to_vec(), ..old.clone() }
+            });
+            stack[0] = new.id;
+        }
+        stacks.push((s, stack));
+    }
+    for (s, stack) in stacks {
+        p.sample[s].location_id = stack;
+    }
+    p.location.extend(trimmed.into_values());
+}
+
+/// A location's lines as the symbolizer's frames, for [`leaf_cut`].
+fn frames_from_lines(p: &Profile, l: &Location, functions: &HashMap<u64, &Function>) -> Vec<Frame> {
+    l.line
+        .iter()
+        .map(|line| {
+            let f = functions.get(&line.function_id);
+            let text = |i: Option<i64>| -> Arc<str> { Arc::from(i.map_or("", |i| p.str(i))) };
+            Frame {
+                name: text(f.map(|f| f.name)),
+                system_name: text(f.map(|f| f.system_name)),
+                file: text(f.map(|f| f.filename)),
+                line: u32::try_from(line.line).unwrap_or(0),
+                column: u32::try_from(line.column).unwrap_or(0),
+                start_line: f.map_or(0, |f| u32::try_from(f.start_line).unwrap_or(0)),
+            }
+        })
+        .collect()
+}
+
+/// Adds strings and functions to an existing profile, reusing those it has.
+struct ProfileNames {
+    strings: HashMap<String, i64>,
+    new_strings: Vec<String>,
+    functions: HashMap<(i64, i64, i64, i64), u64>,
+    new_functions: Vec<Function>,
+    next_function_id: u64,
+    string_count: usize,
+}
+
+impl ProfileNames {
+    fn new(p: &Profile) -> Self {
+        let strings = p.string_table.iter().enumerate().map(|(i, s)| (s.clone(), i as i64)).collect();
+        let functions =
+            p.function.iter().map(|f| ((f.name, f.system_name, f.filename, f.start_line), f.id)).collect();
+        ProfileNames {
+            strings,
+            new_strings: Vec::new(),
+            functions,
+            new_functions: Vec::new(),
+            next_function_id: p.function.iter().map(|f| f.id).max().unwrap_or(0) + 1,
+            string_count: p.string_table.len(),
+        }
+    }
+
+    fn string(&mut self, s: &str) -> i64 {
+        if let Some(&i) = self.strings.get(s) {
+            return i;
+        }
+        let i = (self.string_count + self.new_strings.len()) as i64;
+        self.strings.insert(s.to_string(), i);
+        self.new_strings.push(s.to_string());
+        i
+    }
+
+    fn line(&mut self, f: &Frame) -> Line {
+        let key = (
+            self.string(&f.name),
+            self.string(&f.system_name),
+            self.string(&f.file),
+            i64::from(f.start_line),
+        );
+        let function_id = match self.functions.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id = self.next_function_id;
+                self.next_function_id += 1;
+                self.functions.insert(key, id);
+                self.new_functions.push(Function {
+                    id,
+                    name: key.0,
+                    system_name: key.1,
+                    filename: key.2,
+                    start_line: key.3,
+                });
+                id
+            }
+        };
+        Line { function_id, line: i64::from(f.line), column: i64::from(f.column) }
+    }
+
+    /// Moves what was added into `p`.
+    fn write_into(&mut self, p: &mut Profile) {
+        self.string_count += self.new_strings.len();
+        p.string_table.append(&mut self.new_strings);
+        p.function.append(&mut self.new_functions);
+    }
+}

@@ -76,9 +76,17 @@ fn build_id(profile: &Path) -> String {
     id
 }
 
+/// One pair of runs for the three checks: each run at rate 1 takes seconds in a
+/// debug build.
 #[test]
-fn a_stripped_programs_profile_symbolized_from_its_build_reads_as_the_unstripped_one() {
+fn stripped_runs_are_symbolized_from_their_build_or_debug_file_never_another_build() {
     let r = runs();
+    symbolized_from_the_build_reads_as_the_unstripped_run(&r);
+    a_debug_file_is_found_by_build_id_on_the_search_path(&r);
+    another_build_is_refused_in_one_line(&r);
+}
+
+fn symbolized_from_the_build_reads_as_the_unstripped_run(r: &Runs) {
     let dir = r.dir.path();
     let reference = top_table(dir, &r.reference);
     assert!(reference.contains("workflow::"), "{reference}");
@@ -94,7 +102,7 @@ fn a_stripped_programs_profile_symbolized_from_its_build_reads_as_the_unstripped
     assert_eq!(top_table(dir, &out_path), reference, "symbolized offline vs in the process");
 
     // pprof's own reader agrees on the names, with files and lines.
-    if let Some(go) = go_or_skip("a_stripped_programs_profile_symbolized") {
+    if let Some(go) = go_or_skip("stripped_runs_are_symbolized") {
         let top = go_pprof(&go, dir, &["-top", "-lines", out_path.to_str().unwrap()]);
         assert!(top.status.success(), "{}", stderr(&top));
         assert!(stdout(&top).contains("workflow::make_test_data"), "{}", stdout(&top));
@@ -102,9 +110,7 @@ fn a_stripped_programs_profile_symbolized_from_its_build_reads_as_the_unstripped
     }
 }
 
-#[test]
-fn a_debug_file_is_found_by_build_id_on_the_search_path() {
-    let r = runs();
+fn a_debug_file_is_found_by_build_id_on_the_search_path(r: &Runs) {
     let dir = r.dir.path();
     let id = build_id(&r.stripped_profile);
     // The `.build-id` layout, as debuginfod caches and distributions install them.
@@ -113,7 +119,7 @@ fn a_debug_file_is_found_by_build_id_on_the_search_path() {
     let debug_file = debug_dir.join(format!("{}.debug", &id[2..]));
     binutils("objcopy", &[Path::new("--only-keep-debug"), &r.unstripped, &debug_file]);
 
-    let out_path = dir.join("sym.pb.gz");
+    let out_path = dir.join("from-debug-file.pb.gz");
     let out = Command::new(env!("CARGO_BIN_EXE_heapprof"))
         .args(["symbolize", r.stripped_profile.to_str().unwrap(), "-o", out_path.to_str().unwrap()])
         .env("HEAPPROF_BINARY_PATH", dir.join("debug"))
@@ -125,11 +131,9 @@ fn a_debug_file_is_found_by_build_id_on_the_search_path() {
     assert_eq!(top_table(dir, &out_path), top_table(dir, &r.reference));
 }
 
-#[test]
-fn another_build_is_refused_in_one_line() {
-    let r = runs();
+fn another_build_is_refused_in_one_line(r: &Runs) {
     let dir = r.dir.path();
-    let out_path = dir.join("sym.pb.gz");
+    let out_path = dir.join("refused.pb.gz");
     // Any other program has another build id; its names would be wrong.
     let other = std::env::current_exe().unwrap();
     let args = ["symbolize", r.stripped_profile.to_str().unwrap(), "--binary", other.to_str().unwrap()];

@@ -27,6 +27,20 @@ pub(crate) fn seed_from_env() -> Option<u64> {
     }
 }
 
+/// `HEAPPROF_SYMBOLIZE`: `0`/`off`/`false`/`no` or `1`/`on`/`true`/`yes`.
+pub(crate) fn symbolization_from_env() -> Option<bool> {
+    let value = getenv(c"HEAPPROF_SYMBOLIZE")?.trim_ascii();
+    let is = |names: &[&[u8]]| names.iter().any(|n| value.eq_ignore_ascii_case(n));
+    if is(&[b"0", b"off", b"false", b"no"]) {
+        Some(false)
+    } else if is(&[b"1", b"on", b"true", b"yes"]) {
+        Some(true)
+    } else {
+        warn(b"heapprof: HEAPPROF_SYMBOLIZE is not 0 or 1; symbolizing\n");
+        None
+    }
+}
+
 fn getenv(name: &CStr) -> Option<&'static [u8]> {
     // SAFETY: `name` is NUL-terminated; the returned string lives in the environment
     // block, which this process does not free while running.

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use heapprof_profile::{Label, Line, Mapping, Profile, ProfileBuilder, Sample, ValueType};
 
@@ -16,6 +17,47 @@ use crate::{clock, records, sampler, thread_state};
 pub const DEFAULT_SYMBOLIZER_BUDGET: usize = 256 << 20;
 
 static SYMBOLIZER: SpinLock<Option<Symbolizer>> = SpinLock::new(None);
+
+/// Whether profiles are symbolized here: unset until first asked (then from
+/// `HEAPPROF_SYMBOLIZE`), on, or off.
+static SYMBOLIZATION: AtomicU8 = AtomicU8::new(SYMBOLIZATION_UNSET);
+const SYMBOLIZATION_UNSET: u8 = 0;
+const SYMBOLIZATION_ON: u8 = 1;
+const SYMBOLIZATION_OFF: u8 = 2;
+
+/// Turns symbolization in the process on (the default) or off. Off, profiles
+/// carry return addresses, mappings and build ids but no names, and the
+/// symbolizer's memory is never spent: `heapprof symbolize` (or `go tool pprof`
+/// with the unstripped binary) names them elsewhere. `HEAPPROF_SYMBOLIZE=0` turns
+/// it off at start-up.
+///
+/// ```
+/// heapprof::set_symbolization(false);
+/// assert!(!heapprof::symbolization());
+/// heapprof::set_symbolization(true);
+/// ```
+pub fn set_symbolization(on: bool) {
+    SYMBOLIZATION.store(if on { SYMBOLIZATION_ON } else { SYMBOLIZATION_OFF }, Ordering::Relaxed);
+}
+
+/// Whether profiles are symbolized in the process (see [`set_symbolization`]).
+pub fn symbolization() -> bool {
+    match SYMBOLIZATION.load(Ordering::Relaxed) {
+        SYMBOLIZATION_UNSET => {
+            let on = crate::config::symbolization_from_env().unwrap_or(true);
+            // A concurrent `set_symbolization` wins over the environment.
+            let value = if on { SYMBOLIZATION_ON } else { SYMBOLIZATION_OFF };
+            let _ = SYMBOLIZATION.compare_exchange(
+                SYMBOLIZATION_UNSET,
+                value,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            SYMBOLIZATION.load(Ordering::Relaxed) == SYMBOLIZATION_ON
+        }
+        value => value == SYMBOLIZATION_ON,
+    }
+}
 
 /// One (stack, size class) record of a snapshot, with its sampled counts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -202,6 +244,9 @@ fn build_profile<'r>(
     let rows: Vec<_> = rows.collect();
     // Resolving in address order builds each file's debug info once.
     with_symbolizer(|s| {
+        if !symbolization() {
+            return;
+        }
         s.prefetch(rows.iter().flat_map(|(r, _)| r.frames.iter().map(|&f| f.saturating_sub(1) as u64)))
     });
     for (r, values) in rows {
@@ -401,6 +446,9 @@ fn scale_pair(blocks: u64, bytes: u64, rate: u64) -> (i64, i64) {
 /// The source lines of each return address of a stack (its call address, one byte
 /// back), inlined callees first.
 fn resolve_stack(frames: &[usize]) -> Vec<Vec<symbols::Frame>> {
+    if !symbolization() {
+        return vec![Vec::new(); frames.len()];
+    }
     with_symbolizer(|s| frames.iter().map(|&ret| s.resolve(ret.saturating_sub(1) as u64).to_vec()).collect())
 }
 

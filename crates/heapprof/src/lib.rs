@@ -26,7 +26,8 @@
 //! ```
 //!
 //! `HEAPPROF_RATE` sets the rate at start-up (`524288`, `512KiB`, `1`, `0`);
-//! `HEAPPROF_SEED` fixes the sampler's random stream for reproducible runs.
+//! `HEAPPROF_SEED` fixes the sampler's random stream for reproducible runs;
+//! `HEAPPROF_SYMBOLIZE=0` leaves names out of profiles, for [`symbolize`] elsewhere.
 //!
 //! # What a profile holds
 //! Sample types in Go's order — `alloc_objects/count`, `alloc_space/bytes`,
@@ -80,8 +81,8 @@ pub mod testing;
 mod thread_state;
 
 pub use heap::{
-    DEFAULT_SYMBOLIZER_BUDGET, HeapSnapshot, StackRecord, heap_profile, snapshot, write_atomically,
-    write_heap_profile,
+    DEFAULT_SYMBOLIZER_BUDGET, HeapSnapshot, StackRecord, heap_profile, set_symbolization, snapshot,
+    symbolization, write_atomically, write_heap_profile,
 };
 /// The pprof data model (re-exported from `heapprof-profile`).
 pub use heapprof_profile as pprof;

@@ -1,0 +1,103 @@
+//! Symbolization turned off in the process, then done offline from the same files:
+//! the stacks read as the process would have named them, with the profiler's own
+//! frames cut from the leaf end. And `HEAPPROF_SYMBOLIZE` as the `workflow` example
+//! (built by `cargo test --workspace`) reads it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use heapprof::pprof::Profile;
+use heapprof::symbolize::{MappingOutcome, SymbolizeOptions, symbolize_profile};
+
+#[global_allocator]
+static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
+
+#[inline(never)]
+fn allocate_for_the_offline_test(kept: &mut Vec<Vec<u8>>) {
+    for i in 0..100 {
+        kept.push(Vec::with_capacity(1000 + i));
+    }
+}
+
+/// Per stack through `function` (names of every line, leaf first): the values.
+fn stacks_through(p: &Profile, function: &str) -> BTreeMap<Vec<String>, Vec<i64>> {
+    let functions: BTreeMap<u64, &str> = p.function.iter().map(|f| (f.id, p.str(f.name))).collect();
+    let locations: BTreeMap<u64, Vec<String>> = p
+        .location
+        .iter()
+        .map(|l| (l.id, l.line.iter().map(|line| functions[&line.function_id].to_string()).collect()))
+        .collect();
+    let mut out: BTreeMap<Vec<String>, Vec<i64>> = BTreeMap::new();
+    for s in &p.sample {
+        let names: Vec<String> = s.location_id.iter().flat_map(|id| locations[id].clone()).collect();
+        if names.iter().any(|n| n.ends_with(function)) {
+            let values = out.entry(names).or_insert_with(|| vec![0; s.value.len()]);
+            for (v, x) in values.iter_mut().zip(&s.value) {
+                *v += x;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_profile_left_unsymbolized_is_named_offline_as_in_the_process() {
+    let mut kept = Vec::with_capacity(100);
+    heapprof::set_sample_rate(1);
+    allocate_for_the_offline_test(&mut kept);
+    heapprof::set_sample_rate(0);
+    heapprof::set_symbolization(false);
+    let raw = heapprof::heap_profile();
+    heapprof::set_symbolization(true);
+    let named = heapprof::heap_profile();
+
+    let program = &raw.mapping[0];
+    assert!(!program.has_functions, "the program's mapping claims functions");
+    assert!(raw.location.iter().filter(|l| l.mapping_id == program.id).all(|l| l.line.is_empty()));
+    let want = stacks_through(&named, "allocate_for_the_offline_test");
+    assert_eq!(want.len(), 1, "{want:#?}");
+    assert_eq!(want.values().next().unwrap()[0], 100, "allocations at rate 1");
+
+    // The test binary is found at the mapping's own path.
+    let (offline, reports) = symbolize_profile(&raw, &SymbolizeOptions::default()).unwrap();
+    assert!(
+        matches!(reports[0].outcome, MappingOutcome::Symbolized { resolved, .. } if resolved > 0),
+        "{reports:?}"
+    );
+    assert!(offline.mapping[0].has_functions);
+    assert_eq!(stacks_through(&offline, "allocate_for_the_offline_test"), want);
+    drop(kept);
+}
+
+fn workflow_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let bin = exe.parent().and_then(|d| d.parent()).expect("target dir").join("examples/workflow");
+    assert!(bin.is_file(), "{} is not built: run `cargo test --workspace`", bin.display());
+    bin
+}
+
+/// Runs the workflow example with `HEAPPROF_SYMBOLIZE=value`: (its stderr, whether
+/// its profile names the program's functions).
+fn workflow_with(value: &str) -> (String, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(workflow_binary())
+        .arg(dir.path())
+        .env("HEAPPROF_RATE", "4096")
+        .env("HEAPPROF_SYMBOLIZE", value)
+        .output()
+        .expect("run workflow");
+    assert!(out.status.success(), "{value}: {}", String::from_utf8_lossy(&out.stderr));
+    let p = heapprof::pprof::decode(&std::fs::read(dir.path().join("2-allocated.pb.gz")).unwrap()).unwrap();
+    let named = p.function.iter().any(|f| p.str(f.name).starts_with("workflow::"));
+    (String::from_utf8_lossy(&out.stderr).into_owned(), named)
+}
+
+#[test]
+fn heapprof_symbolize_turns_names_off_and_bad_values_warn_in_one_line() {
+    assert_eq!(workflow_with("0"), (String::new(), false));
+    assert_eq!(workflow_with("on"), (String::new(), true));
+    let (stderr, named) = workflow_with("maybe");
+    assert!(named, "a bad value keeps the default");
+    assert_eq!(stderr, "heapprof: HEAPPROF_SYMBOLIZE is not 0 or 1; symbolizing\n");
+}

@@ -29,7 +29,8 @@ const SYMBOLIZATION_OFF: u8 = 2;
 /// carry return addresses, mappings and build ids but no names, and the
 /// symbolizer's memory is never spent: `heapprof symbolize` (or `go tool pprof`
 /// with the unstripped binary) names them elsewhere. `HEAPPROF_SYMBOLIZE=0` turns
-/// it off at start-up.
+/// it off at start-up. Off, the monitor's alerts name sites by address, and the
+/// stacks keep the profiler's own frames at the leaf until symbolized.
 ///
 /// ```
 /// heapprof::set_symbolization(false);

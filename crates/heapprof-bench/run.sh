@@ -60,11 +60,19 @@ if full; then target/release/accuracy --seeds 20; else target/release/accuracy -
 echo
 echo "## Snapshot cost (target/release/snapshot_cost)"
 echo
-if full; then
-    target/release/snapshot_cost --stacks 1000,10000,100000 --write "$scratch/heapprof-stacks.pb.gz"
-else
-    target/release/snapshot_cost --stacks 1000,10000 --write "$scratch/heapprof-stacks.pb.gz"
-fi
+stacks=1000,10000,100000; full || stacks=1000,10000
+target/release/snapshot_cost --stacks "$stacks" --write "$scratch/heapprof-stacks.pb.gz"
+echo
+echo "### Symbolization off (HEAPPROF_SYMBOLIZE=0), then heapprof symbolize offline"
+echo
+HEAPPROF_SYMBOLIZE=0 target/release/snapshot_cost --stacks "$stacks" --write "$scratch/heapprof-stacks-raw.pb.gz"
+echo
+/usr/bin/time -f '%e %M' -o "$scratch/symbolize.time" target/release/heapprof symbolize \
+    "$scratch/heapprof-stacks-raw.pb.gz" -o "$scratch/heapprof-stacks-symbolized.pb.gz" 2>/dev/null
+read -r wall rss < "$scratch/symbolize.time"
+echo "| \`heapprof symbolize\` of the last row's profile | wall | peak RSS |"
+echo "|---|---:|---:|"
+echo "| from the unstripped binary at the mapping's path | $wall s | $((rss / 1024)) MiB |"
 echo
 echo "## A real program (target/release/real_program)"
 echo

@@ -108,8 +108,9 @@ fn watch_keeps_profiles_survives_a_restart_and_alerts() {
 
     wait_for("the first server's six profiles", &mut child, || first.served.load(Ordering::SeqCst) >= 6);
     first.thread.join().unwrap();
-    // Down for a while: several fetches fail.
-    std::thread::sleep(Duration::from_millis(400));
+    // Down for a while: several fetches fail (1.5 s: a loaded machine may stall
+    // the watcher for a few hundred milliseconds).
+    std::thread::sleep(Duration::from_millis(1500));
     let second = serve(port, usize::MAX);
     wait_for("eight profiles of the restarted server", &mut child, || {
         second.served.load(Ordering::SeqCst) >= 8

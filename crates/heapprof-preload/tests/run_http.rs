@@ -15,6 +15,8 @@ fn the_program_serves_its_own_profile() {
         eprintln!("skipped: /usr/bin/python3 is not installed");
         return;
     }
+    // Built first: the build can take minutes, too long to hold a port unbound.
+    binaries();
     // A free loopback port: bound, then released for the program to take.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");

@@ -101,6 +101,9 @@ pub fn snapshot() -> HeapSnapshot {
 }
 
 fn copy_records() -> HeapSnapshot {
+    // Stamped before the copy: whatever happened before the stamp is in the snapshot
+    // (a stamp read after it would also cover allocations the copy had passed).
+    let unix_nanos = clock::unix_nanos();
     let mut records = Vec::new();
     records::for_each_bucket(|b| {
         use std::sync::atomic::Ordering::Relaxed;
@@ -123,7 +126,7 @@ fn copy_records() -> HeapSnapshot {
         });
     });
     sort_and_merge_stripes(&mut records);
-    HeapSnapshot { records, unix_nanos: clock::unix_nanos(), rate: sampler::sample_rate() }
+    HeapSnapshot { records, unix_nanos, rate: sampler::sample_rate() }
 }
 
 /// Sorts records by (stack, size class, rate) and adds together those the same in all

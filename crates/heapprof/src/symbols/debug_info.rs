@@ -13,9 +13,11 @@ use addr2line::{Context, LookupContinuation, LookupResult, SplitDwarfLoad};
 use gimli::Section;
 use object::{Object, ObjectSection, ObjectSegment};
 
+use super::crate_roots::CrateRoots;
 use super::debug_files::{find_debug_file, load_supplementary};
 use super::demangle::is_mangled;
 use super::heap_cost;
+use super::library_paths::has_path;
 use super::mapped_file::MappedFile;
 use super::modules::hex;
 use super::symbol_table::SymbolTable;
@@ -36,6 +38,8 @@ pub(super) struct FoundFrame<'a> {
     pub(super) line: u32,
     pub(super) column: u32,
     pub(super) start_line: u32,
+    /// For a bare name in a file of one of the file's crates, the module it is in.
+    pub(super) module: Option<String>,
 }
 
 /// The owners of the bytes the context and object views borrow: mapped files and
@@ -154,6 +158,8 @@ pub(super) struct DebugInfo {
     base_bytes: usize,
     /// Functions whose inlined calls have been parsed (by `.debug_info` offset and `Dwarf`).
     parsed_functions: HashSet<(usize, usize)>,
+    /// Which directory holds which crate's sources.
+    crate_roots: CrateRoots,
     /// PT_LOAD segments: (file offset, size in file, virtual address, executable).
     segments: Vec<(u64, u64, u64, bool)>,
     /// Where the DWARF came from, when not from the file itself.
@@ -218,11 +224,12 @@ impl DebugInfo {
             load_supplementary(&mut dwarf, dwarf_object, dwarf_path, &mut store);
             dwarf.populate_abbreviations_cache(gimli::AbbreviationsCacheStrategy::Duplicates);
             let (base, eager) = heap_cost::context_cost(&dwarf);
-            Context::from_dwarf(dwarf).ok().map(|context| (context, base, eager))
+            let crate_roots = CrateRoots::from_dwarf(&dwarf);
+            Context::from_dwarf(dwarf).ok().map(|context| (context, base, eager, crate_roots))
         });
-        let (context, base_bytes, eager_line_units) = match context {
-            Some((context, base, eager)) => (Some(context), base, eager),
-            None => (None, 0, HashSet::new()),
+        let (context, base_bytes, eager_line_units, crate_roots) = match context {
+            Some((context, base, eager, roots)) => (Some(context), base, eager, roots),
+            None => (None, 0, HashSet::new(), CrateRoots::default()),
         };
         Ok(DebugInfo {
             context,
@@ -234,6 +241,7 @@ impl DebugInfo {
             parsed_bytes: 0,
             base_bytes,
             parsed_functions: HashSet::new(),
+            crate_roots,
             segments,
             debug_path,
             store,
@@ -279,6 +287,7 @@ impl DebugInfo {
             + self.eager_line_units.capacity() * 16
             + self.store.decompressed_bytes()
             + self.symbols.as_ref().map_or(0, SymbolTable::memory_bytes)
+            + self.crate_roots.memory_bytes()
     }
 
     /// The frames at `svma`, callee first and the function they were inlined into last;
@@ -326,6 +335,7 @@ impl DebugInfo {
                         line: location.and_then(|l| l.line).unwrap_or(0),
                         column: location.and_then(|l| l.column).unwrap_or(0),
                         start_line,
+                        module: None,
                     });
                 }
             }
@@ -357,11 +367,28 @@ impl DebugInfo {
                         line: 0,
                         column: 0,
                         start_line: 0,
+                        module: None,
                     }),
                 }
             }
         }
+        self.name_modules(&mut frames);
         frames
+    }
+}
+
+impl DebugInfo {
+    /// Sets the module of each bare-named frame whose file is in one of the file's
+    /// crates. The innermost frame's file is its line row's: at a function's first
+    /// instructions that row can be the enclosing function's, so an inlined callee there
+    /// could take the program's module; profiles hold return addresses, call sites
+    /// whose rows are their own.
+    fn name_modules(&self, frames: &mut [FoundFrame<'_>]) {
+        for f in frames {
+            if f.name.is_some_and(|n| !is_mangled(n) && !has_path(n)) {
+                f.module = f.file.and_then(|file| self.crate_roots.module_of(file));
+            }
+        }
     }
 }
 

@@ -66,7 +66,7 @@ fn library_module(file: &str) -> Option<String> {
 
 /// True when `name` has a `::` outside its generic arguments, or is a qualified path
 /// (`<T as Trait>::f`).
-fn has_path(name: &str) -> bool {
+pub(super) fn has_path(name: &str) -> bool {
     if name.starts_with('<') {
         return true;
     }

@@ -29,6 +29,7 @@
 //! ```
 
 mod allocator_frames;
+mod crate_roots;
 mod debug_files;
 mod debug_info;
 mod demangle;
@@ -429,10 +430,13 @@ fn frame(found: &debug_info::FoundFrame<'_>, intern: &mut dyn FnMut(&str) -> Arc
         // name the source name is the one people know.
         Cow::Borrowed(_) => Cow::Borrowed(found.source_name.unwrap_or(system_name)),
     };
-    let name = match library_paths::qualify_library_function(&name, found.file.unwrap_or("")) {
-        Some(qualified) => Cow::Owned(qualified),
-        None => name,
-    };
+    // A bare name gets its module: the standard library's from the file's place in
+    // it, the program's crates' from their source directories.
+    let qualified = library_paths::qualify_library_function(&name, found.file.unwrap_or("")).or_else(|| {
+        let module = found.module.as_ref().filter(|_| !library_paths::has_path(&name))?;
+        Some(format!("{module}::{name}"))
+    });
+    let name = qualified.map_or(name, Cow::Owned);
     Frame {
         system_name: intern(system_name),
         name: intern(&name),

@@ -245,3 +245,63 @@ fn line_tables_only_library_frames_get_their_module_paths() {
         library_frames.iter().map(|f| &f.name).collect::<HashSet<_>>()
     );
 }
+
+/// Under `debug = "line-tables-only"` the program's own inlined functions are bare too
+/// (`line_of`, `{closure#0}`); the crate's source directory, named by its compile units,
+/// gives their modules.
+#[test]
+fn line_tables_only_program_frames_get_their_crate_and_module() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("src/parse")).unwrap();
+    std::fs::write(
+        dir.path().join("src/lib.rs"),
+        "mod parse;\n#[unsafe(no_mangle)]\npub extern \"C\" fn lines(n: usize) -> usize {\n    \
+         parse::all(n).iter().map(|l| l.len()).sum()\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("src/parse/mod.rs"),
+        "#[inline(always)]\nfn line_of(i: usize) -> Vec<u8> {\n    vec![b'x'; i * 3 + 1]\n}\n\
+         pub fn all(n: usize) -> Vec<Vec<u8>> {\n    (0..n).map(|i| line_of(i)).collect()\n}\n",
+    )
+    .unwrap();
+    let library = dir.path().join("liblines.so");
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    // From the crate's directory with a relative root, as cargo runs rustc.
+    run(Command::new(rustc)
+        .current_dir(dir.path())
+        .args(["--edition", "2024", "-O", "-C", "debuginfo=line-tables-only", "--crate-type", "cdylib"])
+        .args(["--crate-name", "lines", "-o"])
+        .arg(&library)
+        .arg("src/lib.rs"));
+
+    let mut info = open_file(&library, None).unwrap();
+    let mut intern = |s: &str| Arc::<str>::from(s);
+    let text = object_text_range(&library);
+    let mut own: HashSet<String> = HashSet::new();
+    for svma in text.0..text.1 {
+        for found in info.frames(svma) {
+            let frame = frame(&found, &mut intern);
+            if frame.file.starts_with(dir.path().to_str().unwrap()) {
+                own.insert(frame.name.to_string());
+            }
+        }
+    }
+    assert!(own.iter().any(|n| n.starts_with("lines::parse::line_of")), "{own:?}");
+    assert!(own.iter().any(|n| n.starts_with("lines::parse::all")), "{own:?}");
+    assert!(own.contains("lines::lines"), "{own:?}");
+    assert!(own.contains("lines::parse::{closure#0}"), "{own:?}");
+    // `all` is not inlined: the symbol table's mangled name, a full path, wins over
+    // DWARF's bare one and gets no second module.
+    assert!(own.contains("lines::parse::all"), "{own:?}");
+    assert!(!own.iter().any(|n| n.starts_with("lines::parse::lines::")), "{own:?}");
+}
+
+/// The `.text` section's address range.
+fn object_text_range(path: &Path) -> (u64, u64) {
+    use object::{Object, ObjectSection};
+    let bytes = std::fs::read(path).unwrap();
+    let object = object::File::parse(&*bytes).unwrap();
+    let text = object.section_by_name(".text").unwrap();
+    (text.address(), text.address() + text.size())
+}

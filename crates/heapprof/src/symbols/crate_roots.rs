@@ -12,7 +12,7 @@
 use super::debug_info::Reader;
 
 /// The source directories of the crates compiled into one file.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct CrateRoots {
     /// (directory of the crate root, ending in `/`; crate name; root file's stem),
     /// longest directory first.

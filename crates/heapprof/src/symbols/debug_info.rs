@@ -146,6 +146,8 @@ fn load_dwarf(object: &object::File<'static>, store: &mut Store, dwo: bool) -> O
 pub(super) struct DebugInfo {
     // Field order is drop order: the borrowers of `store` come first.
     context: Option<Context<Reader>>,
+    /// The DWARF the context reads, kept for [`CrateRoots`].
+    dwarf: Option<Arc<gimli::Dwarf<Reader>>>,
     symbols: Option<SymbolTable<'static>>,
     object: object::File<'static>,
     debug_object: Option<object::File<'static>>,
@@ -159,7 +161,9 @@ pub(super) struct DebugInfo {
     /// Functions whose inlined calls have been parsed (by `.debug_info` offset and `Dwarf`).
     parsed_functions: HashSet<(usize, usize)>,
     /// Which directory holds which crate's sources.
-    crate_roots: CrateRoots,
+    /// Which directory holds which crate's sources: read on the first bare name, as only
+    /// line-tables-only DWARF has them.
+    crate_roots: std::cell::OnceCell<CrateRoots>,
     /// PT_LOAD segments: (file offset, size in file, virtual address, executable).
     segments: Vec<(u64, u64, u64, bool)>,
     /// Where the DWARF came from, when not from the file itself.
@@ -224,15 +228,16 @@ impl DebugInfo {
             load_supplementary(&mut dwarf, dwarf_object, dwarf_path, &mut store);
             dwarf.populate_abbreviations_cache(gimli::AbbreviationsCacheStrategy::Duplicates);
             let (base, eager) = heap_cost::context_cost(&dwarf);
-            let crate_roots = CrateRoots::from_dwarf(&dwarf);
-            Context::from_dwarf(dwarf).ok().map(|context| (context, base, eager, crate_roots))
+            let dwarf = Arc::new(dwarf);
+            Context::from_arc_dwarf(dwarf.clone()).ok().map(|context| (context, dwarf, base, eager))
         });
-        let (context, base_bytes, eager_line_units, crate_roots) = match context {
-            Some((context, base, eager, roots)) => (Some(context), base, eager, roots),
-            None => (None, 0, HashSet::new(), CrateRoots::default()),
+        let (context, dwarf, base_bytes, eager_line_units) = match context {
+            Some((context, dwarf, base, eager)) => (Some(context), Some(dwarf), base, eager),
+            None => (None, None, 0, HashSet::new()),
         };
         Ok(DebugInfo {
             context,
+            dwarf,
             symbols: None,
             object,
             debug_object,
@@ -241,7 +246,7 @@ impl DebugInfo {
             parsed_bytes: 0,
             base_bytes,
             parsed_functions: HashSet::new(),
-            crate_roots,
+            crate_roots: std::cell::OnceCell::new(),
             segments,
             debug_path,
             store,
@@ -287,7 +292,7 @@ impl DebugInfo {
             + self.eager_line_units.capacity() * 16
             + self.store.decompressed_bytes()
             + self.symbols.as_ref().map_or(0, SymbolTable::memory_bytes)
-            + self.crate_roots.memory_bytes()
+            + self.crate_roots.get().map_or(0, CrateRoots::memory_bytes)
     }
 
     /// The frames at `svma`, callee first and the function they were inlined into last;
@@ -386,7 +391,9 @@ impl DebugInfo {
     fn name_modules(&self, frames: &mut [FoundFrame<'_>]) {
         for f in frames {
             if f.name.is_some_and(|n| !is_mangled(n) && !has_path(n)) {
-                f.module = f.file.and_then(|file| self.crate_roots.module_of(file));
+                let Some(dwarf) = &self.dwarf else { return };
+                let roots = self.crate_roots.get_or_init(|| CrateRoots::from_dwarf(dwarf));
+                f.module = f.file.and_then(|file| roots.module_of(file));
             }
         }
     }

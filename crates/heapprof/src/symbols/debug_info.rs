@@ -160,7 +160,6 @@ pub(super) struct DebugInfo {
     base_bytes: usize,
     /// Functions whose inlined calls have been parsed (by `.debug_info` offset and `Dwarf`).
     parsed_functions: HashSet<(usize, usize)>,
-    /// Which directory holds which crate's sources.
     /// Which directory holds which crate's sources: read on the first bare name, as only
     /// line-tables-only DWARF has them.
     crate_roots: std::cell::OnceCell<CrateRoots>,

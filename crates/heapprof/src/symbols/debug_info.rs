@@ -382,13 +382,16 @@ impl DebugInfo {
 }
 
 impl DebugInfo {
-    /// Sets the module of each bare-named frame whose file is in one of the file's
-    /// crates. The innermost frame's file is its line row's: at a function's first
-    /// instructions that row can be the enclosing function's, so an inlined callee there
-    /// could take the program's module; profiles hold return addresses, call sites
-    /// whose rows are their own.
+    /// Sets the module of each bare-named inlined frame whose file is in one of the
+    /// file's crates. The outermost frame is the function itself: its name is its
+    /// symbol's (an unmangled one is a C name such as the preload library's `malloc`,
+    /// which must stay as it is). The innermost frame's file is its line row's: at a
+    /// function's first instructions that row can be the enclosing function's, so an
+    /// inlined callee there could take the program's module; profiles hold return
+    /// addresses, call sites whose rows are their own.
     fn name_modules(&self, frames: &mut [FoundFrame<'_>]) {
-        for f in frames {
+        let inlined = frames.len().saturating_sub(1);
+        for f in &mut frames[..inlined] {
             if f.name.is_some_and(|n| !is_mangled(n) && !has_path(n)) {
                 let Some(dwarf) = &self.dwarf else { return };
                 let roots = self.crate_roots.get_or_init(|| CrateRoots::from_dwarf(dwarf));

@@ -8,10 +8,10 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use heapprof_profile::{Function, Line, Location, Profile};
+use heapprof_profile::{Function, Line, Location, Profile, ProfileBuilder};
 
 use super::debug_info::DebugInfo;
-use super::{Frame, frame, intern, leaf_cut};
+use super::{Frame, frame, leaf_cut};
 
 /// Where [`symbolize_profile`] looks for a mapping's file, besides the path the
 /// mapping names and `/usr/lib/debug/.build-id/`.
@@ -72,13 +72,11 @@ pub fn symbolize_profile(
     opts: &SymbolizeOptions,
 ) -> Result<(Profile, Vec<MappingReport>), heapprof_profile::Error> {
     heapprof_profile::validate(profile)?;
-    let mut out = profile.clone();
-    let mut names = ProfileNames::new(&out);
+    let mut builder = ProfileBuilder::from_profile(profile.clone());
     let mut reports = Vec::with_capacity(profile.mapping.len());
     let mut changed: HashSet<u64> = HashSet::new();
-    let mut strings: HashSet<Arc<str>> = HashSet::new();
-    let mut strings_bytes = 0;
-    for index in 0..out.mapping.len() {
+    for index in 0..profile.mapping.len() {
+        let out = builder.profile_mut();
         let m = &out.mapping[index];
         let (file, build_id) = (out.str(m.filename).to_string(), out.str(m.build_id).to_string());
         let report = |outcome| MappingReport { file: file.clone(), build_id: build_id.clone(), outcome };
@@ -108,34 +106,44 @@ pub fn symbolize_profile(
         };
         let mut resolved = 0;
         for &i in &wanted {
-            let address = out.location[i].address;
+            let address = builder.profile_mut().location[i].address;
             // addr2line and gimli are written not to panic on corrupt input; should one
             // still do so, the mapping is given up rather than the profile.
             let frames = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let found = info.frames(address.wrapping_sub(bias));
-                found.iter().map(|f| frame(f, &mut |s| intern(&mut strings, &mut strings_bytes, s))).collect()
+                found.iter().map(|f| frame(f, &mut |s| Arc::from(s))).collect()
             }));
             let Ok(frames): Result<Vec<Frame>, _> = frames else { break };
             if frames.is_empty() {
                 continue;
             }
-            out.location[i].line = frames.iter().map(|f| names.line(f)).collect();
-            changed.insert(out.location[i].id);
+            let lines = frames
+                .iter()
+                .map(|f| Line {
+                    function_id: builder.function(&f.name, &f.system_name, &f.file, i64::from(f.start_line)),
+                    line: i64::from(f.line),
+                    column: i64::from(f.column),
+                })
+                .collect();
+            let location = &mut builder.profile_mut().location[i];
+            location.line = lines;
+            changed.insert(location.id);
             resolved += 1;
         }
-        names.write_into(&mut out);
         if resolved == 0 {
             tried.push(format!("{}: names none of the {} address(es)", path.display(), wanted.len()));
             reports.push(report(MappingOutcome::NotFound { tried }));
             continue;
         }
-        let flags = mapping_flags(&out, out.mapping[index].id);
+        let out = builder.profile_mut();
+        let flags = mapping_flags(out, out.mapping[index].id);
         let m = &mut out.mapping[index];
         (m.has_functions, m.has_filenames, m.has_line_numbers, m.has_inline_frames) =
             (flags.0, flags.1, flags.2, flags.2);
         let outcome = MappingOutcome::Symbolized { file: path, locations: wanted.len(), resolved };
         reports.push(report(outcome));
     }
+    let mut out = builder.finish();
     if !changed.is_empty() {
         cut_leaves(&mut out, &changed);
     }
@@ -286,73 +294,4 @@ fn frames_from_lines(p: &Profile, l: &Location, functions: &HashMap<u64, &Functi
             }
         })
         .collect()
-}
-
-/// Adds strings and functions to an existing profile, reusing those it has.
-struct ProfileNames {
-    strings: HashMap<String, i64>,
-    new_strings: Vec<String>,
-    functions: HashMap<(i64, i64, i64, i64), u64>,
-    new_functions: Vec<Function>,
-    next_function_id: u64,
-    string_count: usize,
-}
-
-impl ProfileNames {
-    fn new(p: &Profile) -> Self {
-        let strings = p.string_table.iter().enumerate().map(|(i, s)| (s.clone(), i as i64)).collect();
-        let functions =
-            p.function.iter().map(|f| ((f.name, f.system_name, f.filename, f.start_line), f.id)).collect();
-        ProfileNames {
-            strings,
-            new_strings: Vec::new(),
-            functions,
-            new_functions: Vec::new(),
-            next_function_id: p.function.iter().map(|f| f.id).max().unwrap_or(0) + 1,
-            string_count: p.string_table.len(),
-        }
-    }
-
-    fn string(&mut self, s: &str) -> i64 {
-        if let Some(&i) = self.strings.get(s) {
-            return i;
-        }
-        let i = (self.string_count + self.new_strings.len()) as i64;
-        self.strings.insert(s.to_string(), i);
-        self.new_strings.push(s.to_string());
-        i
-    }
-
-    fn line(&mut self, f: &Frame) -> Line {
-        let key = (
-            self.string(&f.name),
-            self.string(&f.system_name),
-            self.string(&f.file),
-            i64::from(f.start_line),
-        );
-        let function_id = match self.functions.get(&key) {
-            Some(&id) => id,
-            None => {
-                let id = self.next_function_id;
-                self.next_function_id += 1;
-                self.functions.insert(key, id);
-                self.new_functions.push(Function {
-                    id,
-                    name: key.0,
-                    system_name: key.1,
-                    filename: key.2,
-                    start_line: key.3,
-                });
-                id
-            }
-        };
-        Line { function_id, line: i64::from(f.line), column: i64::from(f.column) }
-    }
-
-    /// Moves what was added into `p`.
-    fn write_into(&mut self, p: &mut Profile) {
-        self.string_count += self.new_strings.len();
-        p.string_table.append(&mut self.new_strings);
-        p.function.append(&mut self.new_functions);
-    }
 }

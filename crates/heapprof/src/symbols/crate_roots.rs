@@ -10,6 +10,7 @@
 //! and a module declared with `#[path]` is named by its file.
 
 use super::debug_info::Reader;
+use super::library_paths::{is_identifier, module_path};
 
 /// The source directories of the crates compiled into one file.
 #[derive(Debug)]
@@ -32,6 +33,10 @@ impl CrateRoots {
                 roots.push(root);
             }
         }
+        CrateRoots::new(roots)
+    }
+
+    fn new(mut roots: Vec<(String, String, String)>) -> CrateRoots {
         roots.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.cmp(b)));
         roots.dedup();
         roots.shrink_to_fit();
@@ -51,10 +56,10 @@ impl CrateRoots {
         if segments.last() == Some(&"mod") {
             segments.pop();
         }
-        if segments.is_empty() || !segments.iter().all(|s| is_identifier(s)) {
+        if segments.is_empty() {
             return None;
         }
-        Some(format!("{krate}::{}", segments.join("::")))
+        module_path(krate, &segments)
     }
 
     pub(super) fn memory_bytes(&self) -> usize {
@@ -80,20 +85,12 @@ fn parse_unit_name(name: &str, comp_dir: Option<&str>) -> Option<(String, String
     Some((format!("{dir}/"), krate.to_string(), stem.to_string()))
 }
 
-fn is_identifier(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with(|c: char| c.is_ascii_digit())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn roots(units: &[(&str, &str)]) -> CrateRoots {
-        let mut roots: Vec<_> = units.iter().filter_map(|(n, d)| parse_unit_name(n, Some(d))).collect();
-        roots.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.cmp(b)));
-        CrateRoots { roots }
+        CrateRoots::new(units.iter().filter_map(|(n, d)| parse_unit_name(n, Some(d))).collect())
     }
 
     #[test]

@@ -48,20 +48,23 @@ fn library_module(file: &str) -> Option<String> {
     if matches!(segments.last(), Some(&("mod" | "lib"))) {
         segments.pop();
     }
-    let identifier = |s: &&str| {
-        !s.is_empty()
-            && !s.starts_with(|c: char| c.is_ascii_digit())
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    };
-    if !segments.iter().all(identifier) {
+    module_path(krate, &segments)
+}
+
+/// `krate::a::b` for the path segments `[a, b]` of a source file below its crate's
+/// directory; `None` when a segment is not an identifier.
+pub(super) fn module_path(krate: &str, segments: &[&str]) -> Option<String> {
+    if !segments.iter().all(|s| is_identifier(s)) {
         return None;
     }
-    let mut module = krate.to_string();
-    for segment in segments {
-        module.push_str("::");
-        module.push_str(segment);
-    }
-    Some(module)
+    Some(std::iter::once(krate).chain(segments.iter().copied()).collect::<Vec<_>>().join("::"))
+}
+
+/// A plain ASCII Rust identifier (what a module file or crate name can be).
+pub(super) fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// True when `name` has a `::` outside its generic arguments, or is a qualified path

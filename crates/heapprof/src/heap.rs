@@ -247,12 +247,11 @@ fn build_profile<'r>(
     let mut samples: Vec<SampleRow> = Vec::new();
     let rows: Vec<_> = rows.collect();
     // Resolving in address order builds each file's debug info once.
-    with_symbolizer(|s| {
-        if !symbolization() {
-            return;
-        }
-        s.prefetch(rows.iter().flat_map(|(r, _)| r.frames.iter().map(|&f| f.saturating_sub(1) as u64)))
-    });
+    if symbolization() {
+        with_symbolizer(|s| {
+            s.prefetch(rows.iter().flat_map(|(r, _)| r.frames.iter().map(|&f| f.saturating_sub(1) as u64)))
+        });
+    }
     for (r, values) in rows {
         let locations = resolver.stack(&r.frames, r.truncated);
         samples.push((locations, r.size_class, values, r.alloc_bytes, r.allocs));

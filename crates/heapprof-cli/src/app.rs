@@ -17,6 +17,17 @@ use crate::error::{ClosedPipe, exit_code, one_line};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Addresses without names, as in a profile of a stripped program or one written
+    /// with HEAPPROF_SYMBOLIZE=0: name them from files found here by build id, as
+    /// `heapprof symbolize` does (auto), or leave them (none)
+    #[arg(long, global = true, value_enum, value_name = "MODE", default_value_t = Symbolize::Auto)]
+    symbolize: Symbolize,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Symbolize {
+    Auto,
+    None,
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,6 +65,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    crate::source::set_name_addresses(matches!(cli.symbolize, Symbolize::Auto));
     let result = match cli.command {
         Command::Top(a) => cmd::top::run(&a),
         Command::List(a) => cmd::list::run(&a),

@@ -1,6 +1,7 @@
 //! Reading profiles: a file path, or an `http(s)://` URL fetched with a small
 //! blocking client (`?seconds=N` asks Go's endpoints for a delta profile).
 
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -73,8 +74,27 @@ pub fn fetch(spec: &str, seconds: Option<u64>) -> Result<Vec<u8>> {
         .map_err(|e| bad(spec, http_problem(&e)))
 }
 
-/// Fetches and decodes one source (protobuf, gzipped or not, or legacy text).
+/// Whether [`load`] names nameless addresses from local files (`--symbolize`).
+static NAME_ADDRESSES: AtomicBool = AtomicBool::new(true);
+
+/// Sets what `--symbolize` asked for: `auto` (true) or `none`.
+pub fn set_name_addresses(on: bool) {
+    NAME_ADDRESSES.store(on, Relaxed);
+}
+
+/// Fetches and decodes one source (protobuf, gzipped or not, or legacy text), and
+/// names addresses left without names from files found here (unless `--symbolize
+/// none`).
 pub fn load(spec: &str, seconds: Option<u64>) -> Result<Profile> {
+    let profile = load_unnamed(spec, seconds)?;
+    if !NAME_ADDRESSES.load(Relaxed) {
+        return Ok(profile);
+    }
+    crate::cmd::symbolize::name_addresses(spec, profile)
+}
+
+/// Fetches and decodes one source as it is.
+pub fn load_unnamed(spec: &str, seconds: Option<u64>) -> Result<Profile> {
     let bytes = fetch(spec, seconds)?;
     decode_any(spec, &bytes)
 }

@@ -145,6 +145,7 @@ fn bad_options_fail_with_one_line() {
     fails_with_one_line(&["peek", "nothing-matches-this", p], p);
     fails_with_one_line(&["top", "--no-such-flag", p], "--no-such-flag");
     fails_with_one_line(&["top", "--lines", "--files", p], "--lines");
+    fails_with_one_line(&["top", "--symbolize", "always", p], "--symbolize");
     fails_with_one_line(
         &["diff", "--sample-index", "alloc_space", p, "../pprof-testdata/java.heap"],
         "java.heap",

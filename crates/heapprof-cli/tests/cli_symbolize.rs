@@ -24,12 +24,13 @@ fn binutils(tool: &str, args: &[&Path]) {
     assert!(out.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// Runs `program` at rate 1 writing its profiles to `out`; returns the profile
-/// written after allocating the test data.
-fn run_workflow(program: &Path, out: &Path) -> PathBuf {
+/// Runs `program` at rate 1 writing its profiles to `out`, with its symbolization
+/// on or off; returns the profile written after allocating the test data.
+fn run_workflow(program: &Path, out: &Path, names: bool) -> PathBuf {
     let status = Command::new(program)
         .arg(out)
         .env("HEAPPROF_RATE", "1")
+        .env("HEAPPROF_SYMBOLIZE", if names { "1" } else { "0" })
         .stdout(std::process::Stdio::null())
         .status()
         .expect("run workflow");
@@ -41,7 +42,25 @@ fn run_workflow(program: &Path, out: &Path) -> PathBuf {
 fn top_table(dir: &Path, profile: &Path) -> String {
     let out = heapprof_in(dir, &["top", "--nodecount", "1000", profile.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out).lines().skip_while(|l| !l.starts_with("Showing")).collect::<Vec<_>>().join("\n")
+    table(&out)
+}
+
+fn table(out: &std::process::Output) -> String {
+    stdout(out).lines().skip_while(|l| !l.starts_with("Showing")).collect::<Vec<_>>().join("\n")
+}
+
+/// `heapprof top` with `extra` arguments first and `HEAPPROF_BINARY_PATH` set (or
+/// not): (the table, stderr).
+fn top_with(dir: &Path, profile: &Path, extra: &[&str], search_path: Option<&Path>) -> (String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_heapprof"));
+    cmd.args(extra).args(["top", "--nodecount", "1000", profile.to_str().unwrap()]);
+    cmd.current_dir(dir).env_remove("PPROF_BINARY_PATH").env_remove("HEAPPROF_BINARY_PATH");
+    if let Some(p) = search_path {
+        cmd.env("HEAPPROF_BINARY_PATH", p);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    (table(&out), stderr(&out))
 }
 
 struct Runs {
@@ -51,6 +70,8 @@ struct Runs {
     reference: PathBuf,
     /// The profile of the stripped run: addresses only for the program.
     stripped_profile: PathBuf,
+    /// The profile of the unstripped run with its symbolization off.
+    unnamed_profile: PathBuf,
 }
 
 /// The same program unstripped and stripped, at paths of one length (argv[0] and the
@@ -64,9 +85,10 @@ fn runs() -> Runs {
     std::fs::copy(workflow_binary(), &unstripped).unwrap();
     let stripped = b.join("workflow");
     binutils("strip", &[Path::new("-o"), &stripped, &unstripped]);
-    let reference = run_workflow(&unstripped, &a.join("out"));
-    let stripped_profile = run_workflow(&stripped, &b.join("out"));
-    Runs { dir, unstripped, reference, stripped_profile }
+    let reference = run_workflow(&unstripped, &a.join("out"), true);
+    let stripped_profile = run_workflow(&stripped, &b.join("out"), true);
+    let unnamed_profile = run_workflow(&unstripped, &a.join("raw"), false);
+    Runs { dir, unstripped, reference, stripped_profile, unnamed_profile }
 }
 
 fn build_id(profile: &Path) -> String {
@@ -84,6 +106,7 @@ fn stripped_runs_are_symbolized_from_their_build_or_debug_file_never_another_bui
     symbolized_from_the_build_reads_as_the_unstripped_run(&r);
     a_debug_file_is_found_by_build_id_on_the_search_path(&r);
     another_build_is_refused_in_one_line(&r);
+    report_commands_name_addresses_from_files_found_here(&r);
 }
 
 fn symbolized_from_the_build_reads_as_the_unstripped_run(r: &Runs) {
@@ -129,6 +152,31 @@ fn a_debug_file_is_found_by_build_id_on_the_search_path(r: &Runs) {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains(&format!("resolved from {}", debug_file.display())), "{}", stderr(&out));
     assert_eq!(top_table(dir, &out_path), top_table(dir, &r.reference));
+}
+
+/// `heapprof top` names addresses itself, as `go tool pprof` does, unless told not to.
+fn report_commands_name_addresses_from_files_found_here(r: &Runs) {
+    let dir = r.dir.path();
+    let reference = top_table(dir, &r.reference);
+
+    // Written with HEAPPROF_SYMBOLIZE=0: the program is still at its path.
+    let (named, err) = top_with(dir, &r.unnamed_profile, &[], None);
+    assert_eq!((named.as_str(), err.as_str()), (reference.as_str(), ""), "names found at the mapping's path");
+    let (unnamed, _) = top_with(dir, &r.unnamed_profile, &["--symbolize", "none"], None);
+    assert!(!unnamed.contains("workflow::") && unnamed.contains("[workflow]"), "{unnamed}");
+
+    // Stripped, with nothing here to name it: addresses, and one line that says why.
+    let (table, err) = top_with(dir, &r.stripped_profile, &[], None);
+    assert!(!table.contains("workflow::"), "{table}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("address(es) without names") && err.contains(&build_id(&r.stripped_profile)),
+        "{err}"
+    );
+
+    // The debug file that the test above put under the search path, found by build id.
+    let (table, err) = top_with(dir, &r.stripped_profile, &[], Some(&dir.join("debug")));
+    assert_eq!((table.as_str(), err.as_str()), (reference.as_str(), ""));
 }
 
 fn another_build_is_refused_in_one_line(r: &Runs) {

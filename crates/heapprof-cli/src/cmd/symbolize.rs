@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 
+use std::collections::HashSet;
+
 use anyhow::Result;
-use heapprof::symbolize::{MappingOutcome, SymbolizeOptions, symbolize_profile};
-use heapprof_profile::encode_gzip;
+use heapprof::symbolize::{MappingOutcome, MappingReport, SymbolizeOptions, symbolize_profile};
+use heapprof_profile::{Profile, encode_gzip};
 
 use crate::error::bad;
 use crate::output::write_file;
@@ -55,18 +57,14 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let search_path =
         if args.search_path.is_empty() { search_path_from_env()? } else { args.search_path.clone() };
-    let profile = source::load(&args.source, None)?;
+    let profile = source::load_unnamed(&args.source, None)?;
     let opts = SymbolizeOptions { binaries: args.binary.clone(), search_path };
     let (symbolized, reports) = symbolize_profile(&profile, &opts).map_err(|e| bad(&args.source, e))?;
     let mut resolved_any = false;
     let mut first_failure = None;
     let mut lines = Vec::with_capacity(reports.len());
     for (r, m) in reports.iter().zip(&profile.mapping) {
-        let id = if r.build_id.is_empty() {
-            "no build id".to_string()
-        } else {
-            format!("build id {}", r.build_id)
-        };
+        let id = build_id_text(r);
         let what = match &r.outcome {
             MappingOutcome::AlreadySymbolized => "already symbolized".to_string(),
             MappingOutcome::NoFile => "no file to read".to_string(),
@@ -94,6 +92,54 @@ pub fn run(args: &Args) -> Result<()> {
         eprintln!("{line}");
     }
     write_file(&args.output, &encode_gzip(&symbolized))
+}
+
+/// Names the nameless addresses of a profile that a report command read, from files
+/// found here as `heapprof symbolize` finds them (with the environment's search path),
+/// as `go tool pprof` does. Profiles with names everywhere (Go's, heapprof's by default)
+/// cost one pass over their locations. Quiet when the addresses get names; otherwise
+/// one line on stderr says which mapping stayed nameless and why.
+pub fn name_addresses(spec: &str, profile: Profile) -> Result<Profile> {
+    let readable = readable_mappings(&profile);
+    let nameless = |p: &Profile| {
+        p.location.iter().filter(|l| l.line.is_empty() && readable.contains(&l.mapping_id)).count()
+    };
+    if nameless(&profile) == 0 {
+        return Ok(profile);
+    }
+    let opts = SymbolizeOptions { binaries: Vec::new(), search_path: search_path_from_env()? };
+    // A profile that does not validate is left to the report, which says what is wrong.
+    let Ok((named, reports)) = symbolize_profile(&profile, &opts) else { return Ok(profile) };
+    let left = nameless(&named);
+    if left > 0 {
+        let why = reports.iter().find_map(|r| match &r.outcome {
+            MappingOutcome::NotFound { tried } => {
+                Some(format!("{} ({}): {}", r.file, build_id_text(r), tried.join("; ")))
+            }
+            _ => None,
+        });
+        eprintln!(
+            "heapprof: {spec}: {left} address(es) without names{} (see heapprof symbolize --help)",
+            why.map(|w| format!(": {w}")).unwrap_or_default()
+        );
+    }
+    Ok(named)
+}
+
+/// Mappings whose file could be read: not the kernel's (`[vdso]`) nor anonymous.
+fn readable_mappings(p: &Profile) -> HashSet<u64> {
+    p.mapping
+        .iter()
+        .filter(|m| {
+            let file = p.str(m.filename);
+            !file.is_empty() && !file.starts_with('[')
+        })
+        .map(|m| m.id)
+        .collect()
+}
+
+fn build_id_text(r: &MappingReport) -> String {
+    if r.build_id.is_empty() { "no build id".to_string() } else { format!("build id {}", r.build_id) }
 }
 
 fn search_path_from_env() -> Result<Vec<PathBuf>> {

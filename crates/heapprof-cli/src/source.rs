@@ -86,7 +86,12 @@ pub fn set_name_addresses(on: bool) {
 /// names addresses left without names from files found here (unless `--symbolize
 /// none`).
 pub fn load(spec: &str, seconds: Option<u64>) -> Result<Profile> {
-    let profile = load_unnamed(spec, seconds)?;
+    named(spec, load_unnamed(spec, seconds)?)
+}
+
+/// The profile with its nameless addresses named from files found here, unless
+/// `--symbolize none`.
+pub fn named(spec: &str, profile: Profile) -> Result<Profile> {
     if !NAME_ADDRESSES.load(Relaxed) {
         return Ok(profile);
     }

@@ -177,6 +177,12 @@ fn report_commands_name_addresses_from_files_found_here(r: &Runs) {
     // The debug file that the test above put under the search path, found by build id.
     let (table, err) = top_with(dir, &r.stripped_profile, &[], Some(&dir.join("debug")));
     assert_eq!((table.as_str(), err.as_str()), (reference.as_str(), ""));
+
+    // A series of the stripped run's three profiles: one line for its one mapping.
+    let series = r.stripped_profile.parent().unwrap();
+    let out = heapprof_in(dir, &["trend", series.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out).matches("without names").count(), 1, "{}", stderr(&out));
 }
 
 fn another_build_is_refused_in_one_line(r: &Runs) {

@@ -15,4 +15,6 @@
 //! }
 //! std::fs::write("heap.sym.pb.gz", heapprof::pprof::encode_gzip(&symbolized)).unwrap();
 //! ```
-pub use crate::symbols::offline::{MappingOutcome, MappingReport, SymbolizeOptions, symbolize_profile};
+pub use crate::symbols::offline::{
+    MappingOutcome, MappingReport, OfflineSymbolizer, SymbolizeOptions, symbolize_profile,
+};

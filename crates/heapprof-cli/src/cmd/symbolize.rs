@@ -2,11 +2,14 @@
 //! its unstripped build (or debug file) found here by build id.
 
 use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 
 use std::collections::HashSet;
 
 use anyhow::Result;
-use heapprof::symbolize::{MappingOutcome, MappingReport, SymbolizeOptions, symbolize_profile};
+use heapprof::symbolize::{
+    MappingOutcome, MappingReport, OfflineSymbolizer, SymbolizeOptions, symbolize_profile,
+};
 use heapprof_profile::{Profile, encode_gzip};
 
 use crate::error::bad;
@@ -25,7 +28,8 @@ $HEAPPROF_BINARY_PATH, else $PPROF_BINARY_PATH; DIR/<build id>/<name>, \
 DIR/<id[..2]>/<id[2..]>.debug, DIR/<name>, DIR/<path>), then the mapping's own path and \
 /usr/lib/debug/.build-id. A file with another build id is never used. The profiler's \
 and the allocator's frames at the leaf are cut as in the process. One line per mapping \
-goes to stderr.
+goes to stderr. The report commands do the same by themselves, from the search path and \
+the mappings' own paths (see --symbolize).
 
 Exit status: 0 when written; 2 for bad input, or when locations without names remain and \
 none could be resolved.
@@ -97,8 +101,9 @@ pub fn run(args: &Args) -> Result<()> {
 /// Names the nameless addresses of a profile that a report command read, from files
 /// found here as `heapprof symbolize` finds them (with the environment's search path),
 /// as `go tool pprof` does. Profiles with names everywhere (Go's, heapprof's by default)
-/// cost one pass over their locations. Quiet when the addresses get names; otherwise
-/// one line on stderr says which mapping stayed nameless and why.
+/// cost one pass over their locations; the files are opened once per process (a
+/// series for `trend`, every fetch of `watch`). Quiet when the addresses get names;
+/// otherwise one line on stderr, once per mapping, says which stayed nameless and why.
 pub fn name_addresses(spec: &str, profile: Profile) -> Result<Profile> {
     let readable = readable_mappings(&profile);
     let nameless = |p: &Profile| {
@@ -107,23 +112,37 @@ pub fn name_addresses(spec: &str, profile: Profile) -> Result<Profile> {
     if nameless(&profile) == 0 {
         return Ok(profile);
     }
-    let opts = SymbolizeOptions { binaries: Vec::new(), search_path: search_path_from_env()? };
+    static NAMER: OnceLock<Mutex<Namer>> = OnceLock::new();
+    let search_path = search_path_from_env()?;
+    let namer = NAMER.get_or_init(|| {
+        let opts = SymbolizeOptions { binaries: Vec::new(), search_path };
+        Mutex::new(Namer { symbolizer: OfflineSymbolizer::new(opts), warned: HashSet::new() })
+    });
+    let mut namer = namer.lock().unwrap_or_else(|e| e.into_inner());
     // A profile that does not validate is left to the report, which says what is wrong.
-    let Ok((named, reports)) = symbolize_profile(&profile, &opts) else { return Ok(profile) };
+    let Ok((named, reports)) = namer.symbolizer.symbolize(&profile) else { return Ok(profile) };
     let left = nameless(&named);
-    if left > 0 {
-        let why = reports.iter().find_map(|r| match &r.outcome {
-            MappingOutcome::NotFound { tried } => {
-                Some(format!("{} ({}): {}", r.file, build_id_text(r), tried.join("; ")))
-            }
-            _ => None,
-        });
-        eprintln!(
-            "heapprof: {spec}: {left} address(es) without names{} (see heapprof symbolize --help)",
-            why.map(|w| format!(": {w}")).unwrap_or_default()
-        );
+    let why = reports.iter().find_map(|r| match &r.outcome {
+        MappingOutcome::NotFound { tried } => Some((r, tried)),
+        _ => None,
+    });
+    if let (true, Some((r, tried))) = (left > 0, why) {
+        if namer.warned.insert((r.file.clone(), r.build_id.clone())) {
+            eprintln!(
+                "heapprof: {spec}: {left} address(es) without names: {} ({}): {} (see heapprof symbolize --help)",
+                r.file,
+                build_id_text(r),
+                tried.join("; ")
+            );
+        }
     }
     Ok(named)
+}
+
+/// The report commands' symbolizer, and the mappings already said to stay nameless.
+struct Namer {
+    symbolizer: OfflineSymbolizer,
+    warned: HashSet<(String, String)>,
 }
 
 /// Mappings whose file could be read: not the kernel's (`[vdso]`) nor anonymous.

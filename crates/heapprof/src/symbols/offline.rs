@@ -67,90 +67,143 @@ pub enum MappingOutcome {
 /// allocator's frames at the leaf are cut as in a profile symbolized in the process,
 /// and samples whose stacks become equal are merged. Returns the new profile and a
 /// report per mapping, in the profile's mapping order.
+///
+/// For many profiles of one program (a series, a watch loop), an
+/// [`OfflineSymbolizer`] opens each file once.
 pub fn symbolize_profile(
     profile: &Profile,
     opts: &SymbolizeOptions,
 ) -> Result<(Profile, Vec<MappingReport>), heapprof_profile::Error> {
-    heapprof_profile::validate(profile)?;
-    let mut builder = ProfileBuilder::from_profile(profile.clone());
-    let mut reports = Vec::with_capacity(profile.mapping.len());
-    let mut changed: HashSet<u64> = HashSet::new();
-    for index in 0..profile.mapping.len() {
-        let out = builder.profile_mut();
-        let m = &out.mapping[index];
-        let (file, build_id) = (out.str(m.filename).to_string(), out.str(m.build_id).to_string());
-        let report = |outcome| MappingReport { file: file.clone(), build_id: build_id.clone(), outcome };
-        // Function id → whether it has a file.
-        let files: HashMap<u64, bool> = out.function.iter().map(|f| (f.id, f.filename != 0)).collect();
-        let wanted: Vec<usize> = (0..out.location.len())
-            .filter(|&i| out.location[i].mapping_id == m.id && needs_symbols(&out.location[i], &files))
-            .collect();
-        if wanted.is_empty() {
-            reports.push(report(MappingOutcome::AlreadySymbolized));
-            continue;
-        }
-        if file.is_empty() || file.starts_with('[') {
-            reports.push(report(MappingOutcome::NoFile));
-            continue;
-        }
-        let (start, file_offset) = (m.memory_start, m.file_offset);
-        let (found, mut tried) = find_file(&file, &build_id, opts);
-        let Some((path, mut info)) = found else {
-            reports.push(report(MappingOutcome::NotFound { tried }));
-            continue;
-        };
-        let Some(bias) = info.bias_for(start, file_offset) else {
-            tried.push(format!("{}: no loadable segment maps file offset {file_offset:#x}", path.display()));
-            reports.push(report(MappingOutcome::NotFound { tried }));
-            continue;
-        };
-        let mut resolved = 0;
-        for &i in &wanted {
-            let address = builder.profile_mut().location[i].address;
-            // addr2line and gimli are written not to panic on corrupt input; should one
-            // still do so, the mapping is given up rather than the profile.
-            let frames = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let found = info.frames(address.wrapping_sub(bias));
-                found.iter().map(|f| frame(f, &mut |s| Arc::from(s))).collect()
-            }));
-            let Ok(frames): Result<Vec<Frame>, _> = frames else { break };
-            if frames.is_empty() {
+    OfflineSymbolizer::new(opts.clone()).symbolize(profile)
+}
+
+/// [`symbolize_profile`] for many profiles: each mapping's file is looked for and
+/// opened once, on its first profile, and its parsed debug information is kept for
+/// the next ones. What was not found stays not found for the symbolizer's life.
+pub struct OfflineSymbolizer {
+    opts: SymbolizeOptions,
+    /// By (mapping file, build id).
+    files: HashMap<(String, String), Lookup>,
+}
+
+/// What [`find_file`] found for a mapping: the file, and why candidates were passed over.
+type Lookup = (Option<(PathBuf, DebugInfo)>, Vec<String>);
+
+impl std::fmt::Debug for OfflineSymbolizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OfflineSymbolizer")
+            .field("opts", &self.opts)
+            .field("files", &self.files.len())
+            .finish()
+    }
+}
+
+impl OfflineSymbolizer {
+    /// A symbolizer that looks for files as `opts` says.
+    pub fn new(opts: SymbolizeOptions) -> Self {
+        OfflineSymbolizer { opts, files: HashMap::new() }
+    }
+
+    /// As [`symbolize_profile`].
+    pub fn symbolize(
+        &mut self,
+        profile: &Profile,
+    ) -> Result<(Profile, Vec<MappingReport>), heapprof_profile::Error> {
+        heapprof_profile::validate(profile)?;
+        let mut builder = ProfileBuilder::from_profile(profile.clone());
+        let mut reports = Vec::with_capacity(profile.mapping.len());
+        let mut changed: HashSet<u64> = HashSet::new();
+        for index in 0..profile.mapping.len() {
+            let out = builder.profile_mut();
+            let m = &out.mapping[index];
+            let (file, build_id) = (out.str(m.filename).to_string(), out.str(m.build_id).to_string());
+            let report = |outcome| MappingReport { file: file.clone(), build_id: build_id.clone(), outcome };
+            // Function id → whether it has a file.
+            let files: HashMap<u64, bool> = out.function.iter().map(|f| (f.id, f.filename != 0)).collect();
+            let wanted: Vec<usize> = (0..out.location.len())
+                .filter(|&i| out.location[i].mapping_id == m.id && needs_symbols(&out.location[i], &files))
+                .collect();
+            if wanted.is_empty() {
+                reports.push(report(MappingOutcome::AlreadySymbolized));
                 continue;
             }
-            let lines = frames
-                .iter()
-                .map(|f| Line {
-                    function_id: builder.function(&f.name, &f.system_name, &f.file, i64::from(f.start_line)),
-                    line: i64::from(f.line),
-                    column: i64::from(f.column),
-                })
-                .collect();
-            let location = &mut builder.profile_mut().location[i];
-            location.line = lines;
-            changed.insert(location.id);
-            resolved += 1;
+            if file.is_empty() || file.starts_with('[') {
+                reports.push(report(MappingOutcome::NoFile));
+                continue;
+            }
+            let (start, file_offset) = (m.memory_start, m.file_offset);
+            let opts = &self.opts;
+            let (found, reasons) = self
+                .files
+                .entry((file.clone(), build_id.clone()))
+                .or_insert_with(|| find_file(&file, &build_id, opts));
+            let mut tried = reasons.clone();
+            let Some((path, info)) = found.as_mut() else {
+                reports.push(report(MappingOutcome::NotFound { tried }));
+                continue;
+            };
+            let Some(bias) = info.bias_for(start, file_offset) else {
+                tried.push(format!(
+                    "{}: no loadable segment maps file offset {file_offset:#x}",
+                    path.display()
+                ));
+                reports.push(report(MappingOutcome::NotFound { tried }));
+                continue;
+            };
+            let mut resolved = 0;
+            for &i in &wanted {
+                let address = builder.profile_mut().location[i].address;
+                // addr2line and gimli are written not to panic on corrupt input; should one
+                // still do so, the mapping is given up rather than the profile.
+                let frames = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let found = info.frames(address.wrapping_sub(bias));
+                    found.iter().map(|f| frame(f, &mut |s| Arc::from(s))).collect()
+                }));
+                let Ok(frames): Result<Vec<Frame>, _> = frames else { break };
+                if frames.is_empty() {
+                    continue;
+                }
+                let lines = frames
+                    .iter()
+                    .map(|f| Line {
+                        function_id: builder.function(
+                            &f.name,
+                            &f.system_name,
+                            &f.file,
+                            i64::from(f.start_line),
+                        ),
+                        line: i64::from(f.line),
+                        column: i64::from(f.column),
+                    })
+                    .collect();
+                let location = &mut builder.profile_mut().location[i];
+                location.line = lines;
+                changed.insert(location.id);
+                resolved += 1;
+            }
+            if resolved == 0 {
+                tried.push(format!("{}: names none of the {} address(es)", path.display(), wanted.len()));
+                reports.push(report(MappingOutcome::NotFound { tried }));
+                continue;
+            }
+            let out = builder.profile_mut();
+            let flags = mapping_flags(out, out.mapping[index].id);
+            let m = &mut out.mapping[index];
+            (m.has_functions, m.has_filenames, m.has_line_numbers, m.has_inline_frames) =
+                (flags.0, flags.1, flags.2, flags.2);
+            let outcome =
+                MappingOutcome::Symbolized { file: path.clone(), locations: wanted.len(), resolved };
+            reports.push(report(outcome));
         }
-        if resolved == 0 {
-            tried.push(format!("{}: names none of the {} address(es)", path.display(), wanted.len()));
-            reports.push(report(MappingOutcome::NotFound { tried }));
-            continue;
+        let mut out = builder.finish();
+        if !changed.is_empty() {
+            cut_leaves(&mut out, &changed);
         }
-        let out = builder.profile_mut();
-        let flags = mapping_flags(out, out.mapping[index].id);
-        let m = &mut out.mapping[index];
-        (m.has_functions, m.has_filenames, m.has_line_numbers, m.has_inline_frames) =
-            (flags.0, flags.1, flags.2, flags.2);
-        let outcome = MappingOutcome::Symbolized { file: path, locations: wanted.len(), resolved };
-        reports.push(report(outcome));
+        // Merging one profile renumbers it canonically and sums the samples that the cut
+        // made equal.
+        let merged = heapprof_profile::merge(&[out])?;
+        Ok((merged, reports))
     }
-    let mut out = builder.finish();
-    if !changed.is_empty() {
-        cut_leaves(&mut out, &changed);
-    }
-    // Merging one profile renumbers it canonically and sums the samples that the cut
-    // made equal.
-    let merged = heapprof_profile::merge(&[out])?;
-    Ok((merged, reports))
 }
 
 /// A location without lines, or with a line lacking a file or line number (a name
@@ -176,11 +229,7 @@ fn mapping_flags(p: &Profile, mapping_id: u64) -> (bool, bool, bool) {
 
 /// Finds and opens the file for a mapping, with why the candidates passed over
 /// (or all of them, when none fits) were not used.
-fn find_file(
-    file: &str,
-    build_id: &str,
-    opts: &SymbolizeOptions,
-) -> (Option<(PathBuf, DebugInfo)>, Vec<String>) {
+fn find_file(file: &str, build_id: &str, opts: &SymbolizeOptions) -> Lookup {
     let name = Path::new(file).file_name().map(PathBuf::from).unwrap_or_default();
     let mut candidates: Vec<PathBuf> = Vec::new();
     for b in &opts.binaries {

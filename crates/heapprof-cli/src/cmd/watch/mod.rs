@@ -184,8 +184,12 @@ impl<'a> Watcher<'a> {
     /// the backoff after a failure).
     fn fetch_once(&mut self) -> Duration {
         let now = unix_nanos();
-        let fetched = source::fetch(&self.args.url, None)
-            .and_then(|bytes| source::decode_any(&self.args.url, &bytes).map(|p| (bytes, p)));
+        // The profile is saved as fetched; its names (when it has none) are for the reports.
+        let url = &self.args.url;
+        let fetched = source::fetch(url, None).and_then(|bytes| {
+            let profile = source::named(url, source::decode_any(url, &bytes)?)?;
+            Ok((bytes, profile))
+        });
         match fetched {
             Err(e) => {
                 self.failed += 1;

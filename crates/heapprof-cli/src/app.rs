@@ -18,8 +18,8 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Addresses without names, as in a profile of a stripped program or one written
-    /// with HEAPPROF_SYMBOLIZE=0: name them from files found here by build id, as
-    /// `heapprof symbolize` does (auto), or leave them (none)
+    /// with HEAPPROF_SYMBOLIZE=0: name them from files found here as `heapprof
+    /// symbolize` finds them (auto), or leave them (none)
     #[arg(long, global = true, value_enum, value_name = "MODE", default_value_t = Symbolize::Auto)]
     symbolize: Symbolize,
 }

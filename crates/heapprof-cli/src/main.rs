@@ -4,6 +4,7 @@
 mod app;
 mod cmd;
 mod error;
+mod names;
 mod options;
 mod output;
 mod source;

@@ -95,7 +95,7 @@ pub fn named(spec: &str, profile: Profile) -> Result<Profile> {
     if !NAME_ADDRESSES.load(Relaxed) {
         return Ok(profile);
     }
-    crate::cmd::symbolize::name_addresses(spec, profile)
+    crate::names::name_addresses(spec, profile)
 }
 
 /// Fetches and decodes one source as it is.

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{go_or_skip, go_pprof, heapprof_in, stderr, stdout};
+use heapprof_profile::{Location, Mapping, Profile, Sample, ValueType, encode_gzip};
 
 fn workflow_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
@@ -38,11 +39,10 @@ fn run_workflow(program: &Path, out: &Path, names: bool) -> PathBuf {
     out.join("2-allocated.pb.gz")
 }
 
-/// `heapprof top` without the header, whose file name and time differ between runs.
+/// `heapprof top` of what the file holds (no names given by `top` itself), without
+/// the header, whose file name and time differ between runs.
 fn top_table(dir: &Path, profile: &Path) -> String {
-    let out = heapprof_in(dir, &["top", "--nodecount", "1000", profile.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    table(&out)
+    top_with(dir, profile, &["--symbolize", "none"], None).0
 }
 
 fn table(out: &std::process::Output) -> String {
@@ -169,10 +169,7 @@ fn report_commands_name_addresses_from_files_found_here(r: &Runs) {
     let (table, err) = top_with(dir, &r.stripped_profile, &[], None);
     assert!(!table.contains("workflow::"), "{table}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.contains("address(es) without names") && err.contains(&build_id(&r.stripped_profile)),
-        "{err}"
-    );
+    assert!(err.contains("without names") && err.contains(&build_id(&r.stripped_profile)), "{err}");
 
     // The debug file that the test above put under the search path, found by build id.
     let (table, err) = top_with(dir, &r.stripped_profile, &[], Some(&dir.join("debug")));
@@ -183,6 +180,67 @@ fn report_commands_name_addresses_from_files_found_here(r: &Runs) {
     let out = heapprof_in(dir, &["trend", series.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stderr(&out).matches("without names").count(), 1, "{}", stderr(&out));
+}
+
+/// A profile of addresses in three mappings: `/nonexistent/a` (1 address), `[vdso]` (1)
+/// and `/nonexistent/b` (4), the vdso between the two so that its id is not the last.
+fn addresses_in_three_mappings() -> Profile {
+    let strings = ["", "inuse_space", "bytes", "/nonexistent/a", "[vdso]", "/nonexistent/b"];
+    let mapping = |id: u64, file: i64| Mapping {
+        id,
+        memory_start: id << 20,
+        memory_limit: (id + 1) << 20,
+        filename: file,
+        ..Mapping::default()
+    };
+    let mut p = Profile {
+        sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+        mapping: vec![mapping(1, 3), mapping(2, 4), mapping(3, 5)],
+        string_table: strings.iter().map(|s| s.to_string()).collect(),
+        ..Profile::default()
+    };
+    for (mapping_id, n) in [(1u64, 1u64), (2, 1), (3, 4)] {
+        for k in 0..n {
+            let id = p.location.len() as u64 + 1;
+            p.location.push(Location {
+                id,
+                mapping_id,
+                address: (mapping_id << 20) + 16 * (k + 1),
+                ..Location::default()
+            });
+            p.sample.push(Sample { location_id: vec![id], value: vec![100], ..Sample::default() });
+        }
+    }
+    p
+}
+
+#[test]
+fn each_mapping_left_nameless_is_said_once_with_its_own_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("series");
+    std::fs::create_dir_all(&series).unwrap();
+    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+        let mut p = addresses_in_three_mappings();
+        p.time_nanos = 1_800_000_000_000_000_000 + i as i64 * 60_000_000_000;
+        std::fs::write(series.join(format!("{name}.pb.gz")), encode_gzip(&p)).unwrap();
+    }
+    let a = series.join("a.pb.gz");
+
+    let (table, err) = top_with(dir.path(), &a, &[], None);
+    assert!(table.contains("[a]") && table.contains("[b]"), "{table}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].contains("1 address(es) in /nonexistent/a (no build id)"), "{err}");
+    assert!(lines[1].contains("4 address(es) in /nonexistent/b (no build id)"), "{err}");
+    assert!(lines.iter().all(|l| l.starts_with("heapprof: ") && l.contains("not found")), "{err}");
+
+    let (_, err) = top_with(dir.path(), &a, &["--symbolize", "none"], None);
+    assert_eq!(err, "", "--symbolize none reads the profile as it is");
+
+    // Three profiles of the series: still one line per mapping.
+    let out = heapprof_in(dir.path(), &["trend", "series"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 2, "{}", stderr(&out));
 }
 
 fn another_build_is_refused_in_one_line(r: &Runs) {

@@ -2,22 +2,15 @@
 //! its unstripped build (or debug file) found here by build id.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
-
-use std::collections::HashSet;
 
 use anyhow::Result;
-use heapprof::symbolize::{
-    MappingOutcome, MappingReport, OfflineSymbolizer, SymbolizeOptions, symbolize_profile,
-};
-use heapprof_profile::{Profile, encode_gzip};
+use heapprof::symbolize::{MappingOutcome, SymbolizeOptions, symbolize_profile};
+use heapprof_profile::encode_gzip;
 
 use crate::error::bad;
+use crate::names::{build_id_text, search_path_from_env};
 use crate::output::write_file;
 use crate::source;
-
-/// The search path's variables, ours first: colon-separated directories.
-const SEARCH_PATH_VARS: [&str; 2] = ["HEAPPROF_BINARY_PATH", "PPROF_BINARY_PATH"];
 
 /// Resolve the addresses of a profile from a stripped program, offline
 #[derive(Debug, clap::Args)]
@@ -96,78 +89,4 @@ pub fn run(args: &Args) -> Result<()> {
         eprintln!("{line}");
     }
     write_file(&args.output, &encode_gzip(&symbolized))
-}
-
-/// Names the nameless addresses of a profile that a report command read, from files
-/// found here as `heapprof symbolize` finds them (with the environment's search path),
-/// as `go tool pprof` does. Profiles with names everywhere (Go's, heapprof's by default)
-/// cost one pass over their locations; the files are opened once per process (a
-/// series for `trend`, every fetch of `watch`). Quiet when the addresses get names;
-/// otherwise one line on stderr, once per mapping, says which stayed nameless and why.
-pub fn name_addresses(spec: &str, profile: Profile) -> Result<Profile> {
-    let readable = readable_mappings(&profile);
-    let nameless = |p: &Profile| {
-        p.location.iter().filter(|l| l.line.is_empty() && readable.contains(&l.mapping_id)).count()
-    };
-    if nameless(&profile) == 0 {
-        return Ok(profile);
-    }
-    static NAMER: OnceLock<Mutex<Namer>> = OnceLock::new();
-    let search_path = search_path_from_env()?;
-    let namer = NAMER.get_or_init(|| {
-        let opts = SymbolizeOptions { binaries: Vec::new(), search_path };
-        Mutex::new(Namer { symbolizer: OfflineSymbolizer::new(opts), warned: HashSet::new() })
-    });
-    let mut namer = namer.lock().unwrap_or_else(|e| e.into_inner());
-    // A profile that does not validate is left to the report, which says what is wrong.
-    let Ok((named, reports)) = namer.symbolizer.symbolize(&profile) else { return Ok(profile) };
-    let left = nameless(&named);
-    let why = reports.iter().find_map(|r| match &r.outcome {
-        MappingOutcome::NotFound { tried } => Some((r, tried)),
-        _ => None,
-    });
-    if let (true, Some((r, tried))) = (left > 0, why) {
-        if namer.warned.insert((r.file.clone(), r.build_id.clone())) {
-            eprintln!(
-                "heapprof: {spec}: {left} address(es) without names: {} ({}): {} (see heapprof symbolize --help)",
-                r.file,
-                build_id_text(r),
-                tried.join("; ")
-            );
-        }
-    }
-    Ok(named)
-}
-
-/// The report commands' symbolizer, and the mappings already said to stay nameless.
-struct Namer {
-    symbolizer: OfflineSymbolizer,
-    warned: HashSet<(String, String)>,
-}
-
-/// Mappings whose file could be read: not the kernel's (`[vdso]`) nor anonymous.
-fn readable_mappings(p: &Profile) -> HashSet<u64> {
-    p.mapping
-        .iter()
-        .filter(|m| {
-            let file = p.str(m.filename);
-            !file.is_empty() && !file.starts_with('[')
-        })
-        .map(|m| m.id)
-        .collect()
-}
-
-fn build_id_text(r: &MappingReport) -> String {
-    if r.build_id.is_empty() { "no build id".to_string() } else { format!("build id {}", r.build_id) }
-}
-
-fn search_path_from_env() -> Result<Vec<PathBuf>> {
-    for var in SEARCH_PATH_VARS {
-        match std::env::var(var) {
-            Ok(v) => return Ok(std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect()),
-            Err(std::env::VarError::NotPresent) => continue,
-            Err(std::env::VarError::NotUnicode(_)) => return Err(bad(var, "not UTF-8")),
-        }
-    }
-    Ok(Vec::new())
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use heapprof_profile::{Function, Line, Location, Profile, ProfileBuilder};
+use heapprof_profile::{Function, Line, Location, Mapping, Profile, ProfileBuilder};
 
 use super::debug_info::DebugInfo;
 use super::{Frame, frame, leaf_cut};
@@ -35,6 +35,8 @@ pub struct MappingReport {
     pub build_id: String,
     /// The outcome.
     pub outcome: MappingOutcome,
+    /// Addresses of the mapping's locations still without any name.
+    pub unresolved: Vec<u64>,
 }
 
 /// See [`MappingReport`].
@@ -74,12 +76,13 @@ pub fn symbolize_profile(
     profile: &Profile,
     opts: &SymbolizeOptions,
 ) -> Result<(Profile, Vec<MappingReport>), heapprof_profile::Error> {
-    OfflineSymbolizer::new(opts.clone()).symbolize(profile)
+    OfflineSymbolizer::new(opts.clone()).symbolize(profile.clone())
 }
 
 /// [`symbolize_profile`] for many profiles: each mapping's file is looked for and
 /// opened once, on its first profile, and its parsed debug information is kept for
-/// the next ones. What was not found stays not found for the symbolizer's life.
+/// the next ones. What was not found for a build id stays not found for the
+/// symbolizer's life.
 pub struct OfflineSymbolizer {
     opts: SymbolizeOptions,
     /// By (mapping file, build id).
@@ -104,50 +107,51 @@ impl OfflineSymbolizer {
         OfflineSymbolizer { opts, files: HashMap::new() }
     }
 
-    /// As [`symbolize_profile`].
+    /// As [`symbolize_profile`], taking the profile: when no mapping's file is here, it
+    /// comes back as it was, without a copy.
     pub fn symbolize(
         &mut self,
-        profile: &Profile,
+        profile: Profile,
     ) -> Result<(Profile, Vec<MappingReport>), heapprof_profile::Error> {
-        heapprof_profile::validate(profile)?;
-        let mut builder = ProfileBuilder::from_profile(profile.clone());
-        let mut reports = Vec::with_capacity(profile.mapping.len());
-        let mut changed: HashSet<u64> = HashSet::new();
-        for index in 0..profile.mapping.len() {
-            let out = builder.profile_mut();
-            let m = &out.mapping[index];
-            let (file, build_id) = (out.str(m.filename).to_string(), out.str(m.build_id).to_string());
-            let report = |outcome| MappingReport { file: file.clone(), build_id: build_id.clone(), outcome };
-            // Function id → whether it has a file.
-            let files: HashMap<u64, bool> = out.function.iter().map(|f| (f.id, f.filename != 0)).collect();
-            let wanted: Vec<usize> = (0..out.location.len())
-                .filter(|&i| out.location[i].mapping_id == m.id && needs_symbols(&out.location[i], &files))
+        heapprof_profile::validate(&profile)?;
+        if self.files.len() >= KEPT_FILES {
+            self.files.clear();
+        }
+        // Function id → whether it has a file; then each mapping's locations to resolve.
+        let files: HashMap<u64, bool> = profile.function.iter().map(|f| (f.id, f.filename != 0)).collect();
+        let mut wanted_in: HashMap<u64, Vec<usize>> = HashMap::new();
+        for (i, l) in profile.location.iter().enumerate() {
+            if needs_symbols(l, &files) {
+                wanted_in.entry(l.mapping_id).or_default().push(i);
+            }
+        }
+        // Each mapping's file first, so that a profile with none here is not rebuilt.
+        let plans: Vec<Plan> = profile.mapping.iter().map(|m| self.plan(&profile, m, &wanted_in)).collect();
+        if !plans.iter().any(|p| matches!(p, Plan::Read { .. })) {
+            let reports = (profile.mapping.iter().zip(plans))
+                .map(|(m, plan)| {
+                    let unresolved = nameless(&profile, wanted_in.get(&m.id).map_or(&[][..], |w| w));
+                    plan.report(&profile, m, unresolved)
+                })
                 .collect();
-            if wanted.is_empty() {
-                reports.push(report(MappingOutcome::AlreadySymbolized));
-                continue;
-            }
-            if file.is_empty() || file.starts_with('[') {
-                reports.push(report(MappingOutcome::NoFile));
-                continue;
-            }
-            let (start, file_offset) = (m.memory_start, m.file_offset);
-            let opts = &self.opts;
-            let (found, reasons) = self
-                .files
-                .entry((file.clone(), build_id.clone()))
-                .or_insert_with(|| find_file(&file, &build_id, opts));
-            let mut tried = reasons.clone();
-            let Some((path, info)) = found.as_mut() else {
-                reports.push(report(MappingOutcome::NotFound { tried }));
+            return Ok((profile, reports));
+        }
+        let mappings = profile.mapping.clone();
+        let mut builder = ProfileBuilder::from_profile(profile);
+        let mut reports = Vec::with_capacity(mappings.len());
+        let mut changed: HashSet<u64> = HashSet::new();
+        for ((index, m), plan) in mappings.iter().enumerate().zip(plans) {
+            let wanted = wanted_in.remove(&m.id).unwrap_or_default();
+            let Plan::Read { key, bias, mut tried } = plan else {
+                let unresolved = nameless(builder.profile_mut(), &wanted);
+                reports.push(plan.report(builder.profile_mut(), m, unresolved));
                 continue;
             };
-            let Some(bias) = info.bias_for(start, file_offset) else {
-                tried.push(format!(
-                    "{}: no loadable segment maps file offset {file_offset:#x}",
-                    path.display()
-                ));
-                reports.push(report(MappingOutcome::NotFound { tried }));
+            // Planned above in this call, so kept (the cache is trimmed only between calls).
+            let Some((Some((path, info)), _)) = self.files.get_mut(&key) else {
+                let unresolved = nameless(builder.profile_mut(), &wanted);
+                let outcome = MappingOutcome::NotFound { tried };
+                reports.push(Plan::report_of(builder.profile_mut(), m, outcome, unresolved));
                 continue;
             };
             let mut resolved = 0;
@@ -181,19 +185,19 @@ impl OfflineSymbolizer {
                 changed.insert(location.id);
                 resolved += 1;
             }
-            if resolved == 0 {
-                tried.push(format!("{}: names none of the {} address(es)", path.display(), wanted.len()));
-                reports.push(report(MappingOutcome::NotFound { tried }));
-                continue;
-            }
             let out = builder.profile_mut();
-            let flags = mapping_flags(out, out.mapping[index].id);
-            let m = &mut out.mapping[index];
-            (m.has_functions, m.has_filenames, m.has_line_numbers, m.has_inline_frames) =
-                (flags.0, flags.1, flags.2, flags.2);
-            let outcome =
-                MappingOutcome::Symbolized { file: path.clone(), locations: wanted.len(), resolved };
-            reports.push(report(outcome));
+            let outcome = if resolved == 0 {
+                tried.push(format!("{}: names none of the {} address(es)", path.display(), wanted.len()));
+                MappingOutcome::NotFound { tried }
+            } else {
+                let flags = mapping_flags(out, out.mapping[index].id);
+                let m = &mut out.mapping[index];
+                (m.has_functions, m.has_filenames, m.has_line_numbers, m.has_inline_frames) =
+                    (flags.0, flags.1, flags.2, flags.2);
+                MappingOutcome::Symbolized { file: path.clone(), locations: wanted.len(), resolved }
+            };
+            let unresolved = nameless(out, &wanted);
+            reports.push(Plan::report_of(out, m, outcome, unresolved));
         }
         let mut out = builder.finish();
         if !changed.is_empty() {
@@ -204,7 +208,75 @@ impl OfflineSymbolizer {
         let merged = heapprof_profile::merge(&[out])?;
         Ok((merged, reports))
     }
+
+    /// What to do with mapping `m`: read its file (found and opened, or kept from an
+    /// earlier profile), or why not.
+    fn plan(&mut self, p: &Profile, m: &Mapping, wanted_in: &HashMap<u64, Vec<usize>>) -> Plan {
+        let (file, build_id) = (p.str(m.filename), p.str(m.build_id));
+        if wanted_in.get(&m.id).is_none_or(|w| w.is_empty()) {
+            return Plan::Already;
+        }
+        if file.is_empty() || file.starts_with('[') {
+            return Plan::NoFile;
+        }
+        let key = (file.to_string(), build_id.to_string());
+        // A file without a build id may be rebuilt in place: looked for anew each time.
+        if build_id.is_empty() || !self.files.contains_key(&key) {
+            self.files.insert(key.clone(), find_file(file, build_id, &self.opts));
+        }
+        let (found, tried) = &self.files[&key];
+        let mut tried = tried.clone();
+        let Some((path, info)) = found else { return Plan::NotFound { tried } };
+        match info.bias_for(m.memory_start, m.file_offset) {
+            Some(bias) => Plan::Read { key, bias, tried },
+            None => {
+                tried.push(format!(
+                    "{}: no loadable segment maps file offset {:#x}",
+                    path.display(),
+                    m.file_offset
+                ));
+                Plan::NotFound { tried }
+            }
+        }
+    }
 }
+
+/// See [`OfflineSymbolizer::plan`].
+enum Plan {
+    Already,
+    NoFile,
+    NotFound { tried: Vec<String> },
+    Read { key: (String, String), bias: u64, tried: Vec<String> },
+}
+
+impl Plan {
+    /// The report of a mapping that was not read.
+    fn report(self, p: &Profile, m: &Mapping, unresolved: Vec<u64>) -> MappingReport {
+        let outcome = match self {
+            Plan::Already => MappingOutcome::AlreadySymbolized,
+            Plan::NoFile => MappingOutcome::NoFile,
+            Plan::NotFound { tried } | Plan::Read { tried, .. } => MappingOutcome::NotFound { tried },
+        };
+        Plan::report_of(p, m, outcome, unresolved)
+    }
+
+    fn report_of(p: &Profile, m: &Mapping, outcome: MappingOutcome, unresolved: Vec<u64>) -> MappingReport {
+        MappingReport {
+            file: p.str(m.filename).to_string(),
+            build_id: p.str(m.build_id).to_string(),
+            outcome,
+            unresolved,
+        }
+    }
+}
+
+/// Addresses of the `wanted` locations (indices) that have no lines.
+fn nameless(p: &Profile, wanted: &[usize]) -> Vec<u64> {
+    wanted.iter().filter(|&&i| p.location[i].line.is_empty()).map(|&i| p.location[i].address).collect()
+}
+
+/// Files an [`OfflineSymbolizer`] keeps open at most (a long `watch` sees new builds).
+const KEPT_FILES: usize = 16;
 
 /// A location without lines, or with a line lacking a file or line number (a name
 /// from a symbol table).
@@ -247,7 +319,10 @@ fn find_file(file: &str, build_id: &str, opts: &SymbolizeOptions) -> Lookup {
         candidates.push(dir.join(&name));
         candidates.push(dir.join(file.trim_start_matches('/')));
     }
-    candidates.push(PathBuf::from(file));
+    // A relative name (as old profile formats write) says nothing about where it is here.
+    if Path::new(file).is_absolute() {
+        candidates.push(PathBuf::from(file));
+    }
     if let (Some(prefix), Some(rest)) = (build_id.get(..2), build_id.get(2..)) {
         candidates.push(PathBuf::from(format!("/usr/lib/debug/.build-id/{prefix}/{rest}.debug")));
     }

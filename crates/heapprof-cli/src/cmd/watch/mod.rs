@@ -18,7 +18,7 @@ use heapprof_profile::trend::{
     ProcessMark, ProfileTrendOptions, RetainedFile, TimedProfile, format_utc_seconds, profile_file_name,
     profile_trend, retention_victims, site_name, time_from_file_name,
 };
-use heapprof_profile::{Profile, decode, encode_gzip, is_gzip};
+use heapprof_profile::{Profile, encode_gzip, is_gzip};
 
 use crate::error::{bad, one_line};
 use crate::output::write_file;
@@ -184,11 +184,17 @@ impl<'a> Watcher<'a> {
     /// the backoff after a failure).
     fn fetch_once(&mut self) -> Duration {
         let now = unix_nanos();
-        // The profile is saved as fetched; its names (when it has none) are for the reports.
+        // The profile is saved as fetched (legacy text as its pprof encoding); the names
+        // given to its nameless addresses are for the reports.
         let url = &self.args.url;
         let fetched = source::fetch(url, None).and_then(|bytes| {
-            let profile = source::named(url, source::decode_any(url, &bytes)?)?;
-            Ok((bytes, profile))
+            let profile = source::decode_any(url, &bytes)?;
+            let bytes = if is_gzip(&bytes) && !source::is_legacy_text(&bytes) {
+                bytes
+            } else {
+                encode_gzip(&profile)
+            };
+            Ok((bytes, source::named(url, profile)?))
         });
         match fetched {
             Err(e) => {
@@ -228,7 +234,7 @@ impl<'a> Watcher<'a> {
             say(&format!("{stamp}  the profile has no sample type {wanted}; not kept"));
             return;
         };
-        let (saved, removed) = match self.save(now, bytes, &profile) {
+        let (saved, removed) = match self.save(now, bytes) {
             Ok(r) => r,
             Err(e) => {
                 say(&format!("{stamp}  cannot save the profile: {}", one_line(&e)));
@@ -271,8 +277,8 @@ impl<'a> Watcher<'a> {
         self.check_suspects(&sample_type, saved.as_deref());
     }
 
-    /// Writes the profile (gzipped protobuf) and applies `--keep`.
-    fn save(&self, now: i64, bytes: &[u8], profile: &Profile) -> Result<(Option<PathBuf>, usize)> {
+    /// Writes the profile (gzipped protobuf, as fetched) and applies `--keep`.
+    fn save(&self, now: i64, bytes: &[u8]) -> Result<(Option<PathBuf>, usize)> {
         let name = profile_file_name("watch", now);
         let mut path = self.args.dir.join(&name);
         let mut n = 1;
@@ -280,11 +286,7 @@ impl<'a> Watcher<'a> {
             path = self.args.dir.join(format!("{}-{n}.pb.gz", name.trim_end_matches(".pb.gz")));
             n += 1;
         }
-        if is_gzip(bytes) && decode(bytes).is_ok() {
-            write_file(&path, bytes)?;
-        } else {
-            write_file(&path, &encode_gzip(profile))?;
-        }
+        write_file(&path, bytes)?;
         Ok((Some(path), remove_beyond(&self.args.dir, self.args.keep)))
     }
 

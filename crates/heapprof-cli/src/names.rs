@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
 use anyhow::Result;
-use heapprof::symbolize::{MappingOutcome, MappingReport, OfflineSymbolizer, SymbolizeOptions};
+use heapprof::symbolize::{MappingOutcome, MappingReport, OfflineSymbolizer, SymbolizeOptions, names_a_file};
 use heapprof_profile::{Mapping, Profile};
 
 use crate::error::bad;
@@ -29,6 +29,7 @@ pub fn search_path_from_env() -> Result<Vec<PathBuf>> {
     Ok(Vec::new())
 }
 
+/// "build id …" or "no build id", for messages about a mapping.
 pub fn build_id_text(r: &MappingReport) -> String {
     if r.build_id.is_empty() { "no build id".to_string() } else { format!("build id {}", r.build_id) }
 }
@@ -40,6 +41,26 @@ struct Namer {
     nameless: HashMap<(String, String), HashSet<u64>>,
     /// (file, build id) of the mappings already said to stay nameless.
     warned: HashSet<(String, String)>,
+}
+
+impl Namer {
+    /// Whether `profile` has a nameless address in a readable mapping that is not known
+    /// to stay nameless.
+    fn may_name_more(&self, profile: &Profile) -> bool {
+        // By mapping id: (file offset of address 0, the offsets known to stay nameless).
+        let known: HashMap<u64, (u64, Option<&HashSet<u64>>)> = profile
+            .mapping
+            .iter()
+            .filter(|m| names_a_file(profile.str(m.filename)))
+            .map(|m| (m.id, (offset_base(m), self.nameless.get(&file_key(profile, m)))))
+            .collect();
+        profile.location.iter().any(|l| {
+            l.line.is_empty()
+                && known.get(&l.mapping_id).is_some_and(|(base, nameless)| {
+                    nameless.is_none_or(|n| !n.contains(&base.wrapping_add(l.address)))
+                })
+        })
+    }
 }
 
 /// Names the nameless addresses of `profile` (read from `spec`) from files found here.
@@ -62,37 +83,17 @@ pub fn name_addresses(spec: &str, profile: Profile) -> Result<Profile> {
         })
     });
     let mut namer = namer.lock().unwrap_or_else(|e| e.into_inner());
-    // By mapping id, for the readable mappings: (file offset of address 0, what is known
-    // to stay nameless there).
-    let empty = HashSet::new();
-    let known: HashMap<u64, (u64, &HashSet<u64>)> = profile
-        .mapping
-        .iter()
-        .filter(|m| {
-            let file = profile.str(m.filename);
-            !file.is_empty() && !file.starts_with('[')
-        })
-        .map(|m| (m.id, (offset_base(m), namer.nameless.get(&file_key(&profile, m)).unwrap_or(&empty))))
-        .collect();
-    let pending = profile.location.iter().any(|l| {
-        l.line.is_empty()
-            && known
-                .get(&l.mapping_id)
-                .is_some_and(|(base, nameless)| !nameless.contains(&base.wrapping_add(l.address)))
-    });
-    drop(known);
-    if !pending {
+    if !namer.may_name_more(&profile) {
         return Ok(profile);
     }
-    let keys: Vec<((String, String), u64)> =
-        profile.mapping.iter().map(|m| (file_key(&profile, m), offset_base(m))).collect();
+    let bases: Vec<u64> = profile.mapping.iter().map(offset_base).collect();
     // Decoding validated the profile: an error here is the symbolizer's own finding.
     let (named, reports) = namer.symbolizer.symbolize(profile).map_err(|e| bad(spec, e))?;
-    for (r, (key, base)) in reports.iter().zip(keys) {
+    for (r, base) in reports.iter().zip(bases) {
         if r.unresolved.is_empty() {
             continue;
         }
-        let nameless = namer.nameless.entry(key).or_default();
+        let nameless = namer.nameless.entry((r.file.clone(), r.build_id.clone())).or_default();
         nameless.extend(r.unresolved.iter().map(|&a| base.wrapping_add(a)));
         let MappingOutcome::NotFound { tried } = &r.outcome else { continue };
         if namer.warned.insert((r.file.clone(), r.build_id.clone())) {

@@ -151,7 +151,7 @@ impl OfflineSymbolizer {
             let Some((Some((path, info)), _)) = self.files.get_mut(&key) else {
                 let unresolved = nameless(builder.profile_mut(), &wanted);
                 let outcome = MappingOutcome::NotFound { tried };
-                reports.push(Plan::report_of(builder.profile_mut(), m, outcome, unresolved));
+                reports.push(MappingReport::of(builder.profile_mut(), m, outcome, unresolved));
                 continue;
             };
             let mut resolved = 0;
@@ -197,7 +197,7 @@ impl OfflineSymbolizer {
                 MappingOutcome::Symbolized { file: path.clone(), locations: wanted.len(), resolved }
             };
             let unresolved = nameless(out, &wanted);
-            reports.push(Plan::report_of(out, m, outcome, unresolved));
+            reports.push(MappingReport::of(out, m, outcome, unresolved));
         }
         let mut out = builder.finish();
         if !changed.is_empty() {
@@ -216,7 +216,7 @@ impl OfflineSymbolizer {
         if wanted_in.get(&m.id).is_none_or(|w| w.is_empty()) {
             return Plan::Already;
         }
-        if file.is_empty() || file.starts_with('[') {
+        if !names_a_file(file) {
             return Plan::NoFile;
         }
         let key = (file.to_string(), build_id.to_string());
@@ -257,10 +257,12 @@ impl Plan {
             Plan::NoFile => MappingOutcome::NoFile,
             Plan::NotFound { tried } | Plan::Read { tried, .. } => MappingOutcome::NotFound { tried },
         };
-        Plan::report_of(p, m, outcome, unresolved)
+        MappingReport::of(p, m, outcome, unresolved)
     }
+}
 
-    fn report_of(p: &Profile, m: &Mapping, outcome: MappingOutcome, unresolved: Vec<u64>) -> MappingReport {
+impl MappingReport {
+    fn of(p: &Profile, m: &Mapping, outcome: MappingOutcome, unresolved: Vec<u64>) -> MappingReport {
         MappingReport {
             file: p.str(m.filename).to_string(),
             build_id: p.str(m.build_id).to_string(),
@@ -268,6 +270,12 @@ impl Plan {
             unresolved,
         }
     }
+}
+
+/// Whether a mapping's file name names a file that could be read: not the kernel's
+/// (`[vdso]`, `[stack]`), not an anonymous mapping's empty name.
+pub fn names_a_file(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('[')
 }
 
 /// Addresses of the `wanted` locations (indices) that have no lines.

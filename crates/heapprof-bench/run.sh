@@ -3,21 +3,37 @@
 #
 #   bash crates/heapprof-bench/run.sh            # full sizes (about 25 minutes here)
 #   bash crates/heapprof-bench/run.sh --smoke    # small sizes: checks every figure is produced
+#   bash crates/heapprof-bench/run.sh --smoke --profile checked   # with the tests' build (.ci/run)
+#
+# Figures are measured with the release profile. The smoke run checks only that every figure
+# is produced, so CI runs it with the tests' `checked` profile (release with debug
+# assertions) and builds nothing again.
 #
 # Needs: heaptrack, libjemalloc2 and jeprof (libjemalloc-dev), google-perftools
 # (tcmalloc, HEAPPROFILE), valgrind, golang-go (`go tool pprof`), zstd, time
 # (/usr/bin/time). A peer that is missing is reported on stderr and its rows left out.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-smoke=${1:-}
+smoke=
+profile=release
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --smoke) smoke=--smoke ;;
+        --profile) [ $# -ge 2 ] || { echo "run.sh: --profile needs a cargo profile name" >&2; exit 2; }; profile=$2; shift ;;
+        *) echo "run.sh: unknown argument '$1' (expected --smoke, --profile NAME)" >&2; exit 2 ;;
+    esac
+    shift
+done
 full() { [ "$smoke" != --smoke ]; }
+# cargo puts the dev profile under target/debug.
+bin=target/$([ "$profile" = dev ] && echo debug || echo "$profile")
 
 # The build of the README's test command, which makes this crate's binaries too (its
 # tests run them): in CI nothing is built again. `--all-targets` selects the tests, so
 # the dev-dependencies' features are unified as in `cargo test`; a plain `cargo build`
 # would build anew. The features beyond the defaults (axum, export) add modules, not
 # allocator-path code.
-cargo build --quiet --release --workspace --all-features --all-targets
+cargo build --quiet --profile "$profile" --workspace --all-features --all-targets
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
@@ -27,72 +43,72 @@ echo "- $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr), 
 echo "- peers: $(heaptrack --version 2>/dev/null || echo 'no heaptrack'); $(valgrind --version 2>/dev/null || echo 'no valgrind');" \
     "$(go version 2>/dev/null | cut -d' ' -f3 || echo 'no go'); jemalloc $(dpkg-query -W -f '${Version}' libjemalloc2 2>/dev/null || echo '?');" \
     "gperftools $(dpkg-query -W -f '${Version}' libgoogle-perftools4 2>/dev/null || echo '?');" \
-    "dhat-rs, mimalloc, tikv-jemallocator $(grep -A1 -E '^name = "(dhat|mimalloc|tikv-jemallocator)"' Cargo.lock | awk -F'"' '/version/ {printf "%s ", $2}')"
-echo "- heapprof built from $(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
+    "dhat-rs, mimalloc $(grep -A1 -E '^name = "(dhat|mimalloc)"' Cargo.lock | awk -F'"' '/version/ {printf "%s ", $2}')"
+echo "- heapprof built ($profile profile) from $(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
     "$(git diff --quiet HEAD -- crates/heapprof/src 2>/dev/null && echo '(crates/heapprof/src as committed)' || echo "with uncommitted changes in crates/heapprof/src (diff $(git diff HEAD -- crates/heapprof/src | sha1sum | cut -c1-8))")"
 echo "- run started $(date -u '+%Y-%m-%d %H:%M UTC'), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "## Allocation overhead (target/release/overhead)"
+echo "## Allocation overhead ($bin/overhead)"
 echo
 if full; then
-    target/release/overhead --runs 7 --allocs 2000000 --threads 1,2
+    $bin/overhead --runs 7 --allocs 2000000 --threads 1,2
     echo
-    target/release/overhead --runs 7 --allocs 2000000 --threads 1 --sizes small
+    $bin/overhead --runs 7 --allocs 2000000 --threads 1 --sizes small
     echo
-    target/release/overhead --runs 7 --allocs 200000 --threads 1 --sizes large
+    $bin/overhead --runs 7 --allocs 200000 --threads 1 --sizes large
     echo
-    echo "### Slow peers, reduced size (target/release/overhead --set slow)"
+    echo "### Slow peers, reduced size ($bin/overhead --set slow)"
     echo
-    target/release/overhead --set slow --runs 7 --allocs 200000 --threads 1
+    $bin/overhead --set slow --runs 7 --allocs 200000 --threads 1
 else
-    target/release/overhead --smoke
+    $bin/overhead --smoke
     echo
-    target/release/overhead --smoke --allocs 20000 --threads 1 --sizes small
+    $bin/overhead --smoke --allocs 20000 --threads 1 --sizes small
     echo
-    target/release/overhead --smoke --allocs 5000 --threads 1 --sizes large
+    $bin/overhead --smoke --allocs 5000 --threads 1 --sizes large
     echo
-    target/release/overhead --set slow --runs 1 --allocs 10000 --threads 1
+    $bin/overhead --set slow --runs 1 --allocs 10000 --threads 1
 fi
 echo
-echo "## Accuracy (target/release/accuracy)"
+echo "## Accuracy ($bin/accuracy)"
 echo
-if full; then target/release/accuracy --seeds 20; else target/release/accuracy --seeds 2 --divisor 20; fi
+if full; then $bin/accuracy --seeds 20; else $bin/accuracy --seeds 2 --divisor 20; fi
 echo
-echo "## Snapshot cost (target/release/snapshot_cost)"
+echo "## Snapshot cost ($bin/snapshot_cost)"
 echo
 stacks=1000,10000,100000; full || stacks=1000,10000
-target/release/snapshot_cost --stacks "$stacks" --write "$scratch/heapprof-stacks.pb.gz"
+$bin/snapshot_cost --stacks "$stacks" --write "$scratch/heapprof-stacks.pb.gz"
 echo
 echo "### Symbolization off (HEAPPROF_SYMBOLIZE=0), then heapprof symbolize offline"
 echo
-HEAPPROF_SYMBOLIZE=0 target/release/snapshot_cost --stacks "$stacks" --write "$scratch/heapprof-stacks-raw.pb.gz"
+HEAPPROF_SYMBOLIZE=0 $bin/snapshot_cost --stacks "$stacks" --write "$scratch/heapprof-stacks-raw.pb.gz"
 echo
-/usr/bin/time -f '%e %M' -o "$scratch/symbolize.time" target/release/heapprof symbolize \
+/usr/bin/time -f '%e %M' -o "$scratch/symbolize.time" $bin/heapprof symbolize \
     "$scratch/heapprof-stacks-raw.pb.gz" -o "$scratch/heapprof-stacks-symbolized.pb.gz" 2>/dev/null
 read -r wall rss < "$scratch/symbolize.time"
 echo "| \`heapprof symbolize\` of the last row's profile | wall | peak RSS |"
 echo "|---|---:|---:|"
 echo "| from the unstripped binary at the mapping's path | $wall s | $((rss / 1024)) MiB |"
 echo
-echo "## A real program (target/release/real_program)"
+echo "## A real program ($bin/real_program)"
 echo
-if full; then target/release/real_program --records 200000 --runs 5; else target/release/real_program --records 5000 --runs 1; fi
+if full; then $bin/real_program --records 200000 --runs 5; else $bin/real_program --records 5000 --runs 1; fi
 echo
-echo "## Stack capture (target/release/unwind_bench)"
+echo "## Stack capture ($bin/unwind_bench)"
 echo
-if full; then target/release/unwind_bench; else target/release/unwind_bench --iterations 200; fi
+if full; then $bin/unwind_bench; else $bin/unwind_bench --iterations 200; fi
 echo
-echo "## Profile endpoints under load (target/release/http_load)"
+echo "## Profile endpoints under load ($bin/http_load)"
 echo
 if full; then
-    target/release/http_load --requests 2000 --clients 8
+    $bin/http_load --requests 2000 --clients 8
 else
-    target/release/http_load --requests 80 --clients 8
+    $bin/http_load --requests 80 --clients 8
 fi
 echo
-echo "## Heap budgets in tests (target/release/measure_overhead)"
+echo "## Heap budgets in tests ($bin/measure_overhead)"
 echo
-if full; then target/release/measure_overhead --runs 7; else target/release/measure_overhead --runs 1; fi
+if full; then $bin/measure_overhead --runs 7; else $bin/measure_overhead --runs 1; fi
 echo
 echo "## Analyzer (crates/heapprof-bench/analyzer.sh)"
 echo

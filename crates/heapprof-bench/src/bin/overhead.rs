@@ -175,28 +175,20 @@ fn main_set(smoke: bool, scratch: &Path) -> Vec<Variant> {
             "524288",
             "mimalloc (bare)",
         ),
-        plain(
-            "jemalloc (bare, tikv-jemallocator)",
-            "workload_jemalloc",
-            "jemalloc (bare, tikv-jemallocator)",
-        ),
-        heapprof_at(
-            "heapprof over jemalloc, default rate",
-            "workload_heapprof_jemalloc",
-            "524288",
-            "jemalloc (bare, tikv-jemallocator)",
-        ),
     ];
-    // jemalloc's own sampling profiler, at the same mean rate (2^19 bytes), over
-    // jemalloc without profiling: both preloaded under the bare workload.
+    // Over Debian's jemalloc, preloaded: heapprof (whose `System` is then jemalloc's
+    // malloc) and jemalloc's own sampling profiler at the same mean rate (2^19 bytes),
+    // each over jemalloc without profiling under the bare workload.
     if Path::new(JEMALLOC).is_file() {
         let je = "jemalloc (bare, LD_PRELOAD)";
-        v.push(Variant { env: vec![("LD_PRELOAD", JEMALLOC.to_owned())], ..plain(je, "workload_bare", je) });
+        let preload = || ("LD_PRELOAD", JEMALLOC.to_owned());
+        v.push(Variant { env: vec![preload()], ..plain(je, "workload_bare", je) });
+        let mut over_jemalloc =
+            heapprof_at("heapprof over jemalloc, default rate", "workload_heapprof", "524288", je);
+        over_jemalloc.env.push(preload());
+        v.push(over_jemalloc);
         v.push(Variant {
-            env: vec![
-                ("LD_PRELOAD", JEMALLOC.to_owned()),
-                ("MALLOC_CONF", "prof:true,lg_prof_sample:19".to_owned()),
-            ],
+            env: vec![preload(), ("MALLOC_CONF", "prof:true,lg_prof_sample:19".to_owned())],
             ..plain("jemalloc prof:true, lg_prof_sample:19 (512 KiB)", "workload_bare", je)
         });
     } else {

@@ -25,7 +25,7 @@ fn target_dir() -> PathBuf {
     exe.ancestors().nth(3).expect("target directory above target/<profile>/deps").to_path_buf()
 }
 
-/// `target/release/heapprof` and `libheapprof_preload.so` beside it, built now.
+/// `target/<profile>/heapprof` and `libheapprof_preload.so` beside it, built now.
 /// A dev-dependency cannot produce a cdylib or another package's binary, and
 /// tests must not depend on the build order, so the test asks cargo for both with
 /// `cargo build --workspace --all-features --all-targets`: selecting the tests
@@ -39,7 +39,12 @@ pub fn binaries() -> &'static (PathBuf, PathBuf) {
     BUILT.get_or_init(|| {
         let target = target_dir();
         let profile_dir = std::env::current_exe().unwrap().ancestors().nth(2).unwrap().to_path_buf();
-        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        // target/debug is the dev profile's; any other directory is named after its profile.
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev",
+            Some(name) => name,
+            None => panic!("no profile directory above {}", profile_dir.display()),
+        };
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "--workspace", "--all-features", "--all-targets", "--target-dir"]).arg(&target);
@@ -48,9 +53,7 @@ pub fn binaries() -> &'static (PathBuf, PathBuf) {
                 cmd.env_remove(name);
             }
         }
-        if release {
-            cmd.arg("--release");
-        }
+        cmd.args(["--profile", profile]);
         let out = cmd.output().expect("run cargo build");
         assert!(out.status.success(), "cargo build failed:\n{}", String::from_utf8_lossy(&out.stderr));
         let bin = profile_dir.join("heapprof");

@@ -16,5 +16,5 @@
 //! std::fs::write("heap.sym.pb.gz", heapprof::pprof::encode_gzip(&symbolized)).unwrap();
 //! ```
 pub use crate::symbols::offline::{
-    MappingOutcome, MappingReport, OfflineSymbolizer, SymbolizeOptions, names_a_file, symbolize_profile,
+    MappingOutcome, MappingReport, OfflineSymbolizer, SymbolizeOptions, symbolize_profile,
 };

@@ -3,12 +3,15 @@
 //! frames cut from the leaf end. And `HEAPPROF_SYMBOLIZE` as the `workflow` example
 //! (built by `cargo test --workspace`) reads it.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
 
 use heapprof::pprof::Profile;
-use heapprof::symbolize::{MappingOutcome, SymbolizeOptions, symbolize_profile};
+use heapprof::symbolize::{MappingOutcome, OfflineSymbolizer, SymbolizeOptions, symbolize_profile};
 
 #[global_allocator]
 static ALLOC: heapprof::Profiler = heapprof::Profiler::new();
@@ -41,33 +44,143 @@ fn stacks_through(p: &Profile, function: &str) -> BTreeMap<Vec<String>, Vec<i64>
     out
 }
 
+/// This process's heap after `allocate_for_the_offline_test` at rate 1, unnamed and
+/// named, taken once: the rate and symbolization are process-wide, and tests run at once.
+fn profiles() -> &'static (Profile, Profile) {
+    static PROFILES: OnceLock<(Profile, Profile)> = OnceLock::new();
+    PROFILES.get_or_init(|| {
+        let mut kept = Vec::with_capacity(100);
+        heapprof::set_sample_rate(1);
+        allocate_for_the_offline_test(&mut kept);
+        heapprof::set_sample_rate(0);
+        heapprof::set_symbolization(false);
+        let raw = heapprof::heap_profile();
+        heapprof::set_symbolization(true);
+        let named = heapprof::heap_profile();
+        std::mem::forget(kept);
+        (raw, named)
+    })
+}
+
 #[test]
 fn a_profile_left_unsymbolized_is_named_offline_as_in_the_process() {
-    let mut kept = Vec::with_capacity(100);
-    heapprof::set_sample_rate(1);
-    allocate_for_the_offline_test(&mut kept);
-    heapprof::set_sample_rate(0);
-    heapprof::set_symbolization(false);
-    let raw = heapprof::heap_profile();
-    heapprof::set_symbolization(true);
-    let named = heapprof::heap_profile();
-
+    let (raw, named) = profiles();
     let program = &raw.mapping[0];
     assert!(!program.has_functions, "the program's mapping claims functions");
     assert!(raw.location.iter().filter(|l| l.mapping_id == program.id).all(|l| l.line.is_empty()));
-    let want = stacks_through(&named, "allocate_for_the_offline_test");
+    let want = stacks_through(named, "allocate_for_the_offline_test");
     assert_eq!(want.len(), 1, "{want:#?}");
     assert_eq!(want.values().next().unwrap()[0], 100, "allocations at rate 1");
 
     // The test binary is found at the mapping's own path.
-    let (offline, reports) = symbolize_profile(&raw, &SymbolizeOptions::default()).unwrap();
+    let (offline, reports) = symbolize_profile(raw, &SymbolizeOptions::default()).unwrap();
     assert!(
         matches!(reports[0].outcome, MappingOutcome::Symbolized { resolved, .. } if resolved > 0),
         "{reports:?}"
     );
     assert!(offline.mapping[0].has_functions);
     assert_eq!(stacks_through(&offline, "allocate_for_the_offline_test"), want);
-    drop(kept);
+}
+
+/// `raw` with the program's mapping at `path` and with `build_id`, and no file named
+/// for the others (libc's), so that only the program's is read.
+fn moved(raw: &Profile, path: &std::path::Path, build_id: &str) -> Profile {
+    let mut p = raw.clone();
+    for m in &mut p.mapping[1..] {
+        m.filename = 0;
+    }
+    p.string_table.push(path.to_str().unwrap().to_string());
+    p.mapping[0].filename = p.string_table.len() as i64 - 1;
+    p.string_table.push(build_id.to_string());
+    p.mapping[0].build_id = p.string_table.len() as i64 - 1;
+    p
+}
+
+fn outcome(p: Profile, symbolizer: &mut OfflineSymbolizer) -> (Profile, MappingOutcome) {
+    let (out, reports) = symbolizer.symbolize(p).unwrap();
+    (out, reports[0].outcome.clone())
+}
+
+/// One symbolizer serves a long run (`heapprof watch`): a file that appears later, or
+/// that is rebuilt at the same path, is read then, and addresses a file names nothing
+/// at do not get the profile rebuilt again.
+#[test]
+fn a_long_lived_symbolizer_reads_files_that_appear_or_change_later() {
+    let Some(strip) = common::require_tool("strip") else { return };
+    let (raw, _) = profiles();
+    let exe = std::env::current_exe().unwrap();
+    let build_id = raw.str(raw.mapping[0].build_id).to_string();
+    assert!(!build_id.is_empty(), "the test binary has no build id");
+    // As named from the binary where it is.
+    let (reference, _) =
+        symbolize_profile(&moved(raw, &exe, &build_id), &SymbolizeOptions::default()).unwrap();
+    let want = stacks_through(&reference, "allocate_for_the_offline_test");
+    assert_eq!(want.len(), 1, "{want:#?}");
+    let dir = common::scratch_dir("offline-later");
+    let mut symbolizer = OfflineSymbolizer::new(SymbolizeOptions::default());
+
+    // With its build id: not there, then copied in.
+    let app = moved(raw, &dir.join("app"), &build_id);
+    let (out, how) = outcome(app.clone(), &mut symbolizer);
+    assert!(matches!(how, MappingOutcome::NotFound { .. }), "{how:?}");
+    assert_eq!(out, app, "nothing to read: the profile comes back as it was");
+    std::fs::copy(&exe, dir.join("app")).unwrap();
+    let (out, how) = outcome(app, &mut symbolizer);
+    assert!(matches!(how, MappingOutcome::Symbolized { .. }), "{how:?}");
+    assert_eq!(stacks_through(&out, "allocate_for_the_offline_test"), want);
+
+    // Without a build id, at first a stripped build, which names none of the program's
+    // addresses; the second time the profile comes back as it was, where reading the file
+    // again would rebuild it (in canonical order: the samples are reversed here).
+    let stripped = dir.join("stripped");
+    let status = Command::new(strip).arg("-o").arg(&stripped).arg(&exe).status().unwrap();
+    assert!(status.success());
+    std::fs::copy(&stripped, dir.join("rebuilt")).unwrap();
+    let mut rebuilt = moved(raw, &dir.join("rebuilt"), "");
+    rebuilt.sample.reverse();
+    let (first, how) = outcome(rebuilt.clone(), &mut symbolizer);
+    assert!(
+        matches!(&how, MappingOutcome::NotFound { tried } if tried.iter().any(|t| t.contains("names none"))),
+        "{how:?}"
+    );
+    assert_ne!(first, rebuilt, "read: rebuilt");
+    let (again, _) = outcome(rebuilt.clone(), &mut symbolizer);
+    assert_eq!(again, rebuilt, "known to stay nameless: not read again");
+    // Rebuilt at the same path (as a linker writes: a new file renamed over it),
+    // unstripped: read anew.
+    std::fs::copy(&exe, dir.join("new")).unwrap();
+    std::fs::rename(dir.join("new"), dir.join("rebuilt")).unwrap();
+    let (out, how) = outcome(rebuilt, &mut symbolizer);
+    assert!(matches!(how, MappingOutcome::Symbolized { .. }), "{how:?}");
+    assert_eq!(stacks_through(&out, "allocate_for_the_offline_test"), want);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A file with a symbol table but no DWARF names functions without files and lines;
+/// such names may also come from the process (a system library without its debug
+/// file). Once read, the file has nothing new for them: not read again.
+#[test]
+fn names_from_a_symbol_table_are_read_once() {
+    let Some(strip) = common::require_tool("strip") else { return };
+    let (raw, _) = profiles();
+    let exe = std::env::current_exe().unwrap();
+    let dir = common::scratch_dir("offline-symtab");
+    let app = dir.join("app");
+    let status = Command::new(strip).arg("--strip-debug").arg("-o").arg(&app).arg(&exe).status().unwrap();
+    assert!(status.success());
+    let mut symbolizer = OfflineSymbolizer::new(SymbolizeOptions::default());
+    let build_id = raw.str(raw.mapping[0].build_id).to_string();
+    let (first, reports) = symbolizer.symbolize(moved(raw, &app, &build_id)).unwrap();
+    assert!(matches!(reports[0].outcome, MappingOutcome::Symbolized { .. }), "{reports:?}");
+    let functions: Vec<&str> = first.function.iter().map(|f| first.str(f.name)).collect();
+    assert!(functions.iter().any(|f| f.ends_with("allocate_for_the_offline_test")), "{functions:?}");
+    assert!(first.function.iter().all(|f| f.filename == 0), "names from the symbol table only");
+    let mut input = first.clone();
+    input.sample.reverse(); // reading it would rebuild it, in canonical order
+    let (again, reports) = symbolizer.symbolize(input.clone()).unwrap();
+    assert_eq!(again, input, "nothing new: not read again");
+    assert!(matches!(reports[0].outcome, MappingOutcome::Symbolized { .. }), "{reports:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn workflow_binary() -> PathBuf {

@@ -79,18 +79,59 @@ pub fn symbolize_profile(
     OfflineSymbolizer::new(opts.clone()).symbolize(profile.clone())
 }
 
-/// [`symbolize_profile`] for many profiles: each mapping's file is looked for and
-/// opened once, on its first profile, and its parsed debug information is kept for
-/// the next ones. What was not found for a build id stays not found for the
-/// symbolizer's life.
+/// [`symbolize_profile`] for many profiles (a series, a `watch` loop): each mapping's
+/// file is looked for and opened once, and its parsed debug information is kept, with
+/// the addresses it has nothing new for, so that a later profile with only those is
+/// not rebuilt. The lookup is done again when a path it looked at changes (a debug file
+/// copied in, a binary rebuilt in place), which costs a `stat` per path per profile.
 pub struct OfflineSymbolizer {
     opts: SymbolizeOptions,
     /// By (mapping file, build id).
     files: HashMap<(String, String), Lookup>,
 }
 
-/// What [`find_file`] found for a mapping: the file, and why candidates were passed over.
-type Lookup = (Option<(PathBuf, DebugInfo)>, Vec<String>);
+/// What [`find_file`] found for a mapping.
+#[derive(Default)]
+struct Lookup {
+    /// The file to read and its debug information.
+    found: Option<(PathBuf, DebugInfo)>,
+    /// Why candidates were passed over (or all the paths tried, when none fits).
+    reasons: Vec<String>,
+    /// Every candidate path with what it was when looked at: the lookup holds while
+    /// these are the same.
+    seen: Vec<(PathBuf, Option<FileStamp>)>,
+    /// File offsets of the addresses `found` names nothing at,
+    nameless: HashSet<u64>,
+    /// and of those it has a name for but no file and line (a symbol table's).
+    unlined: HashSet<u64>,
+}
+
+impl Lookup {
+    fn still_holds(&self) -> bool {
+        self.seen.iter().all(|(path, was)| FileStamp::of(path) == *was)
+    }
+
+    /// Whether reading location `l` of mapping `m` from the file would give it nothing
+    /// new, as known from an earlier profile.
+    fn nothing_new(&self, m: &Mapping, l: &Location) -> bool {
+        let offset = file_offset(m, l.address);
+        self.nameless.contains(&offset) || (!l.line.is_empty() && self.unlined.contains(&offset))
+    }
+}
+
+/// Which file is at a path, and which version of it: device, inode, length and
+/// modification time (in nanoseconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileStamp(u64, u64, u64, i64, i64);
+
+impl FileStamp {
+    /// `None` when nothing readable as a file is there.
+    fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+        Some(FileStamp(m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+    }
+}
 
 impl std::fmt::Debug for OfflineSymbolizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -129,10 +170,7 @@ impl OfflineSymbolizer {
         let plans: Vec<Plan> = profile.mapping.iter().map(|m| self.plan(&profile, m, &wanted_in)).collect();
         if !plans.iter().any(|p| matches!(p, Plan::Read { .. })) {
             let reports = (profile.mapping.iter().zip(plans))
-                .map(|(m, plan)| {
-                    let unresolved = nameless(&profile, wanted_in.get(&m.id).map_or(&[][..], |w| w));
-                    plan.report(&profile, m, unresolved)
-                })
+                .map(|(m, plan)| plan.report(&profile, m, wanted_in.get(&m.id).map_or(&[][..], |w| w)))
                 .collect();
             return Ok((profile, reports));
         }
@@ -142,20 +180,21 @@ impl OfflineSymbolizer {
         let mut changed: HashSet<u64> = HashSet::new();
         for ((index, m), plan) in mappings.iter().enumerate().zip(plans) {
             let wanted = wanted_in.remove(&m.id).unwrap_or_default();
-            let Plan::Read { key, bias, mut tried } = plan else {
-                let unresolved = nameless(builder.profile_mut(), &wanted);
-                reports.push(plan.report(builder.profile_mut(), m, unresolved));
+            let Plan::Read { key, bias, mut tried, to_read } = plan else {
+                reports.push(plan.report(builder.profile_mut(), m, &wanted));
                 continue;
             };
             // Planned above in this call, so kept (the cache is trimmed only between calls).
-            let Some((Some((path, info)), _)) = self.files.get_mut(&key) else {
+            let Some(Lookup { found: Some((path, info)), nameless: known_nameless, unlined, .. }) =
+                self.files.get_mut(&key)
+            else {
                 let unresolved = nameless(builder.profile_mut(), &wanted);
                 let outcome = MappingOutcome::NotFound { tried };
                 reports.push(MappingReport::of(builder.profile_mut(), m, outcome, unresolved));
                 continue;
             };
             let mut resolved = 0;
-            for &i in &wanted {
+            for &i in &to_read {
                 let address = builder.profile_mut().location[i].address;
                 // addr2line and gimli are written not to panic on corrupt input; should one
                 // still do so, the mapping is given up rather than the profile.
@@ -165,7 +204,11 @@ impl OfflineSymbolizer {
                 }));
                 let Ok(frames): Result<Vec<Frame>, _> = frames else { break };
                 if frames.is_empty() {
+                    known_nameless.insert(file_offset(m, address));
                     continue;
+                }
+                if frames.iter().all(|f| f.file.is_empty() || f.line == 0) {
+                    unlined.insert(file_offset(m, address));
                 }
                 let lines = frames
                     .iter()
@@ -187,7 +230,7 @@ impl OfflineSymbolizer {
             }
             let out = builder.profile_mut();
             let outcome = if resolved == 0 {
-                tried.push(format!("{}: names none of the {} address(es)", path.display(), wanted.len()));
+                tried.push(names_none(path, wanted.len()));
                 MappingOutcome::NotFound { tried }
             } else {
                 let flags = mapping_flags(out, out.mapping[index].id);
@@ -220,15 +263,28 @@ impl OfflineSymbolizer {
             return Plan::NoFile;
         }
         let key = (file.to_string(), build_id.to_string());
-        // A file without a build id may be rebuilt in place: looked for anew each time.
-        if build_id.is_empty() || !self.files.contains_key(&key) {
+        if !self.files.get(&key).is_some_and(Lookup::still_holds) {
             self.files.insert(key.clone(), find_file(file, build_id, &self.opts));
         }
-        let (found, tried) = &self.files[&key];
-        let mut tried = tried.clone();
-        let Some((path, info)) = found else { return Plan::NotFound { tried } };
+        let lookup = &self.files[&key];
+        let mut tried = lookup.reasons.clone();
+        let Some((path, info)) = &lookup.found else { return Plan::NotFound { tried } };
         match info.bias_for(m.memory_start, m.file_offset) {
-            Some(bias) => Plan::Read { key, bias, tried },
+            Some(bias) => {
+                let to_read: Vec<usize> = wanted_in[&m.id]
+                    .iter()
+                    .copied()
+                    .filter(|&i| !lookup.nothing_new(m, &p.location[i]))
+                    .collect();
+                if to_read.is_empty() {
+                    let wanted = &wanted_in[&m.id];
+                    let named = (wanted.iter())
+                        .filter(|&&i| !lookup.nameless.contains(&file_offset(m, p.location[i].address)))
+                        .count();
+                    return Plan::NothingNew { file: path.clone(), tried, named };
+                }
+                Plan::Read { key, bias, tried, to_read }
+            }
             None => {
                 tried.push(format!(
                     "{}: no loadable segment maps file offset {:#x}",
@@ -245,17 +301,41 @@ impl OfflineSymbolizer {
 enum Plan {
     Already,
     NoFile,
-    NotFound { tried: Vec<String> },
-    Read { key: (String, String), bias: u64, tried: Vec<String> },
+    NotFound {
+        tried: Vec<String>,
+    },
+    /// The file is known to have nothing new for any of the wanted locations; it names
+    /// `named` of them.
+    NothingNew {
+        file: PathBuf,
+        tried: Vec<String>,
+        named: usize,
+    },
+    /// `to_read`: the wanted locations the file may have something new for.
+    Read {
+        key: (String, String),
+        bias: u64,
+        tried: Vec<String>,
+        to_read: Vec<usize>,
+    },
 }
 
 impl Plan {
-    /// The report of a mapping that was not read.
-    fn report(self, p: &Profile, m: &Mapping, unresolved: Vec<u64>) -> MappingReport {
+    /// The report of a mapping that was not read, whose `wanted` locations needed symbols.
+    fn report(self, p: &Profile, m: &Mapping, wanted: &[usize]) -> MappingReport {
+        let unresolved = nameless(p, wanted);
         let outcome = match self {
             Plan::Already => MappingOutcome::AlreadySymbolized,
             Plan::NoFile => MappingOutcome::NoFile,
             Plan::NotFound { tried } | Plan::Read { tried, .. } => MappingOutcome::NotFound { tried },
+            // As reading it again would report.
+            Plan::NothingNew { file, mut tried, named: 0 } => {
+                tried.push(names_none(&file, wanted.len()));
+                MappingOutcome::NotFound { tried }
+            }
+            Plan::NothingNew { file, named, .. } => {
+                MappingOutcome::Symbolized { file, locations: wanted.len(), resolved: named }
+            }
         };
         MappingReport::of(p, m, outcome, unresolved)
     }
@@ -274,8 +354,19 @@ impl MappingReport {
 
 /// Whether a mapping's file name names a file that could be read: not the kernel's
 /// (`[vdso]`, `[stack]`), not an anonymous mapping's empty name.
-pub fn names_a_file(name: &str) -> bool {
+fn names_a_file(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('[')
+}
+
+/// The reason given for a file that names none of a mapping's `wanted` addresses.
+fn names_none(path: &Path, wanted: usize) -> String {
+    format!("{}: names none of the {wanted} address(es)", path.display())
+}
+
+/// Where `address` of mapping `m` is in its file: the same in every process of the
+/// build, wherever it was loaded.
+fn file_offset(m: &Mapping, address: u64) -> u64 {
+    address.wrapping_sub(m.memory_start).wrapping_add(m.file_offset)
 }
 
 /// Addresses of the `wanted` locations (indices) that have no lines.
@@ -342,13 +433,20 @@ fn find_file(file: &str, build_id: &str, opts: &SymbolizeOptions) -> Lookup {
     // A file without DWARF (a stripped copy, whose symbol table names little) is
     // used only when no candidate has DWARF.
     let mut symbols_only = None;
+    // Stamped before opening, so that a change while reading shows next time.
+    let mut seen = Vec::with_capacity(candidates.len());
     for candidate in candidates {
-        if !candidate.is_file() {
+        let stamp = FileStamp::of(&candidate);
+        seen.push((candidate.clone(), stamp));
+        if stamp.is_none() {
             missing.push(candidate.display().to_string());
             continue;
         }
         match DebugInfo::open(&candidate, &candidate, wanted_id) {
-            Ok(info) if info.has_dwarf() => return (Some((candidate, info)), reasons),
+            Ok(info) if info.has_dwarf() => {
+                // The candidates after this one cannot change the choice.
+                return Lookup { found: Some((candidate, info)), reasons, seen, ..Lookup::default() };
+            }
             Ok(info) => {
                 symbols_only.get_or_insert((candidate, info));
             }
@@ -358,7 +456,7 @@ fn find_file(file: &str, build_id: &str, opts: &SymbolizeOptions) -> Lookup {
     if !missing.is_empty() {
         reasons.push(format!("not found: {}", missing.join(", ")));
     }
-    (symbols_only, reasons)
+    Lookup { found: symbols_only, reasons, seen, ..Lookup::default() }
 }
 
 /// Cuts the profiler's and the allocator's frames from the leaf end of the samples

@@ -44,8 +44,8 @@ struct Namer {
 
 /// Names the nameless addresses of `profile` (read from `spec`) from files found here.
 /// A profile with names everywhere (Go's, heapprof's) costs one pass over its
-/// locations; one whose nameless addresses are known to stay so is not rebuilt (see
-/// [`OfflineSymbolizer`]). A mapping whose file is not here, or names none of its
+/// locations, and so does one whose nameless addresses are known to stay so
+/// ([`OfflineSymbolizer::may_name_more`]). A mapping whose file is not here, or names none of its
 /// addresses, is said in one line on stderr, once per run; a file that names some of
 /// them (a system library's static functions) is not worth a line.
 pub fn name_addresses(spec: &str, profile: Profile) -> Result<Profile> {
@@ -61,6 +61,9 @@ pub fn name_addresses(spec: &str, profile: Profile) -> Result<Profile> {
         })
     });
     let mut namer = namer.lock().unwrap_or_else(|e| e.into_inner());
+    if !namer.symbolizer.may_name_more(&profile) {
+        return Ok(profile);
+    }
     // Decoding validated the profile: an error here is the symbolizer's own finding.
     let (named, reports) = namer.symbolizer.symbolize(profile).map_err(|e| bad(spec, e))?;
     for r in &reports {

@@ -81,9 +81,9 @@ pub fn symbolize_profile(
 
 /// [`symbolize_profile`] for many profiles (a series, a `watch` loop): each mapping's
 /// file is looked for and opened once, and its parsed debug information is kept, with
-/// the addresses it has nothing new for, so that a later profile with only those is
-/// not rebuilt. The lookup is done again when a path it looked at changes (a debug file
-/// copied in, a binary rebuilt in place), which costs a `stat` per path per profile.
+/// the addresses it names nothing at ([`OfflineSymbolizer::may_name_more`]). The lookup
+/// is done again when one of the paths it looked at changes (a file copied to the search
+/// path, a binary rebuilt in place), which costs a `stat` per path per profile.
 pub struct OfflineSymbolizer {
     opts: SymbolizeOptions,
     /// By (mapping file, build id).
@@ -100,22 +100,13 @@ struct Lookup {
     /// Every candidate path with what it was when looked at: the lookup holds while
     /// these are the same.
     seen: Vec<(PathBuf, Option<FileStamp>)>,
-    /// File offsets of the addresses `found` names nothing at,
+    /// File offsets of the addresses `found` names nothing at.
     nameless: HashSet<u64>,
-    /// and of those it has a name for but no file and line (a symbol table's).
-    unlined: HashSet<u64>,
 }
 
 impl Lookup {
     fn still_holds(&self) -> bool {
         self.seen.iter().all(|(path, was)| FileStamp::of(path) == *was)
-    }
-
-    /// Whether reading location `l` of mapping `m` from the file would give it nothing
-    /// new, as known from an earlier profile.
-    fn nothing_new(&self, m: &Mapping, l: &Location) -> bool {
-        let offset = file_offset(m, l.address);
-        self.nameless.contains(&offset) || (!l.line.is_empty() && self.unlined.contains(&offset))
     }
 }
 
@@ -148,6 +139,33 @@ impl OfflineSymbolizer {
         OfflineSymbolizer { opts, files: HashMap::new() }
     }
 
+    /// Whether [`symbolize`](Self::symbolize) could name an address of `profile` that
+    /// has no name: false when each is in a mapping without a file, or is known from an
+    /// earlier profile to stay nameless, the files looked at being unchanged since. Much
+    /// cheaper than symbolizing, for a run that reads one program's profiles again and
+    /// again and would otherwise rebuild each.
+    pub fn may_name_more(&self, profile: &Profile) -> bool {
+        // By mapping id, those where something may be named: the offset base and the file
+        // offsets known to stay nameless (None: nothing known).
+        let mut may_name: HashMap<u64, (u64, Option<&HashSet<u64>>)> = HashMap::new();
+        for m in profile.mapping.iter().filter(|m| names_a_file(profile.str(m.filename))) {
+            let known = match self.files.get(&key(profile, m)) {
+                Some(lookup) if lookup.still_holds() => match lookup.found {
+                    None => continue, // not found, and nothing changed since
+                    Some(_) => Some(&lookup.nameless),
+                },
+                _ => None,
+            };
+            may_name.insert(m.id, (offset_base(m), known));
+        }
+        profile.location.iter().any(|l| {
+            l.line.is_empty()
+                && may_name.get(&l.mapping_id).is_some_and(|&(base, known)| {
+                    known.is_none_or(|nameless| !nameless.contains(&l.address.wrapping_add(base)))
+                })
+        })
+    }
+
     /// As [`symbolize_profile`], taking the profile: when no mapping's file is here, it
     /// comes back as it was, without a copy.
     pub fn symbolize(
@@ -156,7 +174,10 @@ impl OfflineSymbolizer {
     ) -> Result<(Profile, Vec<MappingReport>), heapprof_profile::Error> {
         heapprof_profile::validate(&profile)?;
         if self.files.len() >= KEPT_FILES {
-            self.files.clear();
+            // What this profile needs stays, with what is known of it.
+            let needed: HashSet<(String, String)> =
+                profile.mapping.iter().map(|m| key(&profile, m)).collect();
+            self.files.retain(|k, _| needed.contains(k));
         }
         // Function id → whether it has a file; then each mapping's locations to resolve.
         let files: HashMap<u64, bool> = profile.function.iter().map(|f| (f.id, f.filename != 0)).collect();
@@ -167,10 +188,15 @@ impl OfflineSymbolizer {
             }
         }
         // Each mapping's file first, so that a profile with none here is not rebuilt.
-        let plans: Vec<Plan> = profile.mapping.iter().map(|m| self.plan(&profile, m, &wanted_in)).collect();
+        let mut checked = HashSet::new();
+        let plans: Vec<Plan> =
+            profile.mapping.iter().map(|m| self.plan(&profile, m, &wanted_in, &mut checked)).collect();
         if !plans.iter().any(|p| matches!(p, Plan::Read { .. })) {
             let reports = (profile.mapping.iter().zip(plans))
-                .map(|(m, plan)| plan.report(&profile, m, wanted_in.get(&m.id).map_or(&[][..], |w| w)))
+                .map(|(m, plan)| {
+                    let unresolved = nameless(&profile, wanted_in.get(&m.id).map_or(&[][..], |w| w));
+                    plan.report(&profile, m, unresolved)
+                })
                 .collect();
             return Ok((profile, reports));
         }
@@ -180,12 +206,13 @@ impl OfflineSymbolizer {
         let mut changed: HashSet<u64> = HashSet::new();
         for ((index, m), plan) in mappings.iter().enumerate().zip(plans) {
             let wanted = wanted_in.remove(&m.id).unwrap_or_default();
-            let Plan::Read { key, bias, mut tried, to_read } = plan else {
-                reports.push(plan.report(builder.profile_mut(), m, &wanted));
+            let Plan::Read { key, bias, mut tried } = plan else {
+                let unresolved = nameless(builder.profile_mut(), &wanted);
+                reports.push(plan.report(builder.profile_mut(), m, unresolved));
                 continue;
             };
             // Planned above in this call, so kept (the cache is trimmed only between calls).
-            let Some(Lookup { found: Some((path, info)), nameless: known_nameless, unlined, .. }) =
+            let Some(Lookup { found: Some((path, info)), nameless: known_nameless, .. }) =
                 self.files.get_mut(&key)
             else {
                 let unresolved = nameless(builder.profile_mut(), &wanted);
@@ -194,7 +221,7 @@ impl OfflineSymbolizer {
                 continue;
             };
             let mut resolved = 0;
-            for &i in &to_read {
+            for &i in &wanted {
                 let address = builder.profile_mut().location[i].address;
                 // addr2line and gimli are written not to panic on corrupt input; should one
                 // still do so, the mapping is given up rather than the profile.
@@ -204,11 +231,8 @@ impl OfflineSymbolizer {
                 }));
                 let Ok(frames): Result<Vec<Frame>, _> = frames else { break };
                 if frames.is_empty() {
-                    known_nameless.insert(file_offset(m, address));
+                    known_nameless.insert(address.wrapping_add(offset_base(m)));
                     continue;
-                }
-                if frames.iter().all(|f| f.file.is_empty() || f.line == 0) {
-                    unlined.insert(file_offset(m, address));
                 }
                 let lines = frames
                     .iter()
@@ -254,7 +278,15 @@ impl OfflineSymbolizer {
 
     /// What to do with mapping `m`: read its file (found and opened, or kept from an
     /// earlier profile), or why not.
-    fn plan(&mut self, p: &Profile, m: &Mapping, wanted_in: &HashMap<u64, Vec<usize>>) -> Plan {
+    /// `checked`: the files already checked for changes in this call (one mapping's
+    /// plan must not see another version of the file than the previous one's).
+    fn plan(
+        &mut self,
+        p: &Profile,
+        m: &Mapping,
+        wanted_in: &HashMap<u64, Vec<usize>>,
+        checked: &mut HashSet<(String, String)>,
+    ) -> Plan {
         let (file, build_id) = (p.str(m.filename), p.str(m.build_id));
         if wanted_in.get(&m.id).is_none_or(|w| w.is_empty()) {
             return Plan::Already;
@@ -262,29 +294,15 @@ impl OfflineSymbolizer {
         if !names_a_file(file) {
             return Plan::NoFile;
         }
-        let key = (file.to_string(), build_id.to_string());
-        if !self.files.get(&key).is_some_and(Lookup::still_holds) {
+        let key = key(p, m);
+        if checked.insert(key.clone()) && !self.files.get(&key).is_some_and(Lookup::still_holds) {
             self.files.insert(key.clone(), find_file(file, build_id, &self.opts));
         }
         let lookup = &self.files[&key];
         let mut tried = lookup.reasons.clone();
         let Some((path, info)) = &lookup.found else { return Plan::NotFound { tried } };
         match info.bias_for(m.memory_start, m.file_offset) {
-            Some(bias) => {
-                let to_read: Vec<usize> = wanted_in[&m.id]
-                    .iter()
-                    .copied()
-                    .filter(|&i| !lookup.nothing_new(m, &p.location[i]))
-                    .collect();
-                if to_read.is_empty() {
-                    let wanted = &wanted_in[&m.id];
-                    let named = (wanted.iter())
-                        .filter(|&&i| !lookup.nameless.contains(&file_offset(m, p.location[i].address)))
-                        .count();
-                    return Plan::NothingNew { file: path.clone(), tried, named };
-                }
-                Plan::Read { key, bias, tried, to_read }
-            }
+            Some(bias) => Plan::Read { key, bias, tried },
             None => {
                 tried.push(format!(
                     "{}: no loadable segment maps file offset {:#x}",
@@ -301,41 +319,17 @@ impl OfflineSymbolizer {
 enum Plan {
     Already,
     NoFile,
-    NotFound {
-        tried: Vec<String>,
-    },
-    /// The file is known to have nothing new for any of the wanted locations; it names
-    /// `named` of them.
-    NothingNew {
-        file: PathBuf,
-        tried: Vec<String>,
-        named: usize,
-    },
-    /// `to_read`: the wanted locations the file may have something new for.
-    Read {
-        key: (String, String),
-        bias: u64,
-        tried: Vec<String>,
-        to_read: Vec<usize>,
-    },
+    NotFound { tried: Vec<String> },
+    Read { key: (String, String), bias: u64, tried: Vec<String> },
 }
 
 impl Plan {
-    /// The report of a mapping that was not read, whose `wanted` locations needed symbols.
-    fn report(self, p: &Profile, m: &Mapping, wanted: &[usize]) -> MappingReport {
-        let unresolved = nameless(p, wanted);
+    /// The report of a mapping that was not read.
+    fn report(self, p: &Profile, m: &Mapping, unresolved: Vec<u64>) -> MappingReport {
         let outcome = match self {
             Plan::Already => MappingOutcome::AlreadySymbolized,
             Plan::NoFile => MappingOutcome::NoFile,
             Plan::NotFound { tried } | Plan::Read { tried, .. } => MappingOutcome::NotFound { tried },
-            // As reading it again would report.
-            Plan::NothingNew { file, mut tried, named: 0 } => {
-                tried.push(names_none(&file, wanted.len()));
-                MappingOutcome::NotFound { tried }
-            }
-            Plan::NothingNew { file, named, .. } => {
-                MappingOutcome::Symbolized { file, locations: wanted.len(), resolved: named }
-            }
         };
         MappingReport::of(p, m, outcome, unresolved)
     }
@@ -363,10 +357,15 @@ fn names_none(path: &Path, wanted: usize) -> String {
     format!("{}: names none of the {wanted} address(es)", path.display())
 }
 
-/// Where `address` of mapping `m` is in its file: the same in every process of the
-/// build, wherever it was loaded.
-fn file_offset(m: &Mapping, address: u64) -> u64 {
-    address.wrapping_sub(m.memory_start).wrapping_add(m.file_offset)
+/// What to add to an address of `m` for its offset in the file: the same in every
+/// process of the build, wherever it was loaded.
+fn offset_base(m: &Mapping) -> u64 {
+    m.file_offset.wrapping_sub(m.memory_start)
+}
+
+/// A mapping's file and build id: what an [`OfflineSymbolizer`] keeps a lookup by.
+fn key(p: &Profile, m: &Mapping) -> (String, String) {
+    (p.str(m.filename).to_string(), p.str(m.build_id).to_string())
 }
 
 /// Addresses of the `wanted` locations (indices) that have no lines.

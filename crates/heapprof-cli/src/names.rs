@@ -45,9 +45,9 @@ struct Namer {
 /// Names the nameless addresses of `profile` (read from `spec`) from files found here.
 /// A profile with names everywhere (Go's, heapprof's) costs one pass over its
 /// locations, and so does one whose nameless addresses are known to stay so
-/// ([`OfflineSymbolizer::may_name_more`]). A mapping whose file is not here, or names none of its
-/// addresses, is said in one line on stderr, once per run; a file that names some of
-/// them (a system library's static functions) is not worth a line.
+/// ([`OfflineSymbolizer::may_name_more`]). A mapping whose file is not here, or names
+/// none of its addresses, is said in one line on stderr, once per run; a file that
+/// names some of them (a system library's static functions) is not worth a line.
 pub fn name_addresses(spec: &str, profile: Profile) -> Result<Profile> {
     if profile.location.iter().all(|l| !l.line.is_empty()) {
         return Ok(profile);

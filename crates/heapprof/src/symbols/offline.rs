@@ -254,7 +254,7 @@ impl OfflineSymbolizer {
             }
             let out = builder.profile_mut();
             let outcome = if resolved == 0 {
-                tried.push(names_none(path, wanted.len()));
+                tried.push(format!("{}: names none of the {} address(es)", path.display(), wanted.len()));
                 MappingOutcome::NotFound { tried }
             } else {
                 let flags = mapping_flags(out, out.mapping[index].id);
@@ -350,11 +350,6 @@ impl MappingReport {
 /// (`[vdso]`, `[stack]`), not an anonymous mapping's empty name.
 fn names_a_file(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('[')
-}
-
-/// The reason given for a file that names none of a mapping's `wanted` addresses.
-fn names_none(path: &Path, wanted: usize) -> String {
-    format!("{}: names none of the {wanted} address(es)", path.display())
 }
 
 /// What to add to an address of `m` for its offset in the file: the same in every

@@ -96,6 +96,12 @@ fn moved(raw: &Profile, path: &std::path::Path, build_id: &str) -> Profile {
     p
 }
 
+/// How many lines of the program's locations have a line number.
+fn line_numbers(p: &Profile) -> usize {
+    let program = p.location.iter().filter(|l| l.mapping_id == p.mapping[0].id);
+    program.flat_map(|l| &l.line).filter(|line| line.line > 0).count()
+}
+
 fn outcome(p: Profile, symbolizer: &mut OfflineSymbolizer) -> (Profile, MappingOutcome) {
     let (out, reports) = symbolizer.symbolize(p).unwrap();
     (out, reports[0].outcome.clone())
@@ -152,6 +158,42 @@ fn a_long_lived_symbolizer_reads_files_that_appear_or_change_later() {
     assert!(symbolizer.may_name_more(&rebuilt), "rebuilt");
     let (out, how) = outcome(rebuilt, &mut symbolizer);
     assert!(matches!(how, MappingOutcome::Symbolized { .. }), "{how:?}");
+    assert_eq!(stacks_through(&out, "allocate_for_the_offline_test"), want);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A program without DWARF of its own whose debug file, named by `.gnu_debuglink`, is put
+/// beside it during the run: read then, not only when the program itself changes.
+#[test]
+fn a_debug_file_named_by_debuglink_that_appears_later_is_read() {
+    let (raw, _) = profiles();
+    let Some(objcopy) = common::require_tool("objcopy") else { return };
+    let exe = std::env::current_exe().unwrap();
+    let (reference, _) = symbolize_profile(&moved(raw, &exe, ""), &SymbolizeOptions::default()).unwrap();
+    let want = stacks_through(&reference, "allocate_for_the_offline_test");
+    let dir = common::scratch_dir("offline-debuglink");
+    let aside = dir.join("aside");
+    std::fs::create_dir(&aside).unwrap();
+    let objcopy = |args: &[&std::ffi::OsStr]| {
+        let status = Command::new(&objcopy).args(args).status().unwrap();
+        assert!(status.success(), "objcopy {args:?}");
+    };
+    let debug = aside.join("app.debug");
+    objcopy(&["--only-keep-debug".as_ref(), exe.as_os_str(), debug.as_os_str()]);
+    let link = format!("--add-gnu-debuglink={}", debug.display());
+    objcopy(&["--strip-debug".as_ref(), link.as_ref(), exe.as_os_str(), dir.join("app").as_os_str()]);
+    // No build id in the profile: the program is found by its path alone.
+    let app = moved(raw, &dir.join("app"), "");
+    let mut symbolizer = OfflineSymbolizer::new(SymbolizeOptions::default());
+
+    let (out, how) = outcome(app.clone(), &mut symbolizer);
+    assert!(matches!(how, MappingOutcome::Symbolized { .. }), "from the symbol table: {how:?}");
+    assert_eq!(line_numbers(&out), 0, "no debug file yet, yet line numbers");
+    std::fs::copy(&debug, dir.join("app.debug")).unwrap();
+    assert!(symbolizer.may_name_more(&app));
+    let (out, how) = outcome(app, &mut symbolizer);
+    assert!(matches!(how, MappingOutcome::Symbolized { .. }), "{how:?}");
+    assert!(line_numbers(&out) > 0, "the debug file that appeared was not read");
     assert_eq!(stacks_through(&out, "allocate_for_the_offline_test"), want);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -38,6 +38,7 @@ pub(super) fn find_debug_file(
         }
     }
     candidates.into_iter().filter(|c| c != path).find_map(|candidate| {
+        store.look_at(&candidate);
         let data = MappedFile::open(&candidate).ok()?;
         let object = object::File::parse(data.bytes()).ok()?;
         let id = object.build_id().ok().flatten().map(hex);

@@ -18,7 +18,7 @@ use super::debug_files::{find_debug_file, load_supplementary};
 use super::demangle::is_mangled;
 use super::heap_cost;
 use super::library_paths::has_path;
-use super::mapped_file::MappedFile;
+use super::mapped_file::{FileStamp, MappedFile};
 use super::modules::hex;
 use super::symbol_table::SymbolTable;
 
@@ -43,15 +43,26 @@ pub(super) struct FoundFrame<'a> {
 }
 
 /// The owners of the bytes the context and object views borrow: mapped files and
-/// decompressed sections. Moving these vectors does not move the bytes.
+/// decompressed sections. Moving these vectors does not move the bytes. And every path
+/// looked at for them, with what was there just before.
 #[derive(Debug, Default)]
 pub(super) struct Store {
     mapped: Vec<MappedFile>,
     decompressed: Vec<Vec<u8>>,
+    looked_at: Vec<(PathBuf, Option<FileStamp>)>,
 }
 
 impl Store {
+    /// Notes what is at `path` before it is opened (or found missing), so that a reader
+    /// kept for long can tell when it changes. The first look at a path is kept.
+    pub(super) fn look_at(&mut self, path: &Path) {
+        if !self.looked_at.iter().any(|(p, _)| p == path) {
+            self.looked_at.push((path.to_path_buf(), FileStamp::of(path)));
+        }
+    }
+
     pub(super) fn map(&mut self, path: &Path) -> std::io::Result<&'static [u8]> {
+        self.look_at(path);
         let file = MappedFile::open(path)?;
         // SAFETY: the mapping lives as long as `self.mapped`, i.e. as long as the `DebugInfo`,
         // whose fields that borrow it are declared (and so dropped) before its `Store`.
@@ -250,6 +261,12 @@ impl DebugInfo {
             debug_path,
             store,
         })
+    }
+
+    /// The paths opened or looked for so far (the file, its debug files, `.dwo` files), with
+    /// what was at each just before.
+    pub(super) fn looked_at(&self) -> &[(PathBuf, Option<FileStamp>)] {
+        &self.store.looked_at
     }
 
     /// Whether the file (or its debug file) has DWARF: file names and lines.

@@ -10,6 +10,21 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
+/// Which file is at a path, and which version of it: device, inode, length and
+/// modification time (in nanoseconds). A long-lived reader compares stamps to learn that a
+/// file it read, or looked for, has changed since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileStamp(u64, u64, u64, i64, i64);
+
+impl FileStamp {
+    /// `None` when nothing readable as a file is there.
+    pub(crate) fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+        Some(FileStamp(m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+    }
+}
+
 /// The bytes of a file, mapped `PROT_READ`, `MAP_PRIVATE`; unmapped on drop.
 #[derive(Debug)]
 pub(crate) struct MappedFile {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use heapprof_profile::{Function, Line, Location, Mapping, Profile, ProfileBuilder};
 
 use super::debug_info::DebugInfo;
+use super::mapped_file::FileStamp;
 use super::{Frame, frame, leaf_cut};
 
 /// Where [`symbolize_profile`] looks for a mapping's file, besides the path the
@@ -97,8 +98,9 @@ struct Lookup {
     found: Option<(PathBuf, DebugInfo)>,
     /// Why candidates were passed over (or all the paths tried, when none fits).
     reasons: Vec<String>,
-    /// Every candidate path with what it was when looked at: the lookup holds while
-    /// these are the same.
+    /// Every candidate path with what it was when looked at, and the paths the files
+    /// opened looked at in turn (their debug files): the lookup holds while these, and
+    /// the ones `found` looks at later (`.dwo` files), are the same.
     seen: Vec<(PathBuf, Option<FileStamp>)>,
     /// File offsets of the addresses `found` names nothing at.
     nameless: HashSet<u64>,
@@ -106,21 +108,8 @@ struct Lookup {
 
 impl Lookup {
     fn still_holds(&self) -> bool {
-        self.seen.iter().all(|(path, was)| FileStamp::of(path) == *was)
-    }
-}
-
-/// Which file is at a path, and which version of it: device, inode, length and
-/// modification time (in nanoseconds).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct FileStamp(u64, u64, u64, i64, i64);
-
-impl FileStamp {
-    /// `None` when nothing readable as a file is there.
-    fn of(path: &Path) -> Option<FileStamp> {
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
-        Some(FileStamp(m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+        let found = self.found.iter().flat_map(|(_, info)| info.looked_at());
+        self.seen.iter().chain(found).all(|(path, was)| FileStamp::of(path) == *was)
     }
 }
 
@@ -426,7 +415,7 @@ fn find_file(file: &str, build_id: &str, opts: &SymbolizeOptions) -> Lookup {
     let mut missing = Vec::new();
     // A file without DWARF (a stripped copy, whose symbol table names little) is
     // used only when no candidate has DWARF.
-    let mut symbols_only = None;
+    let mut symbols_only: Option<(PathBuf, DebugInfo)> = None;
     // Stamped before opening, so that a change while reading shows next time.
     let mut seen = Vec::with_capacity(candidates.len());
     for candidate in candidates {
@@ -438,11 +427,19 @@ fn find_file(file: &str, build_id: &str, opts: &SymbolizeOptions) -> Lookup {
         }
         match DebugInfo::open(&candidate, &candidate, wanted_id) {
             Ok(info) if info.has_dwarf() => {
-                // The candidates after this one cannot change the choice.
+                // The candidates after this one cannot change the choice; an earlier one
+                // would, if its debug file appeared.
+                if let Some((_, earlier)) = &symbols_only {
+                    seen.extend_from_slice(earlier.looked_at());
+                }
                 return Lookup { found: Some((candidate, info)), reasons, seen, ..Lookup::default() };
             }
             Ok(info) => {
-                symbols_only.get_or_insert((candidate, info));
+                if symbols_only.is_none() {
+                    symbols_only = Some((candidate, info));
+                } else {
+                    seen.extend_from_slice(info.looked_at());
+                }
             }
             Err(why) => reasons.push(why),
         }

@@ -10,18 +10,20 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-/// Which file is at a path, and which version of it: device, inode, length and
-/// modification time (in nanoseconds). A long-lived reader compares stamps to learn that a
-/// file it read, or looked for, has changed since.
+/// Which file is at a path, and which version of it: device, inode, length, and the
+/// modification and status-change times (in nanoseconds; the latter moves with a `chmod`
+/// that makes a file readable). A long-lived reader compares stamps to learn that a file
+/// it read, or looked for, has changed since.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct FileStamp(u64, u64, u64, i64, i64);
+pub(crate) struct FileStamp(u64, u64, u64, [(i64, i64); 2]);
 
 impl FileStamp {
     /// `None` when nothing readable as a file is there.
     pub(crate) fn of(path: &Path) -> Option<FileStamp> {
         use std::os::unix::fs::MetadataExt;
         let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
-        Some(FileStamp(m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+        let times = [(m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec())];
+        Some(FileStamp(m.dev(), m.ino(), m.len(), times))
     }
 }
 
@@ -97,5 +99,26 @@ mod tests {
         std::fs::write(&path, b"").unwrap();
         assert_eq!(MappedFile::open(&path).unwrap().bytes(), b"");
         assert!(MappedFile::open(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn a_stamp_changes_with_the_file_and_its_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        assert_eq!(FileStamp::of(&path), None);
+        std::fs::write(&path, b"hello").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let unreadable = FileStamp::of(&path).unwrap();
+        assert_eq!(FileStamp::of(&path), Some(unreadable), "nothing changed");
+        // Past the file system's clock tick (a jiffy where timestamps are coarse).
+        let tick = || std::thread::sleep(std::time::Duration::from_millis(20));
+        tick();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let readable = FileStamp::of(&path).unwrap();
+        assert_ne!(readable, unreadable, "chmod");
+        tick();
+        std::fs::write(&path, b"hellO").unwrap();
+        assert_ne!(FileStamp::of(&path).unwrap(), readable, "rewritten, same length");
     }
 }

@@ -124,6 +124,25 @@ fn bad_input_is_one_line_and_status_2() {
         assert_eq!(stderr(&out).lines().count(), 1, "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).starts_with("heapprof: "), "{}", stderr(&out));
     }
+    // A header value with a line break is named by where it came from; a token is
+    // not repeated.
+    let out =
+        heapprof(&["push", &receiver.url(), "default/cache.pb.gz", "--app", "a", "--org-id", "t\r\nX: 1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with("heapprof: --org-id: bad org id"), "{}", stderr(&out));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_heapprof"))
+        .args(["push", &receiver.url(), "default/cache.pb.gz", "--app", "a"])
+        .current_dir(go_heap())
+        .env("HEAPPROF_PUSH_TOKEN", "s3cret\nX: 1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("heapprof: HEAPPROF_PUSH_TOKEN: bad bearer token") && !err.contains("s3cret"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
     assert!(receiver.requests().is_empty(), "nothing is sent when an input is bad");
 }
 

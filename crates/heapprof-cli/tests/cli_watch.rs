@@ -160,6 +160,9 @@ fn watch_refuses_bad_usage_in_one_line() {
             "--threshold: bad size",
         ),
         (vec!["watch", "heap.pb.gz", "--dir", d], "not an http:// or https:// URL"),
+        (vec!["watch", "http://127.0.0.1:9/heap", "--dir", d, "--count", "0"], "--count: must be at least 1"),
+        // Exists, but no file can be made in it.
+        (vec!["watch", "http://127.0.0.1:9/heap", "--dir", "/proc/self"], "--dir /proc/self: "),
     ] {
         let out = common::heapprof_in(work.path(), &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -167,4 +170,18 @@ fn watch_refuses_bad_usage_in_one_line() {
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains(expected), "{err}");
     }
+    // A sample type the target's profiles do not have: known at the first profile.
+    let port = SocketAddr::from(([127, 0, 0, 1], ports::restartable_port()));
+    let server = serve(port, 1);
+    let url = format!("http://{port}/debug/pprof/heap");
+    let args = ["watch", &url, "--dir", d, "--every", "100ms", "--count", "3", "--sample-index", "bogus"];
+    let out = common::heapprof_in(work.path(), &args);
+    server.thread.join().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.ends_with("--sample-index: the profile has no bogus (it has alloc_space, inuse_space)\n"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
 }

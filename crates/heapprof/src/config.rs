@@ -7,6 +7,10 @@ use std::ffi::CStr;
 pub(crate) fn rate_from_env() -> Option<u64> {
     let value = getenv(c"HEAPPROF_RATE")?;
     match parse_bytes(value) {
+        Some(v) if v > crate::sampler::MAX_MEAN => {
+            warn(b"heapprof: HEAPPROF_RATE is above the largest mean the sampler draws with; using 117440512 (112 MiB)\n");
+            Some(v)
+        }
         Some(v) => Some(v),
         None => {
             warn(b"heapprof: HEAPPROF_RATE is not a byte count (e.g. 524288 or 512KiB); using the default 524288\n");
@@ -53,7 +57,8 @@ fn getenv(name: &CStr) -> Option<&'static [u8]> {
 }
 
 /// Parses `512`, `512k`, `512KiB`, `1m`, `1MiB`, `1g`, `1GiB` (case-insensitive
-/// suffixes, powers of 1024). No allocation.
+/// suffixes, powers of 1024). None above `i64::MAX`: profiles hold byte counts as
+/// signed 64-bit values (a rate is a profile's period). No allocation.
 pub(crate) fn parse_bytes(s: &[u8]) -> Option<u64> {
     let (n, rest) = leading_number(s.trim_ascii())?;
     // Compared without allocating: this runs inside the allocator at start-up.
@@ -70,7 +75,7 @@ pub(crate) fn parse_bytes(s: &[u8]) -> Option<u64> {
     } else {
         return None;
     };
-    n.checked_mul(1u64 << shift)
+    n.checked_mul(1u64 << shift).filter(|&v| i64::try_from(v).is_ok())
 }
 
 /// Parses a duration — `500ms`, `30s`, `5m`, `2h`, `1h30m`, or a bare number of
@@ -135,6 +140,9 @@ mod tests {
         assert_eq!(parse_bytes(b"abc"), None);
         assert_eq!(parse_bytes(b"12xb"), None);
         assert_eq!(parse_bytes(b"99999999999999999999"), None);
+        assert_eq!(parse_bytes(b"9223372036854775807"), Some(i64::MAX as u64));
+        assert_eq!(parse_bytes(b"9223372036854775808"), None);
+        assert_eq!(parse_bytes(b"8589934592g"), None);
         assert_eq!(parse_bytes(b"-5"), None);
     }
 

@@ -10,8 +10,11 @@ use crate::thread_state::ThreadState;
 /// Go's `MemProfileRate` default: one sample per 512 KiB allocated, on average.
 pub const DEFAULT_SAMPLE_RATE: u64 = 512 * 1024;
 
-/// Largest mean distance (Go clamps at the same figure).
-const MAX_MEAN: u64 = 112 << 20;
+/// Largest mean distance (Go clamps at the same figure), so that `-ln(u) * mean` stays
+/// far from overflow. Larger rates are taken as this one, so that the profile's period
+/// and the estimates' scale are the mean actually drawn with (Go scales by the rate asked
+/// for, and so over-counts above it).
+pub(crate) const MAX_MEAN: u64 = 112 << 20;
 
 /// With sampling off, how often a thread re-reads the rate, in bytes.
 const OFF_RECHECK: i64 = 1 << 20;
@@ -25,9 +28,10 @@ static THREAD_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Sets the mean number of bytes between samples: 1 records every allocation,
 /// 0 turns sampling off (the exact statistics go on). Takes effect on each thread
-/// at its next sample (at most one interval of the old rate later).
+/// at its next sample (at most one interval of the old rate later). Rates above
+/// 112 MiB are taken as 112 MiB, the largest mean distance the sampler draws.
 pub fn set_sample_rate(bytes: u64) {
-    RATE.store(bytes.min(UNSET - 1), Relaxed);
+    RATE.store(bytes.min(MAX_MEAN), Relaxed);
     // The calling thread draws its next distance with the new rate at once.
     crate::thread_state::with(|st| {
         st.sampler_ready.set(false);
@@ -41,7 +45,7 @@ pub fn sample_rate() -> u64 {
     if r != UNSET {
         return r;
     }
-    let from_env = crate::config::rate_from_env().unwrap_or(DEFAULT_SAMPLE_RATE);
+    let from_env = crate::config::rate_from_env().unwrap_or(DEFAULT_SAMPLE_RATE).min(MAX_MEAN);
     let _ = RATE.compare_exchange(UNSET, from_env, Relaxed, Relaxed);
     RATE.load(Relaxed)
 }
@@ -88,7 +92,7 @@ fn next_distance(st: &ThreadState, rate: u64) -> i64 {
         0 => OFF_RECHECK,
         1 => 0,
         _ => {
-            let mean = rate.min(MAX_MEAN) as f64;
+            let mean = rate as f64;
             // U uniform in (0, 1]: 53 random bits, never zero.
             let u = ((next_random(st) >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
             (-u.ln() * mean) as i64

@@ -1,6 +1,7 @@
 //! At rate 1 every allocation is recorded: per allocation site, the four values of
 //! the profile equal what the test allocated and freed, across sizes, reallocs and
-//! frees on other threads.
+//! frees on other threads. And a rate beyond the largest mean the sampler draws with
+//! is taken as that mean, which the profile states as its period.
 
 use heapprof::pprof::Profile;
 
@@ -71,4 +72,8 @@ fn per_site_values_are_exact_at_rate_one() {
     assert_eq!(site_totals(&p, "site_cross_thread"), [300, 300 * 256, 100, 100 * 256]);
     assert_eq!(heapprof::stats().dropped_samples, 0);
     drop((small, large, grown, shared));
+
+    heapprof::set_sample_rate(u64::MAX);
+    assert_eq!(heapprof::sample_rate(), 112 << 20);
+    assert_eq!(heapprof::heap_profile().period, 112 << 20);
 }

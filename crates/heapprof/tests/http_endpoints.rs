@@ -146,6 +146,9 @@ fn bad_requests_get_one_line_reasons() {
         ("heap?seconds=1.5", "bad seconds"),
         ("allocs?seconds=6", "maximum of 5"),
         ("heap?debug=x", "bad debug"),
+        ("heap?debug=-1", "non-negative"),
+        ("heap?debug=%zz", "bad escape"),
+        ("heap?min_age=%ff", "not UTF-8"),
     ] {
         let r = get(&format!("{base}/{query}"), None);
         let body = String::from_utf8(r.body).unwrap();
@@ -161,6 +164,22 @@ fn bad_requests_get_one_line_reasons() {
         None,
     );
     assert_eq!(r.status, 404);
+}
+
+/// Clients percent-encode queries; of a repeated parameter the first counts, as in Go.
+#[test]
+fn encoded_and_repeated_parameters_read_as_go_reads_them() {
+    let (_server, base) = server(Options::default());
+    let is_text = |query: &str| {
+        let r = get(&format!("{base}/{query}"), None);
+        assert_eq!(r.status, 200, "{query}: {}", String::from_utf8_lossy(&r.body));
+        r.body.starts_with(b"heap profile:")
+    };
+    assert!(is_text("heap?debug=%31"));
+    assert!(is_text("heap?%64ebug=1"));
+    assert!(is_text("heap?debug=1&debug=0"));
+    assert!(!is_text("heap?debug=0&debug=1"));
+    assert!(is_text("heap?min_age=0%73&debug=1"));
 }
 
 #[test]

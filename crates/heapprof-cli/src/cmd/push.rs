@@ -93,6 +93,8 @@ pub fn run(args: &Args) -> Result<()> {
             ExportError::LabelValue { name, .. } if name == "app" => "--app",
             ExportError::LabelValue { .. } => "--label",
             ExportError::CaCert(_) => "--ca-cert",
+            ExportError::Header("org id") => "--org-id",
+            ExportError::Header(_) => "HEAPPROF_PUSH_TOKEN",
             _ => "URL",
         };
         bad(subject, e)

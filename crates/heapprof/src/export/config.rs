@@ -137,6 +137,16 @@ impl Config {
             check_name(&k)?;
             check_value(&k, &v)?;
         }
+        // Sent as header values: a line break would end the header (ureq refuses it later,
+        // with a message that does not say which setting).
+        if self.org_id.as_deref().is_some_and(has_control) {
+            return Err(ExportError::Header("org id"));
+        }
+        if let Auth::Bearer(token) = &self.auth
+            && has_control(token)
+        {
+            return Err(ExportError::Header("bearer token"));
+        }
         if self.queue_bound == 0 {
             return Err(ExportError::Setting("the queue bound must be at least 1"));
         }
@@ -163,6 +173,10 @@ fn check_name(name: &str) -> Result<(), ExportError> {
     let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ok { Ok(()) } else { Err(ExportError::LabelName(name.to_string())) }
+}
+
+fn has_control(value: &str) -> bool {
+    value.chars().any(char::is_control)
 }
 
 /// Values go inside Pyroscope's `name{k=v,...}`: no braces, commas, `=`,
@@ -210,5 +224,13 @@ mod tests {
         assert!(matches!(c.validate(), Err(ExportError::LabelName(_))));
         c.labels = vec![("x".into(), "a,b".into())];
         assert!(matches!(c.validate(), Err(ExportError::LabelValue { .. })));
+        c.labels.clear();
+        c.org_id = Some("tenant\r\nX-Injected: 1".into());
+        assert!(matches!(c.validate(), Err(ExportError::Header("org id"))));
+        c.org_id = Some("tenant-1".into());
+        c.auth = Auth::Bearer("t0ken\n".into());
+        assert!(matches!(c.validate(), Err(ExportError::Header("bearer token"))));
+        c.auth = Auth::Bearer("t0ken".into());
+        assert!(c.validate().is_ok());
     }
 }

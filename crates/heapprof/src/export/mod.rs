@@ -62,6 +62,10 @@ pub enum ExportError {
         /// The value given.
         value: String,
     },
+    /// A value sent as an HTTP header (the org id, the bearer token) holds control
+    /// characters such as a line break. The value is not repeated: it may be a secret.
+    #[error("bad {0}: must not contain control characters such as line breaks")]
+    Header(&'static str),
     /// A numeric setting out of range.
     #[error("bad setting: {0}")]
     Setting(&'static str),

@@ -18,7 +18,8 @@
 //! time, in-use values at its end), `?gc=1` (accepted; a no-op in Rust), and
 //! `/debug/pprof/stats` (the exact statistics as JSON, fields named as in
 //! [`Stats`](crate::Stats)). Anything else is 404 with the list of routes; a bad
-//! query is 400 with a one-line reason.
+//! query is 400 with a one-line reason. Query keys and values are percent-decoded, and
+//! of a repeated parameter the first counts, as in Go.
 //!
 //! The server's threads do not sample their own allocations, nor does [`respond`]:
 //! serving a profile does not change the next one (the exact statistics do count that
@@ -38,7 +39,7 @@ pub use axum_router::router;
 use std::net::{TcpListener, ToSocketAddrs};
 use std::time::Duration;
 
-pub use routes::{Response, respond, stats_json};
+pub use routes::{Response, decode_query_component, respond, stats_json};
 pub use server::Server;
 
 /// How the server behaves.

@@ -80,14 +80,23 @@ struct Params {
 }
 
 impl Params {
+    /// Keys and values are percent-decoded; of a repeated key the first value counts,
+    /// as in Go's `FormValue`.
     fn parse(query: &str) -> Result<Self, String> {
         let mut p = Params::default();
+        let mut seen: Vec<String> = Vec::new();
         for pair in query.split('&').filter(|s| !s.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            match key {
+            let (key, value) = (decode_query_component(key)?, decode_query_component(value)?);
+            if seen.contains(&key) {
+                continue;
+            }
+            let value = value.as_str();
+            match key.as_str() {
                 "debug" => {
-                    p.debug =
-                        value.parse().map_err(|_| format!("bad debug value {value:?}: want an integer"))?;
+                    p.debug = value.parse().map_err(|_| {
+                        format!("bad debug value {value:?}: want 0, 1 or another non-negative integer")
+                    })?;
                 }
                 "seconds" => {
                     let s: i64 =
@@ -104,9 +113,37 @@ impl Params {
                 "min_age" => p.min_age = Some(parse_age(value)?),
                 _ => {}
             }
+            seen.push(key);
         }
         Ok(p)
     }
+}
+
+/// Percent-decodes one key or value of a query string, `+` standing for a space, as
+/// browsers and HTTP clients encode them; the result must be UTF-8.
+pub fn decode_query_component(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
+                out.push(byte.ok_or_else(|| format!("bad escape in {s:?}"))?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("{s:?} is not UTF-8"))
 }
 
 fn heap_route(name: &str, params: &Params, max_seconds: u64, wait: &dyn Fn(Duration)) -> Response {

@@ -100,7 +100,10 @@ pub fn run(args: &Args) -> Result<()> {
     if args.keep == 0 {
         return Err(bad("--keep", "must be at least 1"));
     }
-    std::fs::create_dir_all(&args.dir).map_err(|e| bad(args.dir.display().to_string(), e))?;
+    if args.count == Some(0) {
+        return Err(bad("--count", "must be at least 1"));
+    }
+    check_dir(&args.dir).map_err(|e| bad(format!("--dir {}", args.dir.display()), e))?;
     if let Err(e) = ctrlc::set_handler(|| {
         if STOP.swap(true, Ordering::SeqCst) {
             // A second Ctrl-C while a fetch hangs: leave now.
@@ -111,6 +114,9 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let mut watcher = Watcher::new(args, every, threshold);
     watcher.run_loop();
+    if let Some(e) = watcher.fatal {
+        return Err(e);
+    }
     let how = if STOP.load(Ordering::SeqCst) { "interrupted" } else { "stopped" };
     eprintln!(
         "heapprof: {how} after {} fetch(es), {} failed, {} alert(s); profiles in {}",
@@ -144,6 +150,8 @@ struct Watcher<'a> {
     down_since: Option<Instant>,
     alerts: u64,
     stop: bool,
+    /// Bad usage found only once a profile came (`--sample-index` it does not have).
+    fatal: Option<anyhow::Error>,
 }
 
 impl<'a> Watcher<'a> {
@@ -163,6 +171,7 @@ impl<'a> Watcher<'a> {
             down_since: None,
             alerts: 0,
             stop: false,
+            fatal: None,
         }
     }
 
@@ -171,7 +180,7 @@ impl<'a> Watcher<'a> {
             let started = Instant::now();
             let wait = self.fetch_once();
             self.fetches += 1;
-            if self.stop || self.args.count.is_some_and(|n| self.fetches >= n) {
+            if self.stop || self.fatal.is_some() || self.args.count.is_some_and(|n| self.fetches >= n) {
                 return;
             }
             if !sleep_unless_stopped(wait.saturating_sub(started.elapsed())) {
@@ -230,13 +239,21 @@ impl<'a> Watcher<'a> {
         let stamp = format_utc_seconds(now);
         let Some((index, sample_type, unit)) = followed_type(&profile, self.args.sample_index.as_deref())
         else {
-            let wanted = self.args.sample_index.as_deref().unwrap_or("inuse_space");
-            say(&format!("{stamp}  the profile has no sample type {wanted}; not kept"));
+            let names: Vec<&str> = profile.sample_type.iter().map(|vt| profile.str(vt.r#type)).collect();
+            self.fatal = Some(match &self.args.sample_index {
+                // A target serves the same sample types every time: no use going on.
+                Some(wanted) => bad(
+                    "--sample-index",
+                    format!("the profile has no {wanted} (it has {})", names.join(", ")),
+                ),
+                None => bad(&self.args.url, "the profile has no sample types"),
+            });
             return;
         };
         let (saved, removed) = match self.save(now, bytes) {
             Ok(r) => r,
             Err(e) => {
+                self.failed += 1;
                 say(&format!("{stamp}  cannot save the profile: {}", one_line(&e)));
                 (None, 0)
             }
@@ -360,6 +377,15 @@ impl<'a> Watcher<'a> {
             self.stop = true;
         }
     }
+}
+
+/// Creates `dir` if missing and checks that a file can be written in it, so that a
+/// directory the profiles cannot go to is a usage error at once, not a failure per fetch.
+fn check_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".heapprof-watch-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
 }
 
 /// (index, name, unit) of the sample type followed.

@@ -46,6 +46,9 @@ pub fn sample_rate() -> u64 {
         return r;
     }
     let from_env = crate::config::rate_from_env().unwrap_or(DEFAULT_SAMPLE_RATE).min(MAX_MEAN);
+    // HEAPPROF_SYMBOLIZE is read now too, though used only when a profile is made, so
+    // that a bad value is reported at start-up with the others.
+    crate::heap::symbolization();
     let _ = RATE.compare_exchange(UNSET, from_env, Relaxed, Relaxed);
     RATE.load(Relaxed)
 }

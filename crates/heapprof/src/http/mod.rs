@@ -147,9 +147,9 @@ pub mod __fuzz {
         options: &Options,
         wait: &dyn Fn(Duration),
     ) -> std::io::Result<Vec<u8>> {
-        let response = super::server::answer(request, options, wait)?;
+        let (response, send_body) = super::server::answer(request, options, wait)?;
         let mut out = Vec::new();
-        super::server::write_response(&mut out, &response)?;
+        super::server::write_response(&mut out, &response, send_body)?;
         Ok(out)
     }
 }

@@ -96,7 +96,7 @@ fn accept(listener: &TcpListener, queue: &SyncSender<TcpStream>, stopping: &Atom
                     headers: vec![("Retry-After", "1".into())],
                     body: b"all profile workers are busy; try again\n".to_vec(),
                 };
-                let _ = write_response(&mut stream, &busy);
+                let _ = write_response(&mut stream, &busy, true);
             }
             Err(TrySendError::Disconnected(_)) => return,
         }
@@ -114,57 +114,62 @@ fn work(jobs: &Mutex<Receiver<TcpStream>>, options: &Options) {
 fn serve_connection(stream: &mut TcpStream, options: &Options) -> std::io::Result<()> {
     stream.set_read_timeout(Some(options.read_timeout))?;
     stream.set_write_timeout(Some(options.write_timeout))?;
-    let response = answer(stream, options, &std::thread::sleep)?;
-    write_response(stream, &response)?;
+    let (response, send_body) = answer(stream, options, &std::thread::sleep)?;
+    write_response(stream, &response, send_body)?;
     let _ = stream.shutdown(std::net::Shutdown::Both);
     Ok(())
 }
 
 /// Reads a request head from `stream` and answers it: a worker's job minus the socket's
 /// options, so that the fuzz target `http_head` can drive it with arbitrary bytes.
-/// `wait` is how a `?seconds=N` delta waits.
+/// `wait` is how a `?seconds=N` delta waits. Also says whether the body is sent (not
+/// for `HEAD`, whose answer still states the length `GET`'s would have).
 pub(super) fn answer(
     stream: &mut impl Read,
     options: &Options,
     wait: &dyn Fn(Duration),
-) -> std::io::Result<Response> {
+) -> std::io::Result<(Response, bool)> {
     Ok(match read_head(stream, options.max_request_bytes) {
         Ok(head) => route(&head, options, wait),
         Err(HeadError::Io(e)) => return Err(e),
-        Err(HeadError::Bad(status, reason)) => Response {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            headers: vec![],
-            body: format!("{reason}\n").into_bytes(),
-        },
+        Err(HeadError::Bad(status, reason)) => (
+            Response {
+                status,
+                content_type: "text/plain; charset=utf-8",
+                headers: vec![],
+                body: format!("{reason}\n").into_bytes(),
+            },
+            true,
+        ),
     })
 }
 
-fn route(head: &str, options: &Options, wait: &dyn Fn(Duration)) -> Response {
+fn route(head: &str, options: &Options, wait: &dyn Fn(Duration)) -> (Response, bool) {
     let plain = |status, body: &str| Response {
         status,
         content_type: "text/plain; charset=utf-8",
         headers: vec![],
         body: format!("{body}\n").into_bytes(),
     };
-    let mut lines = head.split("\r\n");
+    // Lines end in CRLF, or in a bare LF, which Go's server also accepts.
+    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let request_line = lines.next().unwrap_or("");
     let mut parts = request_line.split(' ');
     let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
-        return plain(400, "malformed request line");
+        return (plain(400, "malformed request line"), true);
     };
-    // No control characters in a request line (RFC 9112): a bare LF or CR in the target
+    // No control characters in a request line (RFC 9112): a bare CR in the target
     // would otherwise reach the routes and be echoed into a one-line error.
     if request_line.contains(|c: char| c.is_ascii_control()) {
-        return plain(400, "malformed request line");
+        return (plain(400, "malformed request line"), true);
     }
     if !version.starts_with("HTTP/1.") {
-        return plain(505, "only HTTP/1.x is served");
+        return (plain(505, "only HTTP/1.x is served"), true);
     }
     if method != "GET" && method != "HEAD" {
         let mut r = plain(405, "only GET is served");
         r.headers.push(("Allow", "GET, HEAD".into()));
-        return r;
+        return (r, true);
     }
     if let Some(token) = &options.token {
         let authorized = lines.any(|l| {
@@ -176,16 +181,21 @@ fn route(head: &str, options: &Options, wait: &dyn Fn(Duration)) -> Response {
         if !authorized {
             let mut r = plain(401, "a bearer token is required (Authorization: Bearer ...)");
             r.headers.push(("WWW-Authenticate", "Bearer".into()));
-            return r;
+            return (r, true);
         }
     }
+    let target = origin_form(target);
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut response = respond(path, query, options.max_seconds, wait);
-    if method == "HEAD" {
-        response.headers.push(("X-Content-Length", response.body.len().to_string()));
-        response.body.clear();
-    }
-    response
+    (respond(path, query, options.max_seconds, wait), method != "HEAD")
+}
+
+/// The path and query of a request target: servers must accept the absolute form
+/// (`http://host/path`, RFC 9112 3.2.2) as well as the usual `/path`.
+fn origin_form(target: &str) -> &str {
+    let Some(rest) = target.strip_prefix("http://").or_else(|| target.strip_prefix("https://")) else {
+        return target;
+    };
+    rest.find(['/', '?']).map_or("/", |i| &rest[i..])
 }
 
 enum HeadError {
@@ -213,7 +223,7 @@ fn read_head(stream: &mut impl Read, max: usize) -> Result<String, HeadError> {
         let from = buf.len().saturating_sub(3);
         buf.extend_from_slice(&chunk[..n]);
         let too_large = || HeadError::Bad(431, format!("request head larger than {max} bytes"));
-        if let Some(end) = buf[from..].windows(4).position(|w| w == b"\r\n\r\n").map(|i| from + i) {
+        if let Some(end) = blank_line(&buf[from..]).map(|i| from + i) {
             // The read that brought the blank line may have brought the head past `max`.
             if end > max {
                 return Err(too_large());
@@ -229,7 +239,16 @@ fn read_head(stream: &mut impl Read, max: usize) -> Result<String, HeadError> {
     }
 }
 
-pub(super) fn write_response(stream: &mut impl Write, r: &Response) -> std::io::Result<()> {
+/// Where the blank line that ends a head starts in `bytes` (its line break before it
+/// included), with CRLF or bare LF line ends.
+fn blank_line(bytes: &[u8]) -> Option<usize> {
+    (0..bytes.len()).find(|&i| {
+        let rest = &bytes[i..];
+        rest.starts_with(b"\r\n\r\n") || rest.starts_with(b"\n\n") || rest.starts_with(b"\n\r\n")
+    })
+}
+
+pub(super) fn write_response(stream: &mut impl Write, r: &Response, send_body: bool) -> std::io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
          X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n",
@@ -243,7 +262,9 @@ pub(super) fn write_response(stream: &mut impl Write, r: &Response) -> std::io::
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
-    stream.write_all(&r.body)?;
+    if send_body {
+        stream.write_all(&r.body)?;
+    }
     stream.flush()
 }
 
@@ -268,7 +289,7 @@ mod tests {
     use super::*;
 
     fn answer_bytes(request: &[u8], options: &Options) -> Response {
-        answer(&mut &request[..], options, &|_| {}).expect("a slice reads without error")
+        answer(&mut &request[..], options, &|_| {}).expect("a slice reads without error").0
     }
 
     /// A client that sends one byte per read.
@@ -300,6 +321,34 @@ mod tests {
         assert_eq!(answer_bytes(b"GET /debug/pprof/ HTTP/1.1\r\n\r\n", &Options::default()).status, 200);
     }
 
+    /// As Go's server: bare LF line ends and the absolute form of the target are read;
+    /// `HEAD` states the length of what `GET` would send, and sends nothing.
+    #[test]
+    fn lenient_heads_and_head_requests_are_answered_as_go_answers_them() {
+        let options = Options::default();
+        for request in [
+            &b"GET /debug/pprof/ HTTP/1.1\nHost: x\n\n"[..],
+            b"GET /debug/pprof/ HTTP/1.1\r\nHost: x\n\r\n",
+            b"GET http://127.0.0.1:6060/debug/pprof/ HTTP/1.1\r\n\r\n",
+            b"GET https://example.com/debug/pprof/?debug=1 HTTP/1.1\r\n\r\n",
+        ] {
+            assert_eq!(answer_bytes(request, &options).status, 200, "{:?}", String::from_utf8_lossy(request));
+        }
+        assert_eq!(answer_bytes(b"GET http://example.com HTTP/1.1\r\n\r\n", &options).status, 404);
+        let wire = |request: &[u8]| {
+            let (r, send_body) = answer(&mut &request[..], &options, &|_| {}).unwrap();
+            let mut out = Vec::new();
+            write_response(&mut out, &r, send_body).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let get = wire(b"GET /debug/pprof/ HTTP/1.1\r\n\r\n");
+        let head = wire(b"HEAD /debug/pprof/ HTTP/1.1\r\n\r\n");
+        let (get_head, body) = get.split_once("\r\n\r\n").unwrap();
+        assert!(!body.is_empty());
+        assert!(get_head.contains(&format!("Content-Length: {}\r\n", body.len())), "{get_head}");
+        assert_eq!(head, format!("{get_head}\r\n\r\n"), "HEAD: GET's head, no body");
+    }
+
     /// Regression (fuzz target `http_head`): a head whose blank line arrived in the read
     /// that took it past `max_request_bytes` was served, up to 1,023 bytes over.
     #[test]
@@ -313,7 +362,7 @@ mod tests {
             let options = Options { max_request_bytes: 64, ..Options::default() };
             let want = if head_len <= 64 { 200 } else { 431 };
             assert_eq!(answer_bytes(&request, &options).status, want, "a {head_len}-byte head");
-            let r = answer(&mut ByteAtATime(&request), &options, &|_| {}).expect("read");
+            let (r, _) = answer(&mut ByteAtATime(&request), &options, &|_| {}).expect("read");
             assert_eq!(r.status, want, "a {head_len}-byte head, a byte at a time");
         }
     }

@@ -410,6 +410,10 @@ fn find_file(file: &str, build_id: &str, opts: &SymbolizeOptions) -> Lookup {
     }
     let mut seen = BTreeSet::new();
     candidates.retain(|c| seen.insert(c.clone()));
+    if candidates.is_empty() {
+        let why = format!("nowhere to look for {file:?}: not an absolute path, and no build id");
+        return Lookup { reasons: vec![why], ..Lookup::default() };
+    }
     let wanted_id = (!build_id.is_empty()).then_some(build_id);
     let mut reasons = Vec::new();
     let mut missing = Vec::new();
@@ -515,4 +519,30 @@ fn frames_from_lines(p: &Profile, l: &Location, functions: &HashMap<u64, &Functi
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use heapprof_profile::Sample;
+
+    use super::*;
+
+    /// A mapping named by a relative path and without build id (as crafted or old
+    /// profiles have) leaves nothing to look at, and the report says so.
+    #[test]
+    fn a_relative_file_without_build_id_is_reported_as_nowhere_to_look() {
+        let mut b = ProfileBuilder::new(&[("inuse_space", "bytes")]);
+        let filename = b.intern("main.bin");
+        let mapping = b.add_mapping(Mapping {
+            memory_start: 0x1000,
+            memory_limit: 0x2000,
+            filename,
+            ..Mapping::default()
+        });
+        let location = b.add_location(mapping, 0x1500, Vec::new());
+        b.profile_mut().sample.push(Sample { location_id: vec![location], value: vec![1], label: vec![] });
+        let (_, reports) = symbolize_profile(&b.finish(), &SymbolizeOptions::default()).unwrap();
+        let MappingOutcome::NotFound { tried } = &reports[0].outcome else { panic!("{reports:?}") };
+        assert_eq!(tried, &["nowhere to look for \"main.bin\": not an absolute path, and no build id"]);
+    }
 }

@@ -63,7 +63,9 @@ for seed in \
     "\000\377GET /debug/pprof/heap HTTP/1.1\r\nHost: x\r\n" \
     "\100\377GET /debug/pprof/heap HTTP/1.1\r\nHost: x\r\n" \
     "\300\377GET /debug/pprof/heap HTTP/1.1\r\nHost: x\r\n" \
-    "\000\377GET /debug/pprof/heap HTTP/1.1\r\nHost: \377\376\r\n\r\n"; do
+    "\000\377GET /debug/pprof/heap HTTP/1.1\r\nHost: \377\376\r\n\r\n" \
+    "\000\377GET /debug/pprof/heap?debug=1 HTTP/1.1\nHost: x\n\n" \
+    "\000\377GET http://127.0.0.1:6060/debug/pprof/allocs?debug=%31 HTTP/1.1\r\nHost: x\r\n\r\n"; do
     i=$((i + 1))
     printf '%b' "$seed" > "$dest/seed-$i"
 done

@@ -61,7 +61,7 @@ pub fn main() -> ExitCode {
             .unwrap_or_else(|| "panic".to_string());
         eprintln!("heapprof: internal error: {}", msg.split_whitespace().collect::<Vec<_>>().join(" "));
     }));
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
@@ -94,6 +94,18 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The command line, with options that take a value accepting a negative number
+/// (`--nodefraction -1`), so that the option rejects it with its own message
+/// rather than clap taking `-1` for an unknown flag.
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let negative_values = |a: clap::Arg| {
+        if a.is_positional() || !a.get_action().takes_values() { a } else { a.allow_negative_numbers(true) }
+    };
+    let command = Cli::command().mut_args(negative_values).mut_subcommands(|c| c.mut_args(negative_values));
+    Cli::from_arg_matches(&command.try_get_matches()?)
+}
+
 /// `--help` and `--version` print normally; a usage error is one line, status 2.
 fn usage_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
@@ -108,15 +120,40 @@ fn usage_error(e: clap::Error) -> ExitCode {
             ExitCode::from(2)
         }
         _ => {
-            let text = e.render().to_string();
-            let first = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("bad usage")
-                .trim_start_matches("error: ")
-                .trim();
-            eprintln!("heapprof: {first} (see heapprof --help)");
+            eprintln!("heapprof: {}", usage_line(&e.render().to_string(), named_subcommand().as_deref()));
             ExitCode::from(2)
         }
     }
+}
+
+/// clap's multi-line message as one line: the message with the names clap lists
+/// under it, its tips in parentheses, and where to find help, e.g. `top: the
+/// following required arguments were not provided: <SOURCE>... (see heapprof top
+/// --help)`.
+fn usage_line(text: &str, subcommand: Option<&str>) -> String {
+    let mut message = Vec::new();
+    let mut tips = String::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(tip) = line.strip_prefix("tip:") {
+            tips = tips + " (" + tip.trim() + ")";
+        } else if !line.starts_with("Usage:") && !line.starts_with("For more information") {
+            message.push(line.trim_start_matches("error:").trim());
+        }
+    }
+    let message = if message.is_empty() { "bad usage".to_string() } else { message.join(" ") };
+    match subcommand {
+        Some(sub) => format!("{sub}: {message}{tips} (see heapprof {sub} --help)"),
+        None => format!("{message}{tips} (see heapprof --help)"),
+    }
+}
+
+/// The subcommand named on the command line (the first argument naming one):
+/// some errors, a bad value for instance, do not say which it was.
+fn named_subcommand() -> Option<String> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    std::env::args_os()
+        .skip(1)
+        .filter_map(|a| a.into_string().ok())
+        .find(|a| command.find_subcommand(a).is_some())
 }

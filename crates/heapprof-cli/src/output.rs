@@ -1,16 +1,16 @@
 //! Writing reports to stdout and files: buffered, modest colour on a terminal
 //! (never when NO_COLOR is set), and a closed pipe ends quietly. Files are
-//! written through a temporary file, so a failure leaves nothing half-written.
+//! written through a temporary file, so a failure leaves nothing half-written;
+//! `-` is stdout.
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::error::ClosedPipe;
+use crate::error::{ClosedPipe, bad};
 
 const BOLD: &str = "\x1b[1m";
 const RED: &str = "\x1b[31m";
@@ -137,10 +137,50 @@ fn stdout_result(result: io::Result<()>) -> Result<()> {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory, so
-/// that a failure never leaves a half-written profile behind.
+/// Writes `bytes` to `path` as the library writes profiles
+/// ([`heapprof::write_atomically`]: through a temporary file and a rename, so a
+/// failure never leaves a half-written file; symlinks, devices and FIFOs written
+/// through), or to stdout when `path` is `-`. An output path that cannot be (a
+/// missing directory, a directory in the file's place) is bad input.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_file_with(path, |w| w.write_all(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())))
+    if path.as_os_str() == "-" {
+        let mut out = io::stdout().lock();
+        return stdout_result(out.write_all(bytes).and_then(|()| out.flush()));
+    }
+    heapprof::write_atomically(path, bytes).map_err(|e| match e {
+        heapprof::Error::Write { source, .. } if is_bad_path(&source) => {
+            bad(path.display().to_string(), source)
+        }
+        e => anyhow::Error::new(e),
+    })
+}
+
+/// Checks that files can be created in `dir`, for a command that writes there later
+/// (after a program ran, at every fetch): a one-line reason when they cannot.
+/// Creating one is the only test that answers for permissions, ACLs and read-only
+/// mounts alike.
+pub fn writable_dir(dir: &Path) -> std::result::Result<(), String> {
+    match std::fs::metadata(dir) {
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+        Ok(m) if !m.is_dir() => return Err(format!("{} is not a directory", dir.display())),
+        Ok(_) => {}
+    }
+    let probe = dir.join(format!(".heapprof-probe.{}", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        // Left by an earlier process with this pid: the directory was writable.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!("cannot create files in {}: {e}", dir.display())),
+    }
+}
+
+/// Whether the path itself is wrong (not, say, the disk full).
+fn is_bad_path(e: &io::Error) -> bool {
+    use io::ErrorKind::{InvalidInput, IsADirectory, NotADirectory, NotFound};
+    matches!(e.kind(), NotFound | NotADirectory | IsADirectory | InvalidInput)
 }
 
 /// Writes the text `write` makes to `path`, as [`write_file`] does.
@@ -152,24 +192,12 @@ pub fn write_text_file(path: &Path, write: impl FnOnce(&mut dyn fmt::Write) -> f
     })
 }
 
-/// Writes to `path` through a buffered temporary file in the same directory,
-/// renamed into place once `write` succeeds and removed if anything fails.
+/// Writes what `write` makes to `path`, as [`write_file`] does; nothing is
+/// written if `write` fails.
 pub fn write_file_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let io_error = |e: io::Error| anyhow::anyhow!("{}: {e}", path.display());
-    let written = File::create(&tmp).map_err(io_error).and_then(|file| {
-        let mut out = BufWriter::with_capacity(1 << 16, file);
-        write(&mut out)?;
-        out.flush().map_err(io_error)?;
-        drop(out);
-        std::fs::rename(&tmp, path).map_err(io_error)
-    });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    let mut bytes = Vec::new();
+    write(&mut bytes)?;
+    write_file(path, &bytes)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Reading profiles: a file path, or an `http(s)://` URL fetched with a small
 //! blocking client (`?seconds=N` asks Go's endpoints for a delta profile).
 
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -53,10 +54,20 @@ pub fn fetch(spec: &str, seconds: Option<u64>) -> Result<Vec<u8>> {
             return Err(bad(spec, "is a directory"));
         }
         let max = max_input()?;
+        let too_large = || bad(spec, format!("file is larger than {max} bytes (see {MAX_BYTES_VAR})"));
         if meta.len() > max {
-            return Err(bad(spec, format!("file is larger than {max} bytes (see {MAX_BYTES_VAR})")));
+            return Err(too_large());
         }
-        return std::fs::read(spec).map_err(|e| bad(spec, io_problem(&e)));
+        // Devices, FIFOs and /proc files report a length of 0: the read itself is
+        // bounded, one byte past the limit to tell a file that is just too large.
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        std::fs::File::open(spec)
+            .and_then(|f| f.take(max.saturating_add(1)).read_to_end(&mut bytes))
+            .map_err(|e| bad(spec, io_problem(&e)))?;
+        if bytes.len() as u64 > max {
+            return Err(too_large());
+        }
+        return Ok(bytes);
     }
     let url = with_seconds(spec, seconds);
     let timeout = SLACK + Duration::from_secs(seconds.unwrap_or(0));

@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -180,4 +181,81 @@ fn a_gzip_bomb_stops_at_the_bound() {
     let err = common::stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("HEAPPROF_MAX_PROFILE_BYTES") && err.lines().count() == 1, "{err}");
+}
+
+/// Linux's O_NONBLOCK (libc is not a dependency of these tests).
+const O_NONBLOCK: i32 = 0o4000;
+
+/// `heapprof top <path>` with a 1000-byte bound, its address space capped at
+/// 1 GiB (`ulimit -v`) so that an unbounded read fails fast instead of filling
+/// the machine's memory.
+fn top_bounded(path: &str) -> std::process::Output {
+    std::process::Command::new("sh")
+        .args(["-c", "ulimit -v 1048576 && exec \"$0\" top \"$1\"", env!("CARGO_BIN_EXE_heapprof"), path])
+        .env("HEAPPROF_MAX_PROFILE_BYTES", "1000")
+        .output()
+        .expect("run heapprof")
+}
+
+fn assert_over_the_bound(out: &std::process::Output, path: &str) {
+    let err = common::stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{path}: {err}");
+    assert_eq!(err.lines().count(), 1, "{path}: {err}");
+    assert!(err.contains(path) && err.contains("larger than 1000 bytes"), "{path}: {err}");
+}
+
+/// Regression: files whose length reads as 0 (devices, FIFOs, /proc) were read
+/// without bound: `heapprof top /dev/zero` grew to gigabytes.
+#[test]
+fn devices_fifos_and_proc_files_stop_at_the_bound() {
+    for path in ["/dev/zero", "/proc/self/maps"] {
+        assert_over_the_bound(&top_bounded(path), path);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("zeros.fifo");
+    let fifo = fifo.to_str().expect("utf-8 temp path");
+    let made = std::process::Command::new("mkfifo").arg(fifo).status().expect("run mkfifo");
+    assert!(made.success(), "mkfifo {fifo}");
+    // 64 KiB of zeros, then the end: without a bound that is a protobuf error.
+    let writer_path = fifo.to_string();
+    let writer = std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new().write(true).open(writer_path).expect("open the FIFO");
+        // The reader may stop early (a broken pipe): that is its right.
+        let _ = f.write_all(&[0u8; 64 << 10]);
+    });
+    let out = top_bounded(fifo);
+    // Unblock the writer if heapprof never opened the FIFO (O_NONBLOCK: this open
+    // itself never waits for a writer).
+    let _ = std::fs::OpenOptions::new().read(true).custom_flags(O_NONBLOCK).open(fifo);
+    writer.join().expect("writer thread");
+    assert_over_the_bound(&out, fifo);
+}
+
+/// Regression: clap's error was cut to its first line, which lost the names it
+/// lists under it ("the following required arguments were not provided: (see …)").
+#[test]
+fn usage_errors_keep_the_names_on_one_line() {
+    let p = "default/full.pb.gz";
+    let err = fails_with_one_line(&["top"], "top: ");
+    assert!(err.contains("<SOURCE>") && err.ends_with("(see heapprof top --help)\n"), "{err:?}");
+    for cmd in ["diff", "flamegraph", "merge", "list", "push", "watch", "run", "convert", "peek"] {
+        let err = fails_with_one_line(&[cmd], &format!("heapprof {cmd} --help"));
+        assert!(err.contains("not provided: ") && err.contains(['<', '-']), "{cmd}: {err:?}");
+        assert!(!err.contains(": (see"), "{cmd}: {err:?}");
+    }
+    let err = fails_with_one_line(&["top", "--lines", "--files", p], "--lines");
+    assert!(err.contains("cannot be used with '--files'"), "{err:?}");
+    let err = fails_with_one_line(&["top", "--no-such-flag", p], "--no-such-flag");
+    assert!(err.contains("(see heapprof top --help)"), "{err:?}");
+    fails_with_one_line(&["no-such-command"], "no-such-command");
+    fails_with_one_line(&["top", "--format", "xml", p], "xml");
+    fails_with_one_line(&["top", "--nodecount", "many", p], "many");
+    fails_with_one_line(&["--symbolize", "always", "top", p], "always");
+    // A negative number is the option's value, refused by the option's own check.
+    for (option, value) in [("--nodefraction", "-1"), ("--nodecount", "-1"), ("--edgefraction", "-0.5")] {
+        let space = fails_with_one_line(&["top", option, value, p], option);
+        let equals = fails_with_one_line(&["top", &format!("{option}={value}"), p], option);
+        assert_eq!(space, equals);
+        assert!(!space.contains("unexpected argument"), "{space:?}");
+    }
 }

@@ -162,7 +162,10 @@ fn watch_refuses_bad_usage_in_one_line() {
         (vec!["watch", "heap.pb.gz", "--dir", d], "not an http:// or https:// URL"),
         (vec!["watch", "http://127.0.0.1:9/heap", "--dir", d, "--count", "0"], "--count: must be at least 1"),
         // Exists, but no file can be made in it.
-        (vec!["watch", "http://127.0.0.1:9/heap", "--dir", "/proc/self"], "--dir /proc/self: "),
+        (
+            vec!["watch", "http://127.0.0.1:9/heap", "--dir", "/proc/self"],
+            "--dir: cannot create files in /proc/self: ",
+        ),
     ] {
         let out = common::heapprof_in(work.path(), &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

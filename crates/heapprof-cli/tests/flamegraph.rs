@@ -5,6 +5,8 @@ mod common;
 
 use std::path::Path;
 
+use heapprof_profile::{ProfileBuilder, encode_gzip};
+
 /// Runs `heapprof` in the corpus with `args` plus `-o <tmp>/<file>` and returns
 /// what it wrote.
 fn run_to_file(args: &[&str], file: &str) -> String {
@@ -101,8 +103,35 @@ fn bad_sample_index_is_one_line_and_status_2() {
 }
 
 #[test]
-fn unwritable_output_is_status_1() {
+fn output_in_a_missing_directory_is_bad_input() {
     let out = common::heapprof(&["flamegraph", "default/full.pb.gz", "-o", "/nonexistent/dir/x.svg"]);
-    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("/nonexistent/dir/x.svg") && err.contains("no such directory: /nonexistent/dir"),
+        "{err}"
+    );
     assert!(!Path::new("/nonexistent/dir/x.svg").exists());
+}
+
+/// Regression: no samples to draw was an internal error (status 1, "No stack
+/// counts found") where `--folded` and `graph` print an empty result.
+#[test]
+fn no_samples_draw_an_empty_flame_graph() {
+    let empty = ProfileBuilder::new(&[("inuse_space", "bytes")]).finish();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let empty_path = dir.path().join("empty.pb.gz");
+    std::fs::write(&empty_path, encode_gzip(&empty)).expect("write the profile");
+    let empty_path = empty_path.to_str().expect("utf-8 temp path");
+    for args in [
+        &["flamegraph", "--focus", "zzz", "default/full.pb.gz"][..],
+        &["flamegraph", "--ignore", ".", "default/full.pb.gz"],
+        &["flamegraph", empty_path],
+        &["flamegraph", "--focus", "zzz", "--base", "default/cache.pb.gz", "default/full.pb.gz"],
+    ] {
+        let svg = run_to_file(args, "empty.svg");
+        assert!(svg.starts_with("<?xml") && svg.trim_end().ends_with("</svg>"), "{args:?}: {svg}");
+        assert!(svg.contains(">inuse_space: 0") && svg.contains("No samples to draw"), "{args:?}: {svg}");
+    }
 }

@@ -80,6 +80,11 @@ fn serves_the_page_and_the_views() {
     let (status, ct, svg) = get(&web, "/flamegraph.svg?p=0&focus=fillCache");
     assert_eq!((status, ct.as_str()), (200, "image/svg+xml"));
     assert!(svg.contains("main.fillCache") && !svg.contains("main.bigBuffers"));
+
+    // Regression: a focus matching nothing answered 500 (inferno refuses to draw no samples).
+    let (status, ct, svg) = get(&web, "/flamegraph.svg?p=0&focus=zzz");
+    assert_eq!((status, ct.as_str()), (200, "image/svg+xml"), "{svg}");
+    assert!(svg.starts_with("<?xml") && svg.contains("No samples to draw"), "{svg}");
 }
 
 #[test]

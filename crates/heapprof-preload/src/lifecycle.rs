@@ -52,6 +52,7 @@ fn set_up() {
         warn_parts(&[b"heapprof: atexit failed; no profile will be written at exit"]);
     }
     if writes_profile(settings) {
+        writer::check_output(settings);
         writer::start_background(settings);
     }
 }

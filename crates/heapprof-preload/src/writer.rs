@@ -33,6 +33,45 @@ pub(crate) fn exit_path(settings: &Settings) -> PathBuf {
     PathBuf::from(path)
 }
 
+/// Says now, at start-up, if the exit profile cannot be written: a failure at exit
+/// is reported too, but often unseen, as programs may close stderr in their own
+/// exit handlers, which run before ours (coreutils' `close_stdout` does).
+pub(crate) fn check_output(settings: &Settings) {
+    let path = exit_path(settings);
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let problem = if path.is_dir() {
+        format!("{} is a directory", path.display())
+    } else if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_symlink()) {
+        // Written through the link: its own directory is not the one that matters.
+        return;
+    } else {
+        match std::fs::metadata(dir) {
+            Err(e) => format!("{}: {e}", dir.display()),
+            Ok(m) if !m.is_dir() => format!("{} is not a directory", dir.display()),
+            Ok(_) => match can_create_in(dir) {
+                Ok(()) => return,
+                Err(e) => format!("cannot create files in {}: {e}", dir.display()),
+            },
+        }
+    };
+    warn_parts(&[
+        b"heapprof: HEAPPROF_OUTPUT=",
+        settings.output,
+        b": ",
+        problem.as_bytes(),
+        b"; the profile at exit will not be written unless that changes",
+    ]);
+}
+
+/// Whether this process may create files in `dir`, asked without creating one (a
+/// probe file would be seen by the program and whatever watches the directory).
+fn can_create_in(dir: &Path) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())?;
+    // SAFETY: a NUL-terminated path. AT_EACCESS: the effective ids, which `open` uses.
+    let r = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK | libc::X_OK, libc::AT_EACCESS) };
+    if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
 /// Where periodic profiles go: `HEAPPROF_DIR`, else the exit profile's directory.
 fn periodic_dir(settings: &Settings) -> PathBuf {
     match settings.dir {

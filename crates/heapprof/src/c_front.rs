@@ -101,6 +101,10 @@ pub fn parse_duration(s: &[u8]) -> Option<std::time::Duration> {
     crate::config::parse_duration(s)
 }
 
+/// Which file is at a path, and which version of it: how `heapprof run` tells the
+/// profiles its program wrote from those that were there before.
+pub use crate::symbols::mapped_file::FileStamp;
+
 /// Writes one line to stderr without allocating (a failure is ignored).
 pub fn warn(msg: &[u8]) {
     crate::config::warn(msg);

@@ -161,11 +161,20 @@ pub fn write_heap_profile(path: impl AsRef<Path>) -> Result<(), crate::Error> {
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so that a
-/// crash never leaves a partial file under the final name.
+/// crash never leaves a partial file under the final name. A symlink is written
+/// through (the file it names is replaced; the link stays), and what exists but
+/// is neither a regular file nor a directory (a device such as /dev/null, a FIFO)
+/// is written to directly: a rename would replace it with a regular file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), crate::Error> {
     let io_error = |source| crate::Error::Write { path: path.to_path_buf(), source };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path
+    let target = follow_links(path).map_err(io_error)?;
+    if std::fs::metadata(&target).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let written =
+            std::fs::OpenOptions::new().write(true).open(&target).and_then(|mut f| f.write_all(bytes));
+        return written.map_err(io_error);
+    }
+    let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = target
         .file_name()
         .ok_or_else(|| io_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path")))?;
     let mut tmp_name = std::ffi::OsString::from(".");
@@ -173,16 +182,43 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), crate::Error> {
     tmp_name.push(format!(".tmp.{}.{}", std::process::id(), clock::monotonic_nanos()));
     let tmp: PathBuf = dir.join(tmp_name);
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::File::create(&tmp).map_err(|e| cannot_create_in(dir, e))?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, &target)
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(io_error(e));
     }
     Ok(())
+}
+
+/// `path` with the symlinks at its end followed, as `open` would (at most 40, the
+/// kernel's limit): the file that writing to `path` writes. A dangling link
+/// gives the path it points to, which is then created.
+fn follow_links(path: &Path) -> std::io::Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Ok(path);
+        }
+        let link = std::fs::read_link(&path)?;
+        // A relative link is relative to its own directory (an absolute one replaces the path).
+        path = path.parent().map_or_else(|| link.clone(), |dir| dir.join(&link));
+    }
+    Err(std::io::Error::from_raw_os_error(libc::ELOOP))
+}
+
+/// The temporary file could not be made in `dir`: said of the directory, since
+/// the bare error ("No such file or directory") would seem to be about the file.
+fn cannot_create_in(dir: &Path, e: std::io::Error) -> std::io::Error {
+    let why = match std::fs::metadata(dir) {
+        Err(_) => format!("no such directory: {}", dir.display()),
+        Ok(m) if !m.is_dir() => format!("not a directory: {}", dir.display()),
+        Ok(_) => format!("cannot create a file in {}: {e}", dir.display()),
+    };
+    std::io::Error::new(e.kind(), why)
 }
 
 impl HeapSnapshot {

@@ -2,18 +2,19 @@
 //! its `malloc` heap is sampled and written as a pprof profile at exit, then says
 //! where the profiles went and prints the top 5 allocation sites.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::SystemTime;
 
 use anyhow::{Context, Result};
-use heapprof::__preload::{parse_bytes, parse_duration};
+use heapprof::__preload::{FileStamp, parse_bytes, parse_duration};
 use heapprof_profile::report::{Granularity, TopOptions, TrimOptions};
 
 use crate::error::bad;
 use crate::options::{Selection, report_of};
+use crate::output::writable_dir;
 use crate::source;
 
 /// The preload library's file name, as cargo names the cdylib.
@@ -77,9 +78,16 @@ pub fn run(args: &Args) -> Result<()> {
     if output.file_name().is_none() {
         return Err(bad("-o", format!("{} is not a file path", args.output.display())));
     }
+    // Checked now: the library could only say so at the program's exit, the run wasted.
+    if output.is_dir() {
+        return Err(bad("-o", format!("{} is a directory", args.output.display())));
+    }
+    let output_dir = output.parent().unwrap_or(Path::new("/"));
+    writable_dir(output_dir).map_err(|e| bad("-o", e))?;
     let dir = args.dir.as_ref().map(|d| cwd.join(d));
     if let Some(d) = &dir {
         std::fs::create_dir_all(d).map_err(|e| bad("--dir", format!("{}: {e}", d.display())))?;
+        writable_dir(d).map_err(|e| bad("--dir", e))?;
     }
 
     let mut command = Command::new(&args.command[0]);
@@ -110,11 +118,12 @@ pub fn run(args: &Args) -> Result<()> {
 
     // Ctrl-C goes to the whole foreground group: let the program decide, and still report.
     let _ = ctrlc::set_handler(|| {});
-    let started = SystemTime::now();
+    let places = Places::new(output, dir);
+    let before = places.stamps();
     let program = args.command[0].to_string_lossy().into_owned();
     let status = command.status().map_err(|e| bad(&program, format!("cannot run: {e}")))?;
 
-    report(&output, dir.as_deref(), started);
+    report(&places, &before);
     use std::os::unix::process::ExitStatusExt;
     let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     if code != 0 {
@@ -165,19 +174,67 @@ fn find_library() -> Result<PathBuf> {
     ))
 }
 
-/// Whether `path` was written since `since`.
-fn fresh(path: &Path, since: SystemTime) -> bool {
-    std::fs::metadata(path).and_then(|m| m.modified()).is_ok_and(|t| t >= since)
+/// Where the run's profiles go: the exit profile, forked children's
+/// `<stem>.<pid>.pb.gz` beside it, periodic `heap.<pid>.<n>.pb.gz`.
+struct Places {
+    output: PathBuf,
+    output_dir: PathBuf,
+    periodic_dir: PathBuf,
+    stem: String,
 }
 
-/// Files in `dir` written since `since` whose names satisfy `wanted`, sorted.
-fn fresh_files(dir: &Path, since: SystemTime, wanted: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+impl Places {
+    fn new(output: PathBuf, dir: Option<PathBuf>) -> Self {
+        let output_dir = output.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let name = output.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let stem = name.strip_suffix(".pb.gz").unwrap_or(name).to_string();
+        let periodic_dir = dir.unwrap_or_else(|| output_dir.clone());
+        Places { output, output_dir, periodic_dir, stem }
+    }
+
+    fn children(&self) -> Vec<PathBuf> {
+        files_in(&self.output_dir, |n| {
+            n.strip_prefix(&self.stem)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .map(|rest| rest.strip_suffix(".pb.gz").unwrap_or(rest))
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|c| c.is_ascii_digit()))
+        })
+    }
+
+    fn periodic(&self) -> Vec<PathBuf> {
+        files_in(&self.periodic_dir, |n| {
+            n.starts_with("heap.") && n.ends_with(".pb.gz") && n.split('.').count() == 5
+        })
+    }
+
+    /// What is at each of the places now: taken before the run, to compare after.
+    /// A profile counts as this run's when nothing was at its path before the run or
+    /// something else is now (the library renames a new file into place). Not a
+    /// comparison with the clock: file systems stamp modification times with a coarse
+    /// clock (a kernel tick), so a quick program's profile often looks older than a
+    /// `SystemTime::now()` taken before it started.
+    fn stamps(&self) -> BTreeMap<PathBuf, FileStamp> {
+        std::iter::once(self.output.clone())
+            .chain(self.children())
+            .chain(self.periodic())
+            .filter_map(|p| FileStamp::of(&p).map(|s| (p, s)))
+            .collect()
+    }
+}
+
+/// Whether the run wrote `path`: it exists and was not there, or not so, before.
+fn fresh(path: &Path, before: &BTreeMap<PathBuf, FileStamp>) -> bool {
+    FileStamp::of(path).is_some_and(|now| before.get(path) != Some(&now))
+}
+
+/// Files in `dir` whose names satisfy `wanted`, sorted.
+fn files_in(dir: &Path, wanted: impl Fn(&str) -> bool) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(&wanted) && fresh(p, since))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(&wanted))
         .collect();
     found.sort();
     found
@@ -185,26 +242,17 @@ fn fresh_files(dir: &Path, since: SystemTime, wanted: impl Fn(&str) -> bool) -> 
 
 /// Says where the profiles went (on stderr, so the program's stdout stays its
 /// own) and prints the top 5 allocation sites of the exit profile.
-fn report(output: &Path, dir: Option<&Path>, started: SystemTime) {
-    let output_dir = output.parent().unwrap_or(Path::new("."));
-    let name = output.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let stem = name.strip_suffix(".pb.gz").unwrap_or(name).to_string();
-    let children = fresh_files(output_dir, started, |n| {
-        n.strip_prefix(&stem)
-            .and_then(|rest| rest.strip_prefix('.'))
-            .map(|rest| rest.strip_suffix(".pb.gz").unwrap_or(rest))
-            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|c| c.is_ascii_digit()))
-    });
-    let periodic = fresh_files(dir.unwrap_or(output_dir), started, |n| {
-        n.starts_with("heap.") && n.ends_with(".pb.gz") && n.split('.').count() == 5
-    });
+fn report(places: &Places, before: &BTreeMap<PathBuf, FileStamp>) {
+    let children: Vec<PathBuf> = places.children().into_iter().filter(|p| fresh(p, before)).collect();
+    let periodic: Vec<PathBuf> = places.periodic().into_iter().filter(|p| fresh(p, before)).collect();
     for p in &children {
         eprintln!("heapprof: child profile {}", p.display());
     }
     if let (Some(first), Some(last)) = (periodic.first(), periodic.last()) {
         eprintln!("heapprof: {} periodic profiles, {} … {}", periodic.len(), first.display(), last.display());
     }
-    if !fresh(output, started) {
+    let output = &places.output;
+    if !fresh(output, before) {
         eprintln!(
             "heapprof: no profile at {}: the program did not return from main or call exit() (it used _exit, exec'd another program or was killed by a signal)",
             output.display()

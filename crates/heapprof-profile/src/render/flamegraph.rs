@@ -82,8 +82,13 @@ fn count_name(unit: &str) -> String {
 /// Draws `folded` as an SVG flame graph into `w`.
 pub fn flamegraph(folded: &Folded, opts: &FlameOptions, w: impl io::Write) -> Result<(), RenderError> {
     let set = &folded.set;
+    let mut empty = true;
     for (frames, value) in set.iter() {
         check(set, frames, value)?;
+        empty &= value == 0;
+    }
+    if empty {
+        return draw_empty(opts, w);
     }
     let lines = set.iter().map(|(frames, value)| FlameLine { frames, value: value as u64, base: None });
     draw(|min_width| inferno_input(set, lines, min_width), opts, w)
@@ -96,9 +101,15 @@ pub fn differential_flamegraph(
     w: impl io::Write,
 ) -> Result<(), RenderError> {
     let set = &diff.set;
+    let mut empty = true;
     for (frames, (base, new)) in set.iter() {
         check(set, frames, base)?;
         check(set, frames, new)?;
+        empty &= new == 0;
+    }
+    // Widths are the new profile's: with nothing in it, nothing can be drawn.
+    if empty {
+        return draw_empty(opts, w);
     }
     let lines = set.iter().map(|(frames, (base, new))| FlameLine {
         frames,
@@ -127,6 +138,39 @@ fn draw(
     let text = input(o.min_width);
     flamegraph::from_lines(&mut o, text.lines(), w)?;
     Ok(())
+}
+
+/// What says there is nothing to draw.
+const NO_SAMPLES: &str = "No samples to draw: the profile is empty, or the filters left nothing.";
+
+/// The picture of no samples (an empty profile, or filters that keep nothing):
+/// the title and a line saying so. inferno refuses to draw it, which would make
+/// an empty selection an error where the text reports print an empty table.
+fn draw_empty(opts: &FlameOptions, mut w: impl io::Write) -> Result<(), RenderError> {
+    let line = |y: u32, size: u32, text: &str| {
+        format!(
+            "<text x=\"600\" y=\"{y}\" text-anchor=\"middle\" font-family=\"Verdana\" font-size=\"{size}\">{}</text>\n",
+            xml_text(text)
+        )
+    };
+    let mut svg = String::from(
+        "<?xml version=\"1.0\" standalone=\"no\"?>\n<svg version=\"1.1\" width=\"1200\" height=\"110\" \
+         viewBox=\"0 0 1200 110\" xmlns=\"http://www.w3.org/2000/svg\">\n",
+    );
+    svg += &line(24, 17, &opts.title);
+    if let Some(subtitle) = &opts.subtitle {
+        svg += &line(48, 12, subtitle);
+    }
+    svg += &line(84, 12, NO_SAMPLES);
+    svg += "</svg>\n";
+    w.write_all(svg.as_bytes())?;
+    w.flush()?;
+    Ok(())
+}
+
+/// `text` escaped for XML character data.
+fn xml_text(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -193,6 +237,28 @@ mod tests {
             differential_flamegraph(&diff, &opts, &mut svg).expect("drawn");
             assert!(svg == from_all_lines(&text(|s| diff.write_text(s)), &opts), "{base} → {new}");
         }
+    }
+
+    #[test]
+    fn no_samples_draw_the_title_and_say_so() {
+        let opts = FlameOptions { title: "inuse_space: 0B <&> total".into(), ..FlameOptions::default() };
+        let empty = Folded::from_stacks([]);
+        let zeros = Folded::from_stacks([("a;b", 0)]);
+        for f in [&empty, &zeros] {
+            let mut svg = Vec::new();
+            flamegraph(f, &opts, &mut svg).expect("an empty picture, not an error");
+            let svg = String::from_utf8(svg).unwrap();
+            assert!(svg.starts_with("<?xml") && svg.ends_with("</svg>\n"), "{svg}");
+            assert!(
+                svg.contains(">inuse_space: 0B &lt;&amp;&gt; total<") && svg.contains(NO_SAMPLES),
+                "{svg}"
+            );
+        }
+        // A differential graph whose new profile is empty (everything was freed).
+        let base = Folded::from_stacks([("a;b", 5)]);
+        let mut svg = Vec::new();
+        differential_flamegraph(&DiffFolded::new(&base, &empty), &opts, &mut svg).expect("drawn");
+        assert!(String::from_utf8(svg).unwrap().contains(NO_SAMPLES));
     }
 
     #[test]

@@ -15,11 +15,11 @@ use std::path::Path;
 /// that makes a file readable). A long-lived reader compares stamps to learn that a file
 /// it read, or looked for, has changed since.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct FileStamp(u64, u64, u64, [(i64, i64); 2]);
+pub struct FileStamp(u64, u64, u64, [(i64, i64); 2]);
 
 impl FileStamp {
     /// `None` when nothing readable as a file is there.
-    pub(crate) fn of(path: &Path) -> Option<FileStamp> {
+    pub fn of(path: &Path) -> Option<FileStamp> {
         use std::os::unix::fs::MetadataExt;
         let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
         let times = [(m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec())];

@@ -35,7 +35,7 @@ mod debug_info;
 mod demangle;
 mod heap_cost;
 mod library_paths;
-mod mapped_file;
+pub(crate) mod mapped_file;
 #[cfg(test)]
 mod measurements;
 mod modules;

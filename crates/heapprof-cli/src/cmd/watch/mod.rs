@@ -21,7 +21,7 @@ use heapprof_profile::trend::{
 use heapprof_profile::{Profile, encode_gzip, is_gzip};
 
 use crate::error::{bad, one_line};
-use crate::output::write_file;
+use crate::output::{writable_dir, write_file};
 use crate::source;
 pub use parse::parse_duration;
 use parse::{format_duration, parse_size};
@@ -103,7 +103,10 @@ pub fn run(args: &Args) -> Result<()> {
     if args.count == Some(0) {
         return Err(bad("--count", "must be at least 1"));
     }
-    check_dir(&args.dir).map_err(|e| bad(format!("--dir {}", args.dir.display()), e))?;
+    std::fs::create_dir_all(&args.dir).map_err(|e| bad("--dir", format!("{}: {e}", args.dir.display())))?;
+    // Checked now, so that a directory the profiles cannot go to is a usage error at
+    // once, not a failure at every fetch.
+    writable_dir(&args.dir).map_err(|e| bad("--dir", e))?;
     if let Err(e) = ctrlc::set_handler(|| {
         if STOP.swap(true, Ordering::SeqCst) {
             // A second Ctrl-C while a fetch hangs: leave now.
@@ -377,15 +380,6 @@ impl<'a> Watcher<'a> {
             self.stop = true;
         }
     }
-}
-
-/// Creates `dir` if missing and checks that a file can be written in it, so that a
-/// directory the profiles cannot go to is a usage error at once, not a failure per fetch.
-fn check_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let probe = dir.join(format!(".heapprof-watch-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"")?;
-    std::fs::remove_file(&probe)
 }
 
 /// (index, name, unit) of the sample type followed.

@@ -1,4 +1,7 @@
-//! The query string of a request: `key=value` pairs, percent-decoded.
+//! The query string of a request: `key=value` pairs, percent-decoded as the live
+//! endpoints decode them.
+
+use heapprof::http::decode_query_component as decode;
 
 /// The parameters the views understand; anything else is refused.
 const KNOWN: [&str; 7] = ["p", "si", "focus", "ignore", "hide", "show", "re"];
@@ -28,32 +31,6 @@ impl Query {
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
-}
-
-/// Percent-decoding, with `+` as a space; the result must be UTF-8.
-fn decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-                let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
-                out.push(byte.ok_or_else(|| format!("bad escape in {s:?}"))?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("{s:?} is not UTF-8"))
 }
 
 #[cfg(test)]

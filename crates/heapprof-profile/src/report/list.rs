@@ -251,21 +251,66 @@ impl Listing {
     }
 }
 
+/// Larger files are not read as source: a profile names the files, and a crafted one
+/// could name a huge file.
+pub const MAX_SOURCE_BYTES: u64 = 8 << 20;
+
+/// The text of the regular file at `path`, if it is UTF-8 and at most
+/// [`MAX_SOURCE_BYTES`]: a profile's file names are not trusted to be source files
+/// (`/dev/zero` or a FIFO would otherwise be read without end).
+pub fn read_source_file(path: &Path) -> Option<String> {
+    use std::io::Read;
+    // Looked at before opening: opening a FIFO waits for a writer.
+    let source_like = |m: std::fs::Metadata| m.is_file() && m.len() <= MAX_SOURCE_BYTES;
+    if !std::fs::metadata(path).is_ok_and(source_like) {
+        return None;
+    }
+    let file = std::fs::File::open(path).ok()?;
+    if !file.metadata().is_ok_and(source_like) {
+        return None;
+    }
+    // Bounded too: a file's length can grow between the check and the read.
+    let mut text = String::new();
+    file.take(MAX_SOURCE_BYTES).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
 /// pprof's source search: an absolute name is read as is; a relative one is
 /// tried under each directory of `source_path` and each of its parents.
 pub fn find_source(file: &str, source_path: &[PathBuf]) -> Option<String> {
     let path = Path::new(file);
     if path.is_absolute() {
-        return std::fs::read_to_string(path).ok();
+        return read_source_file(path);
     }
     for dir in source_path {
         let mut dir = Some(dir.as_path());
         while let Some(d) = dir {
-            if let Ok(text) = std::fs::read_to_string(d.join(path)) {
+            if let Some(text) = read_source_file(&d.join(path)) {
                 return Some(text);
             }
             dir = d.parent().filter(|p| !p.as_os_str().is_empty());
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A profile names the files: only regular files of source size are read.
+    #[test]
+    fn only_regular_files_of_source_size_are_read_as_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("main.rs");
+        std::fs::write(&source, "fn main() {}\n").unwrap();
+        assert_eq!(read_source_file(&source).as_deref(), Some("fn main() {}\n"));
+        let big = dir.path().join("big.rs");
+        std::fs::File::create(&big).unwrap().set_len(MAX_SOURCE_BYTES + 1).unwrap();
+        assert_eq!(read_source_file(&big), None);
+        // Endless, and of length 0: read without a check, it fills the memory.
+        assert_eq!(read_source_file(Path::new("/dev/zero")), None);
+        assert_eq!(read_source_file(dir.path()), None);
+        assert_eq!(find_source("/dev/zero", &[]), None);
+    }
 }

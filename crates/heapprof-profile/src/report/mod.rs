@@ -50,7 +50,7 @@ pub use diff::{Change, Diff, DiffOptions, DiffRow, diff};
 pub use filter::{FilterMatches, Filters};
 pub use graph::Granularity;
 pub use header::{Header, format_time};
-pub use list::{ListOptions, ListedFunction, ListedLine, Listing, find_source};
+pub use list::{ListOptions, ListedFunction, ListedLine, Listing, find_source, read_source_file};
 pub use peek::{Peek, PeekEdge, PeekEntry};
 pub use tags::{TagKey, TagValue, Tags};
 pub use top::{InlineMark, Top, TopOptions, TopRow};

@@ -9,16 +9,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use heapprof_profile::report::{ListOptions, ReportError};
+use heapprof_profile::report::{ListOptions, ReportError, read_source_file};
 use regex::Regex;
 use serde_json::{Value, json};
 
 use super::query::Query;
 use super::views::{diff_report, one_line};
 use super::{HttpError, Profiles};
-
-/// Source files larger than this are not shown (they are not source code).
-const MAX_SOURCE_BYTES: u64 = 8 << 20;
 
 /// `heapprof.list.v1` for `re=`, with the directories searched.
 pub(crate) fn list(p: &Profiles, q: &Query) -> Result<Value, HttpError> {
@@ -52,11 +49,8 @@ fn read_inside(file: &str, roots: &[PathBuf]) -> Option<String> {
         if !real.starts_with(root) {
             continue;
         }
-        let small_file = std::fs::metadata(&real).is_ok_and(|m| m.is_file() && m.len() <= MAX_SOURCE_BYTES);
-        if small_file {
-            if let Ok(text) = std::fs::read_to_string(&real) {
-                return Some(text);
-            }
+        if let Some(text) = read_source_file(&real) {
+            return Some(text);
         }
     }
     None

@@ -118,6 +118,8 @@ fn bad_input_is_one_line_and_status_2() {
         &["push", &receiver.url(), "no-such-file.pb.gz", "--app", "a"],
         &["push", &receiver.url(), "default/full.top.alloc_space.txt", "--app", "a"],
         &["push", &receiver.url(), "default/cache.pb.gz"],
+        &["push", &receiver.url(), "default/cache.pb.gz", "--app", "a", "--ca-cert", "/dev/zero"],
+        &["push", &receiver.url(), "default/cache.pb.gz", "--app", "a", "--ca-cert", "/no/such.pem"],
     ] {
         let out = heapprof(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));

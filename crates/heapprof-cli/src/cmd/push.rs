@@ -61,6 +61,9 @@ pub struct Args {
     timeout: u64,
 }
 
+/// Larger is not a certificate bundle.
+const MAX_PEM_BYTES: u64 = 1 << 20;
+
 pub fn run(args: &Args) -> Result<()> {
     let mut builder = match args.format {
         Format::Pyroscope => ExporterBuilder::pyroscope(&args.url),
@@ -84,7 +87,13 @@ pub fn run(args: &Args) -> Result<()> {
         builder = builder.auth(Auth::Bearer(token));
     }
     if let Some(path) = &args.ca_cert {
-        let pem = std::fs::read(path).map_err(|e| bad(path.display().to_string(), e))?;
+        // Checked before reading: a device such as /dev/zero would be read without end.
+        let subject = || format!("--ca-cert {}", path.display());
+        let meta = std::fs::metadata(path).map_err(|e| bad(subject(), e))?;
+        if !meta.is_file() || meta.len() > MAX_PEM_BYTES {
+            return Err(bad(subject(), "not a PEM file (a regular file of at most 1 MiB)"));
+        }
+        let pem = std::fs::read(path).map_err(|e| bad(subject(), e))?;
         builder = builder.ca_cert_pem(pem);
     }
     let pusher = builder.pusher().map_err(|e| {

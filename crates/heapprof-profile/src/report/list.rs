@@ -253,11 +253,11 @@ impl Listing {
 
 /// Larger files are not read as source: a profile names the files, and a crafted one
 /// could name a huge file.
-pub const MAX_SOURCE_BYTES: u64 = 8 << 20;
+const MAX_SOURCE_BYTES: u64 = 8 << 20;
 
-/// The text of the regular file at `path`, if it is UTF-8 and at most
-/// [`MAX_SOURCE_BYTES`]: a profile's file names are not trusted to be source files
-/// (`/dev/zero` or a FIFO would otherwise be read without end).
+/// The text of the regular file at `path`, if it is UTF-8 and at most 8 MiB: a
+/// profile's file names are not trusted to be source files (`/dev/zero` or a FIFO
+/// would otherwise be read without end).
 pub fn read_source_file(path: &Path) -> Option<String> {
     use std::io::Read;
     // Looked at before opening: opening a FIFO waits for a writer.

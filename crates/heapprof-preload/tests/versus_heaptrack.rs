@@ -105,12 +105,7 @@ fn linked_libraries(path: &Path) -> BTreeSet<String> {
 fn rate_1_totals_equal_heaptracks_on_python() {
     let Some(heaptrack) = require_tool("heaptrack") else { return };
     let Some(zstd) = require_tool("zstd") else { return };
-    let python = Path::new("/usr/bin/python3");
-    if !python.is_file() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "/usr/bin/python3 is required under CI");
-        eprintln!("skipped: /usr/bin/python3 is not installed");
-        return;
-    }
+    let Some(python) = debian_python() else { return };
     let dir = scratch("heaptrack");
     // The same environment for both runs, as far as the tools allow: Python's own
     // start-up depends on it (hash seed, locale, paths).

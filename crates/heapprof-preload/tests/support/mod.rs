@@ -16,6 +16,19 @@ mod heapprof_common;
 #[allow(unused_imports)] // not every test binary needs it
 pub use heapprof_common::require_tool;
 
+/// Debian's `/usr/bin/python3`, a program not written here to run under the library (a
+/// python3 found on PATH may be a shim script that starts several processes); None,
+/// said, when it is missing, which fails under CI.
+pub fn debian_python() -> Option<&'static Path> {
+    let python = Path::new("/usr/bin/python3");
+    if python.is_file() {
+        return Some(python);
+    }
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "/usr/bin/python3 is required under CI");
+    eprintln!("skipped: /usr/bin/python3 is not installed");
+    None
+}
+
 /// The target directory this test binary was built in (target/release/deps/<test> → target).
 fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {

@@ -16,7 +16,23 @@ use crate::{clock, records, sampler, thread_state};
 /// Default bound on the symbolizer's caches (parsed debug info, resolved addresses).
 pub const DEFAULT_SYMBOLIZER_BUDGET: usize = 256 << 20;
 
-static SYMBOLIZER: SpinLock<Option<Symbolizer>> = SpinLock::new(None);
+static SYMBOLIZER: SpinLock<Option<ProcessSymbolizer>> = SpinLock::new(None);
+
+/// The process's symbolizer, and the lines of the stack being resolved: kept between
+/// stacks so that resolving one allocates nothing once the longest stack was seen.
+struct ProcessSymbolizer {
+    symbolizer: Symbolizer,
+    stack_lines: Vec<Vec<symbols::Frame>>,
+}
+
+impl ProcessSymbolizer {
+    fn get(slot: &mut Option<ProcessSymbolizer>) -> &mut ProcessSymbolizer {
+        slot.get_or_insert_with(|| ProcessSymbolizer {
+            symbolizer: Symbolizer::new(DEFAULT_SYMBOLIZER_BUDGET),
+            stack_lines: Vec::new(),
+        })
+    }
+}
 
 /// Whether profiles are symbolized here: unset until first asked (then from
 /// `HEAPPROF_SYMBOLIZE`), on, or off.
@@ -350,7 +366,7 @@ impl<'b> Resolver<'b> {
         // get their mappings.
         let modules = with_symbolizer(|s| {
             s.refresh_modules();
-            s.modules().to_vec()
+            thread_state::as_application(|| s.modules().to_vec())
         });
         // The executable is mapping 1 even if no sampled stack passes through it (a
         // program run under `heapprof run` may allocate only in libc): pprof takes the
@@ -361,10 +377,13 @@ impl<'b> Resolver<'b> {
 
     /// Location ids for a stack, leaf first, without the profiler's own frames.
     fn stack(&mut self, frames: &[usize], truncated: bool) -> Vec<u64> {
-        let resolved = resolve_stack(frames);
-        let (cut_frame, cut_lines) = symbols::leaf_cut(&resolved);
+        with_resolved_stack(frames, |resolved| self.stack_of(frames, resolved, truncated))
+    }
+
+    fn stack_of(&mut self, frames: &[usize], resolved: &[Vec<symbols::Frame>], truncated: bool) -> Vec<u64> {
+        let (cut_frame, cut_lines) = symbols::leaf_cut(resolved);
         let mut out = Vec::with_capacity(frames.len() + 1);
-        for (i, (&ret, lines)) in frames.iter().zip(&resolved).enumerate().skip(cut_frame) {
+        for (i, (&ret, lines)) in frames.iter().zip(resolved).enumerate().skip(cut_frame) {
             let skip = if i == cut_frame { cut_lines } else { 0 };
             if skip > 0 && skip == lines.len() {
                 continue;
@@ -482,13 +501,31 @@ fn scale_pair(blocks: u64, bytes: u64, rate: u64) -> (i64, i64) {
     ((blocks as f64 * scale) as i64, (bytes as f64 * scale) as i64)
 }
 
-/// The source lines of each return address of a stack (its call address, one byte
-/// back), inlined callees first.
-fn resolve_stack(frames: &[usize]) -> Vec<Vec<symbols::Frame>> {
+/// Runs `f` on the source lines of each return address of a stack (its call address,
+/// one byte back), inlined callees first. The lines are the symbolizer's, lent: `f`
+/// runs as the application and keeps copies of what it needs, never the frames' `Arc`s
+/// (a name freed by the application that the symbolizer allocated would leave its
+/// memory counted as the profiler's for good).
+fn with_resolved_stack<R>(frames: &[usize], f: impl FnOnce(&[Vec<symbols::Frame>]) -> R) -> R {
     if !symbolization() {
-        return vec![Vec::new(); frames.len()];
+        return f(&vec![Vec::new(); frames.len()]);
     }
-    with_symbolizer(|s| frames.iter().map(|&ret| s.resolve(ret.saturating_sub(1) as u64).to_vec()).collect())
+    thread_state::as_profiler(|| {
+        let mut guard = SYMBOLIZER.lock();
+        let ProcessSymbolizer { symbolizer, stack_lines } = ProcessSymbolizer::get(&mut guard);
+        if stack_lines.len() < frames.len() {
+            stack_lines.resize_with(frames.len(), Vec::new);
+        }
+        // Copied out of the cache, which may evict an entry while a later one is resolved.
+        for (lines, &ret) in stack_lines.iter_mut().zip(frames) {
+            lines.clear();
+            lines.extend_from_slice(symbolizer.resolve(ret.saturating_sub(1) as u64));
+        }
+        let result = thread_state::as_application(|| f(&stack_lines[..frames.len()]));
+        // The names go back with their last user, so that an evicted one is freed now.
+        stack_lines.iter_mut().for_each(Vec::clear);
+        result
+    })
 }
 
 /// The first `max` frames of a stack that belong to the application, as
@@ -496,8 +533,11 @@ fn resolve_stack(frames: &[usize]) -> Vec<Vec<symbols::Frame>> {
 /// Frames of Rust's own libraries (`Vec`, `RawVec`, closures' `call_once`) are left
 /// out: a reader wants the code that asked for memory.
 pub(crate) fn describe_stack(frames: &[usize], max: usize) -> Vec<String> {
-    let resolved = resolve_stack(frames);
-    let (cut_frame, cut_lines) = symbols::leaf_cut(&resolved);
+    with_resolved_stack(frames, |resolved| describe_resolved(frames, resolved, max))
+}
+
+fn describe_resolved(frames: &[usize], resolved: &[Vec<symbols::Frame>], max: usize) -> Vec<String> {
+    let (cut_frame, cut_lines) = symbols::leaf_cut(resolved);
     let mut out = Vec::with_capacity(max);
     for (i, (lines, &ret)) in resolved.iter().zip(frames).enumerate().skip(cut_frame) {
         let skip = if i == cut_frame { cut_lines } else { 0 };
@@ -528,26 +568,13 @@ pub(crate) fn describe_stack(frames: &[usize], max: usize) -> Vec<String> {
     out
 }
 
-/// Runs `f` on the process's symbolizer. Its allocations are real heap memory and
-/// are counted in the statistics like any other, but never sampled: the profile
-/// shows the application, and `Stats::profiler_bytes` shows what the caches hold.
+/// Runs `f` on the process's symbolizer, as the profiler's own work: its caches, tens
+/// of megabytes once debug info is read, are the profiler's memory
+/// (`Stats::profiler_bytes`), not the application's live bytes, whose thresholds, peaks
+/// and trends would otherwise see the first profile's step. What `f` returns must
+/// hold no memory, or be made in [`thread_state::as_application`].
 fn with_symbolizer<R>(f: impl FnOnce(&mut Symbolizer) -> R) -> R {
-    thread_state::quietly(|| {
-        let mut guard = SYMBOLIZER.lock();
-        let s = guard.get_or_insert_with(|| Symbolizer::new(DEFAULT_SYMBOLIZER_BUDGET));
-        let result = f(s);
-        SYMBOLIZER_BYTES.store(s.memory_bytes(), std::sync::atomic::Ordering::Relaxed);
-        result
-    })
-}
-
-/// What the symbolizer's caches held after their last use, for the statistics
-/// (read without waiting for a symbolization in progress).
-static SYMBOLIZER_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Bytes held by the symbolizer's caches (0 before the first profile).
-pub(crate) fn symbolizer_bytes() -> usize {
-    SYMBOLIZER_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+    thread_state::as_profiler(|| f(&mut ProcessSymbolizer::get(&mut SYMBOLIZER.lock()).symbolizer))
 }
 
 pub(crate) fn lock_for_fork() {

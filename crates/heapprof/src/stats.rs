@@ -24,6 +24,11 @@ static PEAK_UNIX_NANOS: AtomicU64 = AtomicU64::new(0);
 static INTERNAL_BYTES: AtomicI64 = AtomicI64::new(0);
 
 /// Exact allocation statistics, never sampled. Read with [`stats`].
+///
+/// The allocation figures are the application's: the profiler's own tables and its
+/// symbolizer's caches are counted apart, in `profiler_bytes`, so that taking the first
+/// profile does not show as the application's growth. (The profile a call returns, and
+/// the buffers of its encoding, are the application's.)
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -60,7 +65,8 @@ pub struct Stats {
     pub stack_records: u64,
     /// Samples that could not be recorded (no memory for metadata, contention).
     pub dropped_samples: u64,
-    /// Memory the profiler holds: its tables plus its caches (symbols, unwinding).
+    /// Memory the profiler holds: its tables plus its caches (symbols, unwinding), exact
+    /// (the bytes it holds through the wrapped allocator and those it mapped itself).
     pub profiler_bytes: u64,
 }
 
@@ -94,8 +100,7 @@ pub fn stats() -> Stats {
     s.live_samples = counts.live_samples as u64;
     s.stack_records = counts.buckets as u64;
     s.dropped_samples = counts.dropped_samples;
-    s.profiler_bytes = (crate::rawmem::mapped_bytes() + crate::heap::symbolizer_bytes()) as u64
-        + INTERNAL_BYTES.load(Relaxed).max(0) as u64;
+    s.profiler_bytes = crate::rawmem::mapped_bytes() as u64 + INTERNAL_BYTES.load(Relaxed).max(0) as u64;
     s
 }
 

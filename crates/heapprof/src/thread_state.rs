@@ -219,6 +219,26 @@ pub(crate) fn quietly<R>(f: impl FnOnce() -> R) -> R {
     })
 }
 
+/// Runs `f` as the profiler's own work: what it allocates and frees is counted in
+/// `Stats::profiler_bytes` instead of the application's figures, and never sampled.
+/// Nothing allocated inside may be freed outside, nor the reverse, or the two counts
+/// drift apart: a result that leaves must be made in [`as_application`].
+pub(crate) fn as_profiler<R>(f: impl FnOnce() -> R) -> R {
+    with(|st| {
+        let _busy = st.enter();
+        f()
+    })
+}
+
+/// Runs `f`, inside [`as_profiler`], as the application's work again: for results that
+/// leave the profiler's region and are freed by the application.
+pub(crate) fn as_application<R>(f: impl FnOnce() -> R) -> R {
+    with(|st| {
+        let _back = ApplicationGuard { state: st, previous: st.busy.replace(false) };
+        f()
+    })
+}
+
 impl ThreadState {
     /// The fast path's test for an allocation of `size` bytes: the allowance left
     /// after it, or None for the slow path.
@@ -493,6 +513,22 @@ impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
         // The fast path stays closed: the slow path that set the flag settles at its
         // end, and any other caller's thread reopens at its next slow operation.
+        self.state.busy.set(self.previous);
+    }
+}
+
+/// Restores the busy flag after [`as_application`], closing the fast path that the
+/// application's allocations may have opened.
+struct ApplicationGuard<'a> {
+    state: &'a ThreadState,
+    previous: bool,
+}
+
+impl Drop for ApplicationGuard<'_> {
+    fn drop(&mut self) {
+        if self.previous {
+            self.state.close();
+        }
         self.state.busy.set(self.previous);
     }
 }

@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
@@ -54,6 +54,8 @@ fn an_output_that_cannot_be_written_is_refused_before_the_program_runs() {
         (dir.path().join("missing/x.pb.gz"), "missing"),
         (file.join("x.pb.gz"), "is not a directory"),
         (dir.path().to_path_buf(), "is a directory"),
+        // Every other command takes `-` for stdout; here the program writes there.
+        (PathBuf::from("-"), "stdout"),
     ];
     for (output, want) in cases {
         let out = heapprof_run(dir.path(), &["-o", output.to_str().unwrap()], &["touch", "ran"]);

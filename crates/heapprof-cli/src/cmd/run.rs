@@ -34,7 +34,7 @@ pub struct Args {
     /// Sample rate: mean bytes between samples (524288, 512KiB, 64k; 1 = every allocation)
     #[arg(long, value_name = "BYTES")]
     rate: Option<String>,
-    /// The profile written when the program exits
+    /// The profile written when the program exits (a file: the program has stdout)
     #[arg(short = 'o', long, value_name = "FILE", default_value = "heap.pb.gz")]
     output: PathBuf,
     /// Also write a profile every DURATION (30s, 5m, 1h)
@@ -73,6 +73,13 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let library = find_library()?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    if args.output.as_os_str() == "-" {
+        // The program's own output goes to stdout: the two would be mixed.
+        return Err(bad(
+            "-o",
+            "the profile cannot go to stdout here (the program writes there); name a file",
+        ));
+    }
     // Absolute, because the program may change directory before it exits.
     let output = cwd.join(&args.output);
     if output.file_name().is_none() {

@@ -10,11 +10,16 @@ const PT_LOAD: u32 = 1;
 const PT_GNU_EH_FRAME: u32 = 0x6474_e550;
 const PF_X: u32 = 1;
 
-/// One loaded module (the executable, a shared library, the vDSO).
+/// Executable segments kept per module: linkers emit one or two.
+const MAX_TEXTS: usize = 8;
+
+/// One loaded module (the executable, a shared library, the vDSO). Fixed-size: it is
+/// made under the loader's lock, where nothing may allocate (see [`enumerate`]).
 #[derive(Debug)]
 pub(super) struct LoadedModule {
-    /// Executable segments, actual addresses.
-    pub(super) texts: Vec<Range<usize>>,
+    /// Executable segments, actual addresses: the first `text_count`.
+    texts: [Range<usize>; MAX_TEXTS],
+    text_count: usize,
     /// The `PT_GNU_EH_FRAME` segment (`.eh_frame_hdr`), actual addresses.
     pub(super) eh_frame_hdr: Option<Range<usize>>,
     /// `.eh_frame`, from the address `.eh_frame_hdr` gives to the end of the file-backed
@@ -31,15 +36,38 @@ pub(super) struct Enumeration {
     pub(super) generation: (u64, u64),
 }
 
-/// Lists the loaded modules. Allocates (called with the allocator's guard set).
-pub(super) fn enumerate() -> Enumeration {
-    let mut out = Enumeration { modules: Vec::with_capacity(32), generation: (0, 0) };
-    // SAFETY: `collect_module` only reads the `dl_phdr_info` it is given and writes
-    // to `out`, which outlives the call.
-    unsafe {
-        libc::dl_iterate_phdr(Some(collect_module), (&raw mut out).cast::<c_void>());
+impl LoadedModule {
+    /// Executable segments, actual addresses.
+    pub(super) fn texts(&self) -> &[Range<usize>] {
+        &self.texts[..self.text_count]
     }
-    out
+}
+
+/// What the `dl_iterate_phdr` callback fills: room reserved before the call.
+struct Collector {
+    listing: Enumeration,
+    overflowed: bool,
+}
+
+/// Lists the loaded modules. Allocates (called with the allocator's guard set), but not
+/// while the loader's lock is held: an allocator that unwinds through the loader (heaptrack's
+/// libunwind) takes its own lock and then the loader's, so allocating under the loader's
+/// lock could deadlock against it (test `stack_loader_lock`).
+pub(super) fn enumerate() -> Enumeration {
+    let mut capacity = 64;
+    loop {
+        let listing = Enumeration { modules: Vec::with_capacity(capacity), generation: (0, 0) };
+        let mut collector = Collector { listing, overflowed: false };
+        // SAFETY: `collect_module` only reads the `dl_phdr_info` it is given and writes
+        // to `collector`, which outlives the call.
+        unsafe {
+            libc::dl_iterate_phdr(Some(collect_module), (&raw mut collector).cast::<c_void>());
+        }
+        if !collector.overflowed {
+            return collector.listing;
+        }
+        capacity *= 4;
+    }
 }
 
 /// The loader's (loads, unloads) counters, read without listing the modules.
@@ -70,9 +98,10 @@ unsafe extern "C" fn read_generation(info: *mut libc::dl_phdr_info, size: usize,
 
 unsafe extern "C" fn collect_module(info: *mut libc::dl_phdr_info, size: usize, data: *mut c_void) -> c_int {
     // SAFETY: glibc passes a valid `info` of `size` bytes whose `dlpi_phdr` points to
-    // `dlpi_phnum` program headers; `data` is the `Enumeration` given by `enumerate`.
+    // `dlpi_phnum` program headers; `data` is the `Collector` given by `enumerate`.
     unsafe {
-        let out = &mut *data.cast::<Enumeration>();
+        let collector = &mut *data.cast::<Collector>();
+        let out = &mut collector.listing;
         let info = &*info;
         if has_counters(size) {
             out.generation = (info.dlpi_adds, info.dlpi_subs);
@@ -83,6 +112,10 @@ unsafe extern "C" fn collect_module(info: *mut libc::dl_phdr_info, size: usize, 
             core::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum))
         };
         if let Some(module) = describe_module(info.dlpi_addr as usize, phdrs) {
+            if out.modules.len() == out.modules.capacity() {
+                collector.overflowed = true;
+                return 1;
+            }
             out.modules.push(module);
         }
     }
@@ -95,12 +128,14 @@ fn describe_module(bias: usize, phdrs: &[libc::Elf64_Phdr]) -> Option<LoadedModu
         let end = start.checked_add(usize::try_from(len).ok()?)?;
         (end > start).then_some(start..end)
     };
-    let texts: Vec<Range<usize>> = phdrs
-        .iter()
-        .filter(|p| p.p_type == PT_LOAD && p.p_flags & PF_X != 0)
-        .filter_map(|p| actual(p.p_vaddr, p.p_memsz))
-        .collect();
-    if texts.is_empty() {
+    let mut texts = [const { 0..0 }; MAX_TEXTS];
+    let mut text_count = 0;
+    let segments = phdrs.iter().filter(|p| p.p_type == PT_LOAD && p.p_flags & PF_X != 0);
+    for (slot, text) in texts.iter_mut().zip(segments.filter_map(|p| actual(p.p_vaddr, p.p_memsz))) {
+        *slot = text;
+        text_count += 1;
+    }
+    if text_count == 0 {
         return None;
     }
     let eh_frame_hdr =
@@ -115,7 +150,7 @@ fn describe_module(bias: usize, phdrs: &[libc::Elf64_Phdr]) -> Option<LoadedModu
             .find(|r| r.contains(&start))?;
         Some(start..segment.end)
     });
-    Some(LoadedModule { texts, eh_frame_hdr, eh_frame })
+    Some(LoadedModule { texts, text_count, eh_frame_hdr, eh_frame })
 }
 
 /// Decodes the `.eh_frame` address from the header of `.eh_frame_hdr`.

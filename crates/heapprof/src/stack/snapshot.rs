@@ -49,9 +49,9 @@ impl Snapshot {
         let mut texts = Vec::new();
         let mut cfi = Vec::new();
         for module in &listing.modules {
-            texts.extend(module.texts.iter().cloned());
-            let first = module.texts.iter().map(|r| r.start).min();
-            let last = module.texts.iter().map(|r| r.end).max();
+            texts.extend(module.texts().iter().cloned());
+            let first = module.texts().iter().map(|r| r.start).min();
+            let last = module.texts().iter().map(|r| r.end).max();
             if let (Some(first), Some(last), Some(hdr), Some(frame)) =
                 (first, last, &module.eh_frame_hdr, &module.eh_frame)
             {

@@ -510,9 +510,7 @@ fn with_resolved_stack<R>(frames: &[usize], f: impl FnOnce(&[Vec<symbols::Frame>
     if !symbolization() {
         return f(&vec![Vec::new(); frames.len()]);
     }
-    thread_state::as_profiler(|| {
-        let mut guard = SYMBOLIZER.lock();
-        let ProcessSymbolizer { symbolizer, stack_lines } = ProcessSymbolizer::get(&mut guard);
+    with_process_symbolizer(|ProcessSymbolizer { symbolizer, stack_lines }| {
         if stack_lines.len() < frames.len() {
             stack_lines.resize_with(frames.len(), Vec::new);
         }
@@ -574,7 +572,12 @@ fn describe_resolved(frames: &[usize], resolved: &[Vec<symbols::Frame>], max: us
 /// and trends would otherwise see the first profile's step. What `f` returns must
 /// hold no memory, or be made in [`thread_state::as_application`].
 fn with_symbolizer<R>(f: impl FnOnce(&mut Symbolizer) -> R) -> R {
-    thread_state::as_profiler(|| f(&mut ProcessSymbolizer::get(&mut SYMBOLIZER.lock()).symbolizer))
+    with_process_symbolizer(|p| f(&mut p.symbolizer))
+}
+
+/// [`with_symbolizer`] with the stack buffer beside the symbolizer.
+fn with_process_symbolizer<R>(f: impl FnOnce(&mut ProcessSymbolizer) -> R) -> R {
+    thread_state::as_profiler(|| f(ProcessSymbolizer::get(&mut SYMBOLIZER.lock())))
 }
 
 pub(crate) fn lock_for_fork() {

@@ -234,7 +234,7 @@ pub(crate) fn as_profiler<R>(f: impl FnOnce() -> R) -> R {
 /// leave the profiler's region and are freed by the application.
 pub(crate) fn as_application<R>(f: impl FnOnce() -> R) -> R {
     with(|st| {
-        let _back = ApplicationGuard { state: st, previous: st.busy.replace(false) };
+        let _back = BusyGuard { state: st, previous: st.busy.replace(false) };
         f()
     })
 }
@@ -503,7 +503,8 @@ impl Drop for SamplingSuppressed<'_> {
     }
 }
 
-/// Restores the busy flag on drop.
+/// Restores the busy flag on drop (set by [`ThreadState::enter`], or cleared by
+/// [`as_application`]).
 pub(crate) struct BusyGuard<'a> {
     state: &'a ThreadState,
     previous: bool,
@@ -512,20 +513,9 @@ pub(crate) struct BusyGuard<'a> {
 impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
         // The fast path stays closed: the slow path that set the flag settles at its
-        // end, and any other caller's thread reopens at its next slow operation.
-        self.state.busy.set(self.previous);
-    }
-}
-
-/// Restores the busy flag after [`as_application`], closing the fast path that the
-/// application's allocations may have opened.
-struct ApplicationGuard<'a> {
-    state: &'a ThreadState,
-    previous: bool,
-}
-
-impl Drop for ApplicationGuard<'_> {
-    fn drop(&mut self) {
+        // end, and any other caller's thread reopens at its next slow operation. Back
+        // to busy after `as_application`, whose allocations may have opened it, it is
+        // closed again.
         if self.previous {
             self.state.close();
         }

@@ -70,6 +70,16 @@ else
     $bin/overhead --set slow --runs 1 --allocs 10000 --threads 1
 fi
 echo
+echo "### Instructions and cache misses per allocation (crates/heapprof-bench/instructions.sh)"
+echo
+if ! command -v valgrind >/dev/null; then
+    echo "run.sh: valgrind not installed: the instruction counts are left out" >&2
+elif full; then
+    sh crates/heapprof-bench/instructions.sh "$bin"
+else
+    ALLOCS=20000,60000 sh crates/heapprof-bench/instructions.sh "$bin"
+fi
+echo
 echo "## Accuracy ($bin/accuracy)"
 echo
 if full; then $bin/accuracy --seeds 20; else $bin/accuracy --seeds 2 --divisor 20; fi

@@ -47,24 +47,31 @@ const _: () = assert!(LIVE_SHARDS.is_power_of_two() && LIVE_SHARDS <= 1 << LINES
 
 /// How many live sampled blocks hash to each slot: zero means none; a slot that
 /// reaches 255 stays there (it then only answers "maybe"). Only the sampled path
-/// reads these counts; the free path reads [`FILTER_BITS_SET`], one bit per slot.
+/// reads these counts; the free path reads [`FreeSide::bits_set`], one bit per slot.
 static FILTER: [AtomicU8; SLOTS] = [const { AtomicU8::new(0) }; SLOTS];
 
-/// Bit `i % 8` of byte `i / 8` is set while slot `i` of [`FILTER`] is not zero. Lines
-/// start on cache-line boundaries, so a region's bits are one cache line.
-static FILTER_BITS_SET: BitLines = BitLines([const { AtomicU8::new(0) }; SLOTS / 8]);
-
-#[repr(align(64))]
-struct BitLines([AtomicU8; SLOTS / 8]);
-
-/// Set before the first block is counted in, and never cleared: until then (a
-/// program running at rate 0) frees skip the filter, its hashing and its cache
-/// lines. Alone in its cache lines, so that it stays shared by every core. A byte
-/// (0 or 1) rather than a bool: the loom models have static atomics of this type.
-static FILTER_IN_USE: InUse = InUse(AtomicU8::new(0));
+/// What the free path reads, in one static so that a free of another crate (where
+/// `#[global_allocator]` puts `__rust_dealloc`) loads one address from the GOT, not two.
+#[repr(C)]
+struct FreeSide {
+    /// Set before the first block is counted in, and never cleared: until then (a
+    /// program running at rate 0) frees skip the filter, its hashing and its cache
+    /// lines. Alone in its cache lines, so that it stays shared by every core. A byte
+    /// (0 or 1) rather than a bool: the loom models have static atomics of this type.
+    in_use: InUse,
+    /// Bit `i % 8` of byte `i / 8` is set while slot `i` of [`FILTER`] is not zero.
+    /// Lines start on cache-line boundaries, so a region's bits are one cache line.
+    bits_set: [AtomicU8; SLOTS / 8],
+}
 
 #[repr(align(128))]
 struct InUse(AtomicU8);
+
+// The bits start a cache line of their own, so each region's 512 bits are one line.
+const _: () = assert!(std::mem::offset_of!(FreeSide, bits_set) % 64 == 0);
+
+static FREE_SIDE: FreeSide =
+    FreeSide { in_use: InUse(AtomicU8::new(0)), bits_set: [const { AtomicU8::new(0) }; SLOTS / 8] };
 
 /// Fibonacci hashing's multiplier (2^64 / golden ratio): the top bits of the product
 /// spread consecutive inputs evenly.
@@ -96,10 +103,10 @@ pub(super) fn shard_index(addr: usize) -> usize {
 /// Counts a live block in its filter slot (`up`) or uncounts it, saturating at 255.
 /// The caller holds the lock of the shard of `addr`.
 pub(super) fn filter_count(addr: usize, up: bool) {
-    if up && FILTER_IN_USE.0.load(Relaxed) == 0 {
+    if up && FREE_SIDE.in_use.0.load(Relaxed) == 0 {
         // Before the block's bit: a free of the block follows its allocation, so it
         // sees this store as surely as the bit.
-        FILTER_IN_USE.0.store(1, Relaxed);
+        FREE_SIDE.in_use.0.store(1, Relaxed);
     }
     let i = filter_index(addr);
     let slot = &FILTER[i];
@@ -110,7 +117,7 @@ pub(super) fn filter_count(addr: usize, up: bool) {
         (false, _) => v - 1,
     };
     slot.store(now, Relaxed);
-    let bits = &FILTER_BITS_SET.0[i >> 3];
+    let bits = &FREE_SIDE.bits_set[i >> 3];
     let bit = 1u8 << (i & 7);
     match (v, now) {
         (0, _) => {
@@ -135,11 +142,11 @@ pub(super) fn prefetch_count(addr: usize) {
 /// Whether `addr` may be a live sampled block (false means certainly not).
 #[inline(always)]
 pub(crate) fn may_be_sampled(addr: usize) -> bool {
-    if FILTER_IN_USE.0.load(Relaxed) == 0 {
+    if FREE_SIDE.in_use.0.load(Relaxed) == 0 {
         return false;
     }
     let i = filter_index(addr);
-    FILTER_BITS_SET.0[i >> 3].load(Relaxed) & (1 << (i & 7)) != 0
+    FREE_SIDE.bits_set[i >> 3].load(Relaxed) & (1 << (i & 7)) != 0
 }
 
 // Unit tests are in `records/mod.rs`: the loom models compile this file on its own.

@@ -22,8 +22,12 @@ allocs=${ALLOCS:-100000,300000}
 short=${allocs%,*}
 long=${allocs#*,}
 command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is required (apt-get install valgrind)" >&2; exit 2; }
-case "$allocs" in *,*,* | *[!0-9,]*) short= ;; *,*) ;; *) short= ;; esac
-case "$short,$long" in *[!0-9,]* | ,* | *,) echo "instructions.sh: ALLOCS must be two numbers, SHORT,LONG (got '$allocs')" >&2; exit 2 ;; esac
+case "$allocs" in
+    *[!0-9,]* | *,*,*) ok= ;;
+    [0-9]*,[0-9]*) ok=yes ;;
+    *) ok= ;;
+esac
+[ -n "$ok" ] || { echo "instructions.sh: ALLOCS must be two numbers, SHORT,LONG (got '$allocs')" >&2; exit 2; }
 [ "$long" -gt "$short" ] || { echo "instructions.sh: ALLOCS: the second length must be larger (got '$allocs')" >&2; exit 2; }
 for b in workload_bare workload_counting workload_heapprof; do
     [ -x "$bin/$b" ] || { echo "instructions.sh: $bin/$b: not built (cargo build --release -p heapprof-bench)" >&2; exit 2; }

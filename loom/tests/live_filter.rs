@@ -40,13 +40,16 @@ use loom::sync::atomic::{AtomicBool, Ordering};
 use spin::SpinLock;
 
 /// A block address (a multiple of 16, as allocators return) in filter slot `slot`:
-/// first a 1 MiB region whose line holds the slot, then an address in it.
+/// first a region whose line holds the slot, then an address in it.
 fn address_in_slot(slot: usize) -> usize {
     let region = (0x7f00_0000_0000usize..)
-        .step_by(1 << 20)
+        .step_by(1 << filter::REGION_SHIFT)
         .find(|&r| filter_index(r) >> 9 == slot >> 9)
         .expect("a region of the slot's line");
-    (region..region + (1 << 20)).step_by(16).find(|&a| filter_index(a) == slot).expect("an address in the slot")
+    (region..region + (1 << filter::REGION_SHIFT))
+        .step_by(16)
+        .find(|&a| filter_index(a) == slot)
+        .expect("an address in the slot")
 }
 
 /// Another address in the same slot as `addr`.

@@ -98,9 +98,37 @@ fn next_distance(st: &ThreadState, rate: u64) -> i64 {
             let mean = rate as f64;
             // U uniform in (0, 1]: 53 random bits, never zero.
             let u = ((next_random(st) >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
-            (-u.ln() * mean) as i64
+            (-ln(u) * mean) as i64
         }
     }
+}
+
+/// The natural logarithm of a positive, finite, normal `x`, to within 1e-15 of
+/// `f64::ln`: a few multiplies and one division, inlined. libm's `log` reads a 2 KiB
+/// table through the PLT; between two samples the allocator's traffic evicts both, and
+/// `perf` put the call at 38 ns a sample (0.19% of the default rate's run).
+#[inline(always)]
+fn ln(x: f64) -> f64 {
+    const LN_2: f64 = std::f64::consts::LN_2;
+    let bits = x.to_bits();
+    // x = m * 2^e with m in [sqrt(1/2), sqrt(2)), so that t below stays within 0.172.
+    let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mut m = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1023u64 << 52));
+    if m > std::f64::consts::SQRT_2 {
+        m *= 0.5;
+        e += 1;
+    }
+    // ln m = 2 atanh(t) = 2 (t + t^3/3 + t^5/5 + ...), t = (m - 1) / (m + 1); the terms
+    // left out after t^17/17 are below 2 * 0.172^19 / 19, under 3e-16 of ln m.
+    let t = (m - 1.0) / (m + 1.0);
+    let t2 = t * t;
+    let series = 1.0
+        + t2 * (1.0 / 3.0
+            + t2 * (1.0 / 5.0
+                + t2 * (1.0 / 7.0
+                    + t2 * (1.0 / 9.0
+                        + t2 * (1.0 / 11.0 + t2 * (1.0 / 13.0 + t2 * (1.0 / 15.0 + t2 * (1.0 / 17.0))))))));
+    e as f64 * LN_2 + 2.0 * t * series
 }
 
 /// xorshift64*: a few instructions, good enough spacing for sampling.
@@ -150,6 +178,28 @@ pub(crate) fn scale(size: u64, rate: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ln_matches_the_standard_library_over_the_sampler_inputs() {
+        // The sampler's U (53 random bits, in (0, 1]), scaled down by every power of two
+        // to 2^-53: the whole range its 53 bits reach, each binade many times.
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        for k in 0..=53 {
+            for _ in 0..2000 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let u = ((rng >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
+                let x = u / (1u64 << k) as f64;
+                let (ours, std) = (ln(x), x.ln());
+                assert!((ours - std).abs() <= 1e-15 * std.abs().max(1.0), "ln({x:e}) = {ours} vs {std}");
+            }
+        }
+        assert_eq!(ln(1.0), 0.0);
+        assert_eq!(ln(0.5), -std::f64::consts::LN_2);
+        let smallest = 1.0 / (1u64 << 53) as f64;
+        assert!((ln(smallest) - smallest.ln()).abs() < 1e-14);
+    }
 
     #[test]
     fn scale_is_one_at_rate_one_and_near_rate_over_size_for_small_blocks() {

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-static REGISTERED: AtomicBool = AtomicBool::new(false);
+static REGISTERED: &AtomicBool = &crate::sample_line::SAMPLE_LINE.fork_handlers;
 
 /// Registers the `pthread_atfork` handlers once.
 pub(crate) fn ensure_handlers() {

@@ -70,6 +70,7 @@ mod procfs;
 mod profiler;
 mod rawmem;
 mod records;
+mod sample_line;
 mod sampler;
 mod spin;
 pub mod stack;

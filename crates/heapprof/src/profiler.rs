@@ -160,7 +160,7 @@ fn after_alloc_slow(p: *mut u8, requested: usize, accounted: usize) -> *mut u8 {
 }
 
 /// Work for the next allocation made outside the profiler: a `fn()`, or null.
-static DEFERRED: AtomicPtr<()> = AtomicPtr::new(ptr::null_mut());
+static DEFERRED: &AtomicPtr<()> = &crate::sample_line::SAMPLE_LINE.deferred;
 
 /// Has the next allocation this thread (or any other) makes outside the profiler run
 /// `f`, once, before it returns, with the busy flag set (what `f` allocates is the

@@ -20,9 +20,9 @@ pub(crate) const MAX_MEAN: u64 = 112 << 20;
 const OFF_RECHECK: i64 = 1 << 20;
 
 /// Sentinel for "not read from the environment yet".
-const UNSET: u64 = u64::MAX;
+pub(crate) const UNSET: u64 = u64::MAX;
 
-static RATE: AtomicU64 = AtomicU64::new(UNSET);
+static RATE: &AtomicU64 = &crate::sample_line::SAMPLE_LINE.rate;
 static SEED: AtomicU64 = AtomicU64::new(0);
 static THREAD_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -95,10 +95,13 @@ fn next_distance(st: &ThreadState, rate: u64) -> i64 {
         0 => OFF_RECHECK,
         1 => 0,
         _ => {
-            let mean = rate as f64;
+            // Converted from signed integers (rate ≤ MAX_MEAN, U's bits ≤ 2^53), and negated
+            // as one: an unsigned conversion and a float negation each read a constant from
+            // a cache line of its own, which was cold at every sample.
+            let minus_mean = -(rate as i64) as f64;
             // U uniform in (0, 1]: 53 random bits, never zero.
-            let u = ((next_random(st) >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
-            (-ln(u) * mean) as i64
+            let u = ((next_random(st) >> 11) + 1) as i64 as f64 * (1.0 / (1u64 << 53) as f64);
+            (ln(u) * minus_mean) as i64
         }
     }
 }
@@ -112,11 +115,14 @@ fn ln(x: f64) -> f64 {
     let bits = x.to_bits();
     // x = m * 2^e with m in [sqrt(1/2), sqrt(2)), so that t below stays within 0.172.
     let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
-    let mut m = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1023u64 << 52));
-    if m > std::f64::consts::SQRT_2 {
-        m *= 0.5;
+    let mut m_bits = (bits & ((1u64 << 52) - 1)) | (1023u64 << 52);
+    // Positive floats order as their bits do: an integer compare, and halving by the
+    // exponent, need no float constant from memory.
+    if m_bits > std::f64::consts::SQRT_2.to_bits() {
+        m_bits -= 1 << 52;
         e += 1;
     }
+    let m = f64::from_bits(m_bits);
     // ln m = 2 atanh(t) = 2 t (1 + t^2/3 + t^4/5 + ...), t = (m - 1) / (m + 1), summed by
     // Horner's rule; the terms left out after t^16/17 are below 0.172^18 / 19, under
     // 3e-16 of the sum.

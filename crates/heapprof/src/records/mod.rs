@@ -23,7 +23,7 @@ pub const DEFAULT_MAX_DEPTH: usize = 64;
 /// The largest depth [`set_max_stack_depth`] accepts.
 pub const MAX_DEPTH_LIMIT: usize = 256;
 
-static MAX_DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_DEPTH);
+static MAX_DEPTH: &AtomicUsize = &crate::sample_line::SAMPLE_LINE.max_depth;
 
 /// Sets how many frames of each sampled stack are kept (1 to 256, default 64);
 /// deeper stacks keep their leaf end and are marked truncated.

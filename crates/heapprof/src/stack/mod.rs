@@ -42,7 +42,7 @@ mod modules;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod rules;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-mod snapshot;
+pub(crate) mod snapshot;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod thread;
 
@@ -56,7 +56,7 @@ pub enum Unwinder {
     FramePointer,
 }
 
-static UNWINDER: AtomicU8 = AtomicU8::new(0);
+static UNWINDER: &AtomicU8 = &crate::sample_line::SAMPLE_LINE.unwinder;
 
 /// Chooses the unwinder used by [`capture`] from now on, in every thread.
 pub fn set_unwinder(unwinder: Unwinder) {

@@ -181,7 +181,7 @@ pub(super) struct SectionBytes {
 }
 
 /// Set when module bytes were found unloaded: the current module list is stale.
-pub(super) static STALE: AtomicBool = AtomicBool::new(false);
+pub(super) static STALE: &AtomicBool = &crate::sample_line::SAMPLE_LINE.modules_stale;
 
 impl SectionBytes {
     /// Bytes of the module whose code contains `probe` and whose `PT_GNU_EH_FRAME`

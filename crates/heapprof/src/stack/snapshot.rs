@@ -15,7 +15,7 @@ use super::modules::{self, Lookup};
 use super::{rules, thread};
 
 /// One immutable view of the loaded modules.
-pub(super) struct Snapshot {
+pub(crate) struct Snapshot {
     /// Executable ranges of all modules, sorted, disjoint.
     texts: Vec<Range<usize>>,
     /// Call-frame information of the modules that have it, sorted by text address.
@@ -64,7 +64,7 @@ impl Snapshot {
     }
 }
 
-static CURRENT: AtomicPtr<Snapshot> = AtomicPtr::new(core::ptr::null_mut());
+static CURRENT: &AtomicPtr<Snapshot> = &crate::sample_line::SAMPLE_LINE.snapshot;
 /// Held while a snapshot is being built.
 static BUILDING: AtomicBool = AtomicBool::new(false);
 /// When (CLOCK_MONOTONIC_COARSE, ms) the module list was last re-read for nothing.

@@ -92,52 +92,65 @@ pub(super) enum Follow {
 
 /// A thread's previous walk (root first), and the frames the current walk unwound by
 /// itself (leaf first), which become the next walk's memo.
+///
+/// In C order, the counters a walk that ends on the memo reads and writes first, in one
+/// line: at the default rate the memo is cold at each sample, and each of its lines a
+/// walk touches is a first-level miss.
+#[repr(C, align(64))]
 pub(super) struct Memo {
     /// The module snapshot the frames were unwound with (0: none).
     snapshot: usize,
     len: usize,
-    root: RootReads,
-    frames: [MaybeUninit<MemoFrame>; MEMO_FRAMES],
     /// Frames not yet matched by the current walk are `frames[..cursor]`.
     cursor: usize,
     /// How many of `frames` the current walk ended on (0: it ended by itself).
     kept: usize,
-    /// The current walk's own frames: a ring holding the last `MEMO_FRAMES` of `fresh_len`.
-    fresh: [MaybeUninit<MemoFrame>; MEMO_FRAMES],
+    /// `reads`, `reads_upto` and `span_upto` hold frames `..indexed`, filled when a walk
+    /// first checks them (a walk whose stack changes deep down keeps few of its
+    /// predecessor's frames). `finish` lowers it to the frames kept, which is none after
+    /// the memo was emptied.
+    indexed: usize,
+    /// The current walk's own frames: `fresh` holds the last `MEMO_FRAMES` of `fresh_len`.
     fresh_len: usize,
-    fresh_root: Option<RootReads>,
     /// Frames this thread's walks took from their memo, in all (for tests).
     pub(super) followed: u64,
+    fresh_root: Option<RootReads>,
+    root: RootReads,
     /// Every word a walk from `frames[k]` reads whose value matters, with that value,
     /// frame 0's first: `reads[..reads_upto[k]]` are those of frames `0..=k`, and all
     /// the addresses those frames read lie in `span_upto[k]`. A walk that ends on the
     /// memo from frame `k` checks them in one pass, with one branch at the end.
-    reads: [(usize, usize); 2 * MEMO_FRAMES],
     reads_upto: [u8; MEMO_FRAMES],
     span_upto: [(usize, usize); MEMO_FRAMES],
-    /// The three above hold frames `..indexed`, filled when a walk first checks them (a
-    /// walk whose stack changes deep down keeps few of its predecessor's frames). `finish`
-    /// lowers it to the frames kept, which is none after the memo was emptied.
-    indexed: usize,
+    reads: [(usize, usize); 2 * MEMO_FRAMES],
+    /// Frame `k`'s return address (`frames[k].lookup + 1`), which a walk that ends on
+    /// the memo copies out: 8 bytes a frame, where `frames` takes 40.
+    returns: [usize; MEMO_FRAMES],
+    frames: [MaybeUninit<MemoFrame>; MEMO_FRAMES],
+    fresh: [MaybeUninit<MemoFrame>; MEMO_FRAMES],
 }
+
+// The counters above `fresh_root` share the struct's first line.
+const _: () = assert!(std::mem::offset_of!(Memo, fresh_root) <= 64);
 
 impl Memo {
     pub(super) const fn new() -> Memo {
         Memo {
             snapshot: 0,
             len: 0,
-            root: RootReads { ra_slot: 0, bp_slot: 0 },
-            frames: [MaybeUninit::uninit(); MEMO_FRAMES],
             cursor: 0,
             kept: 0,
-            fresh: [MaybeUninit::uninit(); MEMO_FRAMES],
+            indexed: 0,
             fresh_len: 0,
-            fresh_root: None,
             followed: 0,
-            reads: [(0, 0); 2 * MEMO_FRAMES],
+            fresh_root: None,
+            root: RootReads { ra_slot: 0, bp_slot: 0 },
             reads_upto: [0; MEMO_FRAMES],
             span_upto: [(0, 0); MEMO_FRAMES],
-            indexed: 0,
+            reads: [(0, 0); 2 * MEMO_FRAMES],
+            returns: [0; MEMO_FRAMES],
+            frames: [MaybeUninit::uninit(); MEMO_FRAMES],
+            fresh: [MaybeUninit::uninit(); MEMO_FRAMES],
         }
     }
 
@@ -283,11 +296,11 @@ impl Memo {
         self.followed += start as u64;
         self.kept = start + 1;
         // The return addresses into frames start - 1 down to 0.
-        for k in (0..start).rev() {
+        for &ra in self.returns[..start].iter().rev() {
             let Some(slot) = out.get_mut(*len) else {
                 return Some(StackEnd::Truncated);
             };
-            slot.write(self.frame(k).lookup.wrapping_add(1));
+            slot.write(ra);
             *len += 1;
         }
         Some(StackEnd::Root)
@@ -392,6 +405,7 @@ impl Memo {
             f.bp_needed = f.uses_bp || (f.bp_offset == BP_UNCHANGED && needed);
             needed = f.bp_needed;
             self.frames[self.kept + i].write(f);
+            self.returns[self.kept + i] = f.lookup.wrapping_add(1);
         }
         self.len = self.kept + own;
         self.snapshot = snapshot;

@@ -29,34 +29,43 @@ impl<T> SpinLock<T> {
     }
 
     /// Locks, spinning and then yielding until the lock is free.
+    #[inline]
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
-        let mut spins = 0u32;
-        while !self.try_acquire() {
-            spins = spins.saturating_add(1);
-            if spins < 64 {
-                spin_hint();
-            } else {
-                yield_now();
-            }
+        if !self.try_acquire() {
+            self.wait(u32::MAX);
         }
         SpinGuard { lock: self }
     }
 
     /// Locks unless that takes more than `max_yields` yields: callers that may drop
     /// their work (a sample) use this rather than wait behind a stalled holder.
+    #[inline]
     pub(crate) fn lock_bounded(&self, max_yields: u32) -> Option<SpinGuard<'_, T>> {
+        if self.try_acquire() || self.wait(max_yields) {
+            return Some(SpinGuard { lock: self });
+        }
+        None
+    }
+
+    /// Spins, then yields, until the lock is taken (true) or `max_yields` yields went
+    /// by (false; `u32::MAX`: no limit). Apart from the uncontended path: inlined, the
+    /// wait had its callers load `sched_yield`'s address before their first attempt,
+    /// a cold line of the GOT on every sample at the default rate.
+    #[cold]
+    #[inline(never)]
+    fn wait(&self, max_yields: u32) -> bool {
         let mut spins = 0u32;
         while !self.try_acquire() {
             spins = spins.saturating_add(1);
             if spins < 64 {
                 spin_hint();
-            } else if spins - 64 < max_yields {
+            } else if max_yields == u32::MAX || spins - 64 < max_yields {
                 yield_now();
             } else {
-                return None;
+                return false;
             }
         }
-        Some(SpinGuard { lock: self })
+        true
     }
 
     /// Takes the lock with no guard, for the fork handlers.

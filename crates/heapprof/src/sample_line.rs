@@ -4,7 +4,7 @@
 //! allocator's traffic evicted between two samples at the default rate: cachegrind
 //! counted half a first-level miss a sample on each of six (the rate, the stack depth,
 //! the unwinder, the module snapshot, its staleness flag, the deferred work). Here they
-//! cost one line between them. Their modules keep their names for them, as references
+//! cost one line between them, with the index of buckets. Their modules keep their names for them, as references
 //! into [`SAMPLE_LINE`]; all are written rarely (a setting changed, a library loaded, a
 //! fork), so the line stays shared by every core.
 
@@ -27,6 +27,8 @@ pub(crate) struct SampleLine {
     pub(crate) unwinder: AtomicU8,
     /// `stack::modules`: module bytes were found unloaded.
     pub(crate) modules_stale: AtomicBool,
+    /// `records::buckets`: the index of buckets, packed (0: none yet).
+    pub(crate) bucket_index: AtomicUsize,
     /// `fork`: the `pthread_atfork` handlers are registered.
     pub(crate) fork_handlers: AtomicBool,
 }
@@ -40,5 +42,6 @@ pub(crate) static SAMPLE_LINE: SampleLine = SampleLine {
     snapshot: AtomicPtr::new(ptr::null_mut()),
     unwinder: AtomicU8::new(0),
     modules_stale: AtomicBool::new(false),
+    bucket_index: AtomicUsize::new(0),
     fork_handlers: AtomicBool::new(false),
 };

@@ -96,13 +96,6 @@ pub(crate) fn record_sample(
     None
 }
 
-/// Adds to a counter that only one thread writes at a time (under a lock): a
-/// plain load and store, no locked instruction.
-#[inline(always)]
-fn add_plain(counter: &AtomicU64, n: u64) {
-    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
-}
-
 /// A sampled block that [`forget`] took out of the live table.
 #[derive(Clone, Copy)]
 pub(crate) struct Forgotten {

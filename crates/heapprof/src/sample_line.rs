@@ -1,12 +1,13 @@
 //! The settings and flags that every sample reads, in one cache line.
 //!
 //! Each was a static of its own module, and so a cache line of its own, which the
-//! allocator's traffic evicted between two samples at the default rate: cachegrind
+//! allocator's traffic evicted between two samples at the default rate: callgrind
 //! counted half a first-level miss a sample on each of six (the rate, the stack depth,
 //! the unwinder, the module snapshot, its staleness flag, the deferred work). Here they
-//! cost one line between them, with the index of buckets. Their modules keep their names for them, as references
-//! into [`SAMPLE_LINE`]; all are written rarely (a setting changed, a library loaded, a
-//! fork), so the line stays shared by every core.
+//! and the index of buckets cost one line between them. Their modules keep their names
+//! for them, as references into [`SAMPLE_LINE`]; all are written rarely (a setting
+//! changed, a library loaded, a fork, a bucket index grown), so the line stays shared by
+//! every core.
 
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize};

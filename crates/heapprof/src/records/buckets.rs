@@ -6,7 +6,7 @@
 //! in `sample_line::SAMPLE_LINE` as one word: the array's address and, in its low bits,
 //! log2 of its length. A sample at the default rate finds its bucket in two cold lines,
 //! the slot and the bucket; behind a lock per shard it waited on three, one after the
-//! other: the shard's lock, the shard's array of chains, the bucket (`perf`: 0.79% of a
+//! other: the shard's lock, the shard's array of chains, the bucket (`perf`: 0.8% of a
 //! default-rate run in the lookup, 41% of it on the load of the chain's head). Only a
 //! new bucket takes a lock, one for the whole table. A full table is copied to one
 //! twice its size, published, and the old one left mapped: a reader may still be in

@@ -51,50 +51,55 @@ pub mod sync {
         }
     }
 
-    /// An atomic byte of a `static` (the filter's arrays). A static outlives loom's
+    /// An atomic of a `static` (the filter's arrays). A static outlives loom's
     /// executions, and a loom atomic belongs to one, so the loom atomic behind each
-    /// byte lives in a per-execution map keyed by the byte's address, made on first
-    /// use with the static's initial value: each execution starts from the statics'
+    /// static one lives in a per-execution map keyed by its address, made on first use
+    /// with the static's initial value: each execution starts from the statics'
     /// initial state. Loom requires an atomic's creation to happen-before its other
-    /// uses, so a model touches the bytes it uses on its main thread before spawning.
-    pub struct AtomicU8 {
-        initial: u8,
+    /// uses, so a model touches the atomics it uses on its main thread before spawning.
+    macro_rules! static_atomic {
+        ($name:ident, $int:ty, $map:ident) => {
+            pub struct $name {
+                initial: $int,
+            }
+
+            loom::lazy_static! {
+                static ref $map: Mutex<HashMap<usize, Arc<loom::sync::atomic::$name>>> = Mutex::new(HashMap::new());
+            }
+
+            impl $name {
+                pub const fn new(initial: $int) -> Self {
+                    $name { initial }
+                }
+
+                fn get(&self) -> Arc<loom::sync::atomic::$name> {
+                    let mut atomics = $map.lock().unwrap_or_else(|e| e.into_inner());
+                    let key = std::ptr::from_ref(self) as usize;
+                    let initial = self.initial;
+                    atomics.entry(key).or_insert_with(|| Arc::new(loom::sync::atomic::$name::new(initial))).clone()
+                }
+
+                pub fn load(&self, order: Ordering) -> $int {
+                    self.get().load(order)
+                }
+
+                pub fn store(&self, value: $int, order: Ordering) {
+                    self.get().store(value, order);
+                }
+
+                pub fn fetch_or(&self, value: $int, order: Ordering) -> $int {
+                    self.get().fetch_or(value, order)
+                }
+
+                pub fn fetch_and(&self, value: $int, order: Ordering) -> $int {
+                    self.get().fetch_and(value, order)
+                }
+            }
+        };
     }
 
-    type Bytes = Mutex<HashMap<usize, Arc<loom::sync::atomic::AtomicU8>>>;
-
-    loom::lazy_static! {
-        static ref STATIC_BYTES: Bytes = Mutex::new(HashMap::new());
-    }
-
-    impl AtomicU8 {
-        pub const fn new(initial: u8) -> Self {
-            AtomicU8 { initial }
-        }
-
-        fn get(&self) -> Arc<loom::sync::atomic::AtomicU8> {
-            let mut bytes = STATIC_BYTES.lock().unwrap_or_else(|e| e.into_inner());
-            let key = std::ptr::from_ref(self) as usize;
-            let initial = self.initial;
-            bytes.entry(key).or_insert_with(|| Arc::new(loom::sync::atomic::AtomicU8::new(initial))).clone()
-        }
-
-        pub fn load(&self, order: Ordering) -> u8 {
-            self.get().load(order)
-        }
-
-        pub fn store(&self, value: u8, order: Ordering) {
-            self.get().store(value, order);
-        }
-
-        pub fn fetch_or(&self, value: u8, order: Ordering) -> u8 {
-            self.get().fetch_or(value, order)
-        }
-
-        pub fn fetch_and(&self, value: u8, order: Ordering) -> u8 {
-            self.get().fetch_and(value, order)
-        }
-    }
+    static_atomic!(AtomicU8, u8, STATIC_BYTES);
+    static_atomic!(AtomicU64, u64, STATIC_WORDS);
 
     /// A busy-wait step is a yield to loom: it then runs another thread rather than
     /// exploring the same spin forever.

@@ -3,14 +3,15 @@
 //! atomics through `heapprof_loom::sync`), with the spin lock (`spin.rs`) that guards
 //! each live shard.
 //!
-//! Every slot of a filter line belongs to the line's live shard. A slot's count
-//! changes only under that shard's lock, with a plain load and store; its bit in
-//! `FILTER_BITS_SET` is set and cleared by an atomic OR and AND. The free path reads
-//! the bit with no lock. What the free path relies on: a sampled block that is live is
-//! never reported "certainly not sampled". The models check it when other threads
-//! change other bits of the same byte, when a second block in the same slot comes and
-//! goes, after a block is handed to another thread to free, and for the first block
-//! ever counted in (before which frees skip the filter).
+//! A block has two slots, two bits of one 64-bit word of its region's filter line.
+//! Every slot of a line belongs to the line's live shard. A slot's count changes only
+//! under that shard's lock, with a plain load and store; its bit is set and cleared by
+//! an atomic OR and AND on the word. The free path reads the word with no lock. What
+//! the free path relies on: a sampled block that is live is never reported "certainly
+//! not sampled". The models check it when other threads change other bits of the same
+//! word, when a second block in the same slots comes and goes, after a block is handed
+//! to another thread to free, and for the first block ever counted in (before which
+//! frees skip the filter).
 //!
 //! Tried once each, and caught: clearing the bit whenever a count goes down (rather
 //! than when it reaches zero) fails `live_blocks_stay_visible_to_frees`; never setting
@@ -33,28 +34,32 @@ mod spin;
 #[path = "../../crates/heapprof/src/records/filter.rs"]
 mod filter;
 
-use filter::{filter_count, filter_index, may_be_sampled, shard_index};
+use filter::{filter_count, filter_slots, may_be_sampled, shard_index};
 use heapprof_loom::model;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use spin::SpinLock;
 
-/// A block address (a multiple of 16, as allocators return) in filter slot `slot`:
+/// The addresses a block can have (multiples of 16, as allocators return) in the
+/// region of `addr`.
+fn region_of(addr: usize) -> impl Iterator<Item = usize> {
+    let start = addr >> filter::REGION_SHIFT << filter::REGION_SHIFT;
+    (start..start + (1 << filter::REGION_SHIFT)).step_by(16)
+}
+
+/// A block address whose first filter slot is `slot` (its second is in the same word):
 /// first a region whose line holds the slot, then an address in it.
 fn address_in_slot(slot: usize) -> usize {
     let region = (0x7f00_0000_0000usize..)
         .step_by(1 << filter::REGION_SHIFT)
-        .find(|&r| filter_index(r) >> 9 == slot >> 9)
+        .find(|&r| filter_slots(r)[0] >> filter::LINE_BITS == slot >> filter::LINE_BITS)
         .expect("a region of the slot's line");
-    (region..region + (1 << filter::REGION_SHIFT))
-        .step_by(16)
-        .find(|&a| filter_index(a) == slot)
-        .expect("an address in the slot")
+    region_of(region).find(|&a| filter_slots(a)[0] == slot).expect("an address in the slot")
 }
 
-/// Another address in the same slot as `addr`.
+/// Another address with the same two slots as `addr`.
 fn slot_mate(addr: usize) -> usize {
-    (1..).map(|k| addr + 16 * k).find(|&a| filter_index(a) == filter_index(addr)).expect("an address")
+    region_of(addr).find(|&a| a != addr && filter_slots(a) == filter_slots(addr)).expect("an address")
 }
 
 /// One lock per live shard that the model's addresses fall in, as `LIVE_TABLE` has.
@@ -87,22 +92,23 @@ impl Shards {
     }
 }
 
-/// Four blocks whose slots share one bits byte, and so one shard: `x`, live throughout, checked by this thread's frees meanwhile; `y`, in `x`'s very
-/// slot, allocated and freed by one thread, whose free must not clear `x`'s bit; `w`,
+/// Four blocks whose slots share one bits word, and so one shard: `x`, live
+/// throughout, checked by this thread's frees meanwhile; `y`, in `x`'s very slots,
+/// allocated and freed by one thread, whose free must not clear `x`'s bits; `w`,
 /// allocated by that thread and freed by this one after a hand-off (the free of a block
 /// another thread allocated); `z`, allocated and freed by a third thread. Every free
-/// finds its block's bit set, and once all are freed but `x` the byte holds `x`'s bit
-/// alone, with `x`'s count exactly one.
+/// finds its block's bits set, and once all are freed but `x` the word holds `x`'s bits
+/// alone, with `x`'s counts exactly one.
 #[test]
 fn live_blocks_stay_visible_to_frees() {
-    let byte = 8 * 300;
-    let x = address_in_slot(byte + 2);
-    let (y, w, z) = (slot_mate(x), address_in_slot(byte + 5), address_in_slot(byte + 7));
-    assert!([y, w, z].iter().all(|&a| shard_index(a) == shard_index(x)), "one byte, several shards");
+    let word = 64 * 37;
+    let x = address_in_slot(word + 2);
+    let (y, w, z) = (slot_mate(x), address_in_slot(word + 5), address_in_slot(word + 7));
+    assert!([y, w, z].iter().all(|&a| shard_index(a) == shard_index(x)), "one word, several shards");
     model(3, move || {
         let shards = Shards::new(&[x, y, w, z]);
-        // Create the filter bytes used below on this thread, before spawning (see
-        // `sync::AtomicU8`): `y` shares `x`'s count, the others need theirs.
+        // Create the filter's atomics used below on this thread, before spawning (see
+        // `heapprof_loom::sync`): `y` shares `x`'s counts, the others need theirs.
         shards.count(x, true);
         for a in [w, z] {
             shards.count(a, true);
@@ -143,13 +149,13 @@ fn live_blocks_stay_visible_to_frees() {
     });
 }
 
-/// Two slots of one bits byte, each written by its own thread under the byte's one
-/// shard lock while the other thread's reads of the byte take no lock: each thread's
-/// block stays visible while live and its bit clears when freed.
+/// Two blocks with slots in one bits word, each written by its own thread under the
+/// word's one shard lock while the other thread's reads of the word take no lock: each
+/// thread's block stays visible while live and its bits clear when freed.
 #[test]
 fn neighbouring_bits_do_not_lose_updates() {
-    let (a, b) = (address_in_slot(8 * 77), address_in_slot(8 * 77 + 1));
-    assert_eq!(shard_index(a), shard_index(b), "one byte, two shards");
+    let (a, b) = (address_in_slot(64 * 9), address_in_slot(64 * 9 + 1));
+    assert_eq!(shard_index(a), shard_index(b), "one word, two shards");
     model(3, move || {
         let shards = Shards::new(&[a, b]);
         for x in [a, b] {
@@ -179,8 +185,8 @@ fn neighbouring_bits_do_not_lose_updates() {
 /// flag as surely as the block's bit.
 #[test]
 fn the_first_sampled_block_is_seen_by_a_free_on_another_thread() {
-    // `y` in another byte: its first use there would race with the creation of `x`'s.
-    let (x, y) = (address_in_slot(8 * 500 + 3), address_in_slot(8 * 900 + 4));
+    // `y` in another word: its first use there would race with the creation of `x`'s.
+    let (x, y) = (address_in_slot(64 * 62 + 3), address_in_slot(64 * 112 + 4));
     model(3, move || {
         let shards = Shards::new(&[x, y]);
         // Creates the flag's atomic on this thread, at its initial value.

@@ -3,7 +3,7 @@
 //! and `records/filter.rs` unchanged against loom's versions: the models check the very
 //! code that runs, not a copy of it.
 
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 /// Starts loading the cache line at `p`, for a read soon after. Never faults, whatever
 /// the address.

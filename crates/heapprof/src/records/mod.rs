@@ -221,12 +221,12 @@ mod tests {
         #[test]
         fn a_region_shares_one_line_and_one_shard_and_regions_spread_over_the_shards() {
             let region = 0x7f12_3440_0000usize;
-            let line = filter_index(region) >> LINE_BITS;
+            let line = filter_slots(region)[0] >> LINE_BITS;
             for addr in (region..region + (1 << REGION_SHIFT)).step_by(16) {
-                assert_eq!(filter_index(addr) >> LINE_BITS, line, "{addr:#x} left its region's line");
+                assert_eq!(filter_slots(addr)[0] >> LINE_BITS, line, "{addr:#x} left its region's line");
                 assert_eq!(shard_index(addr), shard_index(region), "{addr:#x} left its region's shard");
             }
-            let next = filter_index(region + (1 << REGION_SHIFT)) >> LINE_BITS;
+            let next = filter_slots(region + (1 << REGION_SHIFT))[0] >> LINE_BITS;
             assert_ne!(next, line, "two neighbouring regions share a line");
             // Consecutive regions, as threads allocate through their heaps.
             let mut shards = [0usize; LIVE_SHARDS];
@@ -234,6 +234,27 @@ mod tests {
                 shards[shard_index(0x7f00_0000_0000 + (r << REGION_SHIFT))] += 1;
             }
             assert!(shards.iter().all(|&n| n > 64 / 2 && n < 64 * 2), "{shards:?}");
+        }
+
+        #[test]
+        fn a_block_is_reported_only_when_both_its_bits_are_set() {
+            // Far below any heap of this process, in a region no other test uses.
+            let addr = (0x10_0300_0000usize..)
+                .step_by(16)
+                .find(|&a| filter_slots(a)[0] != filter_slots(a)[1])
+                .unwrap();
+            let [first, second] = filter_slots(addr);
+            let region = addr >> REGION_SHIFT << REGION_SHIFT;
+            let shares_one = |a: usize| {
+                let [f, s] = filter_slots(a);
+                (f == first || s == first) && f != second && s != second
+            };
+            let other = (region..region + (1 << REGION_SHIFT)).step_by(16).find(|&a| shares_one(a)).unwrap();
+            filter_count(addr, true);
+            assert!(may_be_sampled(addr));
+            assert!(!may_be_sampled(other), "one bit of two answered maybe");
+            filter_count(addr, false);
+            assert!(!may_be_sampled(addr));
         }
 
         #[test]
@@ -250,7 +271,7 @@ mod tests {
             // A saturated slot never comes back down: it answers "maybe" from then on.
             assert!(may_be_sampled(addr));
             let other = 0x10_0100_2340usize;
-            assert_ne!(filter_index(other), filter_index(addr));
+            assert!(filter_slots(other).iter().all(|s| !filter_slots(addr).contains(s)));
             filter_count(other, true);
             assert!(may_be_sampled(other));
             filter_count(other, false);

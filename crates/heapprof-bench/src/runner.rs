@@ -107,6 +107,22 @@ pub fn median(xs: &[f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// A 95% confidence interval for the median of the distribution `xs` was drawn from,
+/// assuming nothing of its shape: the order statistics `k` and `n + 1 - k` (1-based)
+/// with `k = ⌊n/2 − 0.98·√n⌋`, from the binomial count of samples below the median
+/// (normal approximation). None for fewer than 8 values, where `k` is below 1.
+pub fn median_interval(xs: &[f64]) -> Option<(f64, f64)> {
+    let n = xs.len();
+    let k = (n as f64 / 2.0 - 0.98 * (n as f64).sqrt()).floor();
+    if k < 1.0 {
+        return None;
+    }
+    let k = k as usize;
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    Some((v[k - 1], v[n - k]))
+}
+
 /// The order in which to run `n` variants in round `round`: a shuffle, the same for
 /// the same round in every run. A fixed order made each variant always follow the
 /// same one, and the kernel's cost of handing out pages depends on what ran before:
@@ -166,7 +182,17 @@ fn children_cpu_seconds() -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{check, round_order};
+    use super::{check, median_interval, round_order};
+
+    #[test]
+    fn the_median_interval_takes_order_statistics_around_the_middle() {
+        assert_eq!(median_interval(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]), None);
+        let xs: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        // k = ⌊50 − 9.8⌋ = 40: the 40th and 61st smallest.
+        assert_eq!(median_interval(&xs), Some((40.0, 61.0)));
+        // k = ⌊4 − 2.77⌋ = 1: the extremes.
+        assert_eq!(median_interval(&xs[..8]), Some((93.0, 100.0)));
+    }
 
     #[test]
     fn flags_are_checked_against_the_known_ones() {

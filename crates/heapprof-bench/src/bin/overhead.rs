@@ -5,8 +5,9 @@
 //!
 //! The ratio is paired: each round divides a variant's time by its baseline's time in
 //! the same round (seconds apart), and the table gives the median of those ratios and
-//! their spread. On a shared machine whose speed drifts between rounds, this is far
-//! steadier than a ratio of medians taken over the whole run. The ratio of the fastest
+//! their spread, with a 95% interval for that median (from 8 rounds up; see
+//! `runner::median_interval`). On a shared machine whose speed drifts between rounds,
+//! this is far steadier than a ratio of medians taken over the whole run. The ratio of the fastest
 //! runs is given too: interference from other jobs only ever adds time, so each
 //! variant's fastest run is the one least disturbed.
 //!
@@ -24,7 +25,7 @@
 //! profiler, heaptrack and dhat-rs; `--set slow` has the peers that need a reduced size
 //! (gperftools' heap profiler, valgrind's massif) beside heapprof, heaptrack and dhat-rs.
 
-use heapprof_bench::runner::{Flags, field, median, paired_ratios, round_order, which};
+use heapprof_bench::runner::{Flags, field, median, median_interval, paired_ratios, round_order, which};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -87,9 +88,9 @@ fn main() {
     }
 
     println!(
-        "| workload | variant | median s | ratio to its baseline (median of rounds) | spread of ratio (min–max) | ratio of fastest runs | ratio to glibc | peak RSS (median) |"
+        "| workload | variant | median s | ratio to its baseline (median of rounds) | 95% interval of that median | spread of ratio (min–max) | ratio of fastest runs | ratio to glibc | peak RSS (median) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut notes = Vec::new();
     for &t in &threads {
         let workload = format!("{sizes}, {t} thread(s), {allocs} allocs/thread");
@@ -114,8 +115,12 @@ fn main() {
             let (lo, hi) = ratios.iter().fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
             let over =
                 if v.baseline == v.name { "(baseline)".to_owned() } else { format!("over {}", v.baseline) };
+            let interval = match median_interval(&ratios) {
+                Some((l, h)) if v.baseline != v.name => format!("{l:.3}–{h:.3}"),
+                _ => "–".to_owned(),
+            };
             println!(
-                "| {workload} | {} | {m:.3} | {:.3}× {over} | {lo:.3}–{hi:.3} | {:.3}× | {:.3}× | {:.1} MiB |",
+                "| {workload} | {} | {m:.3} | {:.3}× {over} | {interval} | {lo:.3}–{hi:.3} | {:.3}× | {:.3}× | {:.1} MiB |",
                 v.name,
                 median(&ratios),
                 fastest(&r.seconds) / fastest(base),

@@ -110,11 +110,9 @@ fn line_of(addr: usize) -> usize {
 /// of the word (the same bit, now and then).
 ///
 /// Two bits where one would do make a free of an unsampled block take the slow path
-/// far less often: with `k` live samples in a line, one bit is set for `k / 512` of the
-/// addresses, both of two for about `(2k / 512)²`. The default rate has about eight in
-/// a line; at 1.3% of frees, one bit sent as many frees of unsampled blocks to the live
-/// table as there were sampled ones (callgrind, mixed sizes). In one word, the two bits
-/// cost the free path the same single load.
+/// far less often (figures in the module's notes): with `k` live samples in a line,
+/// one bit is set for `k / 512` of the addresses, both of two for about `(2k / 512)²`.
+/// In one word, the two bits cost the free path the same single load.
 #[inline(always)]
 pub(super) fn filter_slots(addr: usize) -> [usize; 2] {
     // The hash's top bits: the live table's slot takes it from bit 32 up.

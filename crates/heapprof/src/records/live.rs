@@ -36,9 +36,6 @@ pub(super) struct LiveShard {
     entries: *mut LiveEntry,
     capacity: usize,
     len: usize,
-    /// Its index in [`LIVE_TABLE`], where it publishes its length and array: kept, so
-    /// that an insert or removal does not hash the address once more to find it.
-    index: usize,
 }
 
 // SAFETY: only used under its lock.
@@ -58,26 +55,14 @@ struct PaddedShard {
     mask: AtomicUsize,
 }
 
-static LIVE_TABLE: [PaddedShard; LIVE_SHARDS] = {
-    let mut table = [const { PaddedShard::new(0) }; LIVE_SHARDS];
-    let mut index = 1;
-    while index < LIVE_SHARDS {
-        table[index] = PaddedShard::new(index);
-        index += 1;
+static LIVE_TABLE: [PaddedShard; LIVE_SHARDS] = [const {
+    PaddedShard {
+        lock: SpinLock::new(LiveShard { entries: ptr::null_mut(), capacity: 0, len: 0 }),
+        len: AtomicUsize::new(0),
+        entries: AtomicPtr::new(ptr::null_mut()),
+        mask: AtomicUsize::new(0),
     }
-    table
-};
-
-impl PaddedShard {
-    const fn new(index: usize) -> PaddedShard {
-        PaddedShard {
-            lock: SpinLock::new(LiveShard { entries: ptr::null_mut(), capacity: 0, len: 0, index }),
-            len: AtomicUsize::new(0),
-            entries: AtomicPtr::new(ptr::null_mut()),
-            mask: AtomicUsize::new(0),
-        }
-    }
-}
+}; LIVE_SHARDS];
 
 pub(super) fn live_shard(addr: usize) -> &'static SpinLock<LiveShard> {
     &LIVE_TABLE[shard_index(addr)].lock
@@ -131,7 +116,7 @@ impl LiveShard {
             if !self.grow() {
                 return false;
             }
-            let shard = &LIVE_TABLE[self.index];
+            let shard = &LIVE_TABLE[shard_index(entry.addr)];
             shard.entries.store(self.entries, Relaxed);
             shard.mask.store(self.capacity - 1, Relaxed);
         }
@@ -151,7 +136,7 @@ impl LiveShard {
                 *e = entry;
                 self.len += 1;
                 filter_count(entry.addr, true);
-                LIVE_TABLE[self.index].len.store(self.len, Relaxed);
+                LIVE_TABLE[shard_index(entry.addr)].len.store(self.len, Relaxed);
                 return true;
             }
             i = (i + 1) & (self.capacity - 1);
@@ -216,7 +201,7 @@ impl LiveShard {
         unsafe { *self.entries.add(hole) = EMPTY };
         self.len -= 1;
         filter_count(addr, false);
-        LIVE_TABLE[self.index].len.store(self.len, Relaxed);
+        LIVE_TABLE[shard_index(addr)].len.store(self.len, Relaxed);
         Some(found)
     }
 
@@ -226,8 +211,7 @@ impl LiveShard {
         if entries.is_null() {
             return false;
         }
-        let old =
-            std::mem::replace(self, LiveShard { entries, capacity: new_capacity, len: 0, index: self.index });
+        let old = std::mem::replace(self, LiveShard { entries, capacity: new_capacity, len: 0 });
         for i in 0..old.capacity {
             // SAFETY: i < old capacity.
             let e = unsafe { *old.entries.add(i) };

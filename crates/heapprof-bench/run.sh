@@ -66,6 +66,17 @@ if full; then
     echo "### The default rate and rate 0, 500 rounds ($bin/overhead --runs 500 --allocs 500000 --only ...)"
     echo
     $bin/overhead --runs 500 --allocs 500000 --threads 1,2 --only 'heapprof, rate 0;heapprof, default'
+    echo
+    # The same targets in one process whose phases alternate between the allocators,
+    # with glibc keeping its heap: a program's steady state, without the machine's drift
+    # from one process to the next. Rate 0 runs apart from the sampled phases, which
+    # would leave every later free checking the sampled-block filter.
+    echo "### The same, in one process's steady state ($bin/alternating --rounds 1000)"
+    echo
+    for threads in 1 2; do
+        $bin/alternating --rounds 1000 --threads $threads --modes bare,counting,rate0
+        $bin/alternating --rounds 1000 --threads $threads --modes bare,default | tail -n +2
+    done
 else
     $bin/overhead --smoke
     echo
@@ -76,6 +87,8 @@ else
     $bin/overhead --set slow --runs 1 --allocs 10000 --threads 1
     echo
     $bin/overhead --runs 8 --allocs 20000 --threads 1 --only 'heapprof, default'
+    echo
+    $bin/alternating --rounds 8 --allocs 20000 --threads 2 --modes bare,counting,rate0,default
 fi
 echo
 echo "### Instructions and cache misses per allocation (crates/heapprof-bench/instructions.sh)"

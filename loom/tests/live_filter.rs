@@ -5,8 +5,8 @@
 //!
 //! A block has two slots, two bits of one 64-bit word of its region's filter line.
 //! Every slot of a line belongs to the line's live shard. A slot's count changes only
-//! under that shard's lock, with a plain load and store; its bit is set and cleared by
-//! an atomic OR and AND on the word. The free path reads the word with no lock. What
+//! under that shard's lock, with a plain load and store; so does the word of its
+//! bits, one load and one store for both of a block's bits. The free path reads the word with no lock. What
 //! the free path relies on: a sampled block that is live is never reported "certainly
 //! not sampled". The models check it when other threads change other bits of the same
 //! word, when a second block in the same slots comes and goes, after a block is handed

@@ -6,6 +6,8 @@ pub mod accuracy;
 pub mod real;
 pub mod runner;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::time::Instant;
 
 /// The block sizes a workload draws from.
@@ -169,4 +171,61 @@ pub fn heapprof_report() -> String {
 /// every site by that factor.
 pub fn accuracy_divisor(flags: &runner::Flags) -> usize {
     flags.number("--divisor", 1).max(1)
+}
+
+/// The least a wrapper can do to keep exact statistics: four thread-local counters
+/// (objects and bytes, allocated and freed) around the system allocator, nothing else:
+/// not readable by other threads, no peak, no sampling. The floor under which no
+/// exact-statistics profiler can go; heapprof at rate 0 is measured against it.
+#[derive(Debug)]
+pub struct Counting;
+
+thread_local! {
+    static COUNTS: [Cell<u64>; 4] = const { [const { Cell::new(0) }; 4] };
+}
+
+impl Counting {
+    /// This thread's counters: objects and bytes allocated, objects and bytes freed.
+    pub fn thread_counts() -> [u64; 4] {
+        COUNTS.with(|c| [c[0].get(), c[1].get(), c[2].get(), c[3].get()])
+    }
+
+    #[inline]
+    fn bump(i: usize, bytes: usize) {
+        let _ = COUNTS.try_with(|c| {
+            c[i].set(c[i].get() + 1);
+            c[i + 1].set(c[i + 1].get() + bytes as u64);
+        });
+    }
+}
+
+// SAFETY: forwards every call to System unchanged; the counters never touch the blocks.
+unsafe impl GlobalAlloc for Counting {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as is.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            Counting::bump(0, layout.size());
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        Counting::bump(2, layout.size());
+        // SAFETY: forwarded as is.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded as is.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            Counting::bump(2, layout.size());
+            Counting::bump(0, new_size);
+        }
+        p
+    }
 }

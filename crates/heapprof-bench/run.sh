@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the figures of BENCHMARKS.md, printing Markdown to stdout:
 #
-#   bash crates/heapprof-bench/run.sh            # full sizes (about 35 minutes here)
+#   bash crates/heapprof-bench/run.sh            # full sizes (about 45 minutes here)
 #   bash crates/heapprof-bench/run.sh --smoke    # small sizes: checks every figure is produced
 #   bash crates/heapprof-bench/run.sh --smoke --profile checked   # with the tests' build (.ci/run)
 #

@@ -22,6 +22,9 @@
 //! those of a program in its steady state. `overhead` runs one process per round,
 //! whose heap grows from nothing: its figures include that growth.
 //!
+//! Beside each median it prints the ratio of the two modes' fastest tenths of phases
+//! (interference only adds time, so those are the least disturbed).
+//!
 //! `--allocs` is per phase and thread. A rate-0 phase after a sampled one still pays
 //! the sampled-block filter's check on every free (which a process that never sampled
 //! skips): measure rate 0 alone with `--modes bare,rate0`.
@@ -162,7 +165,6 @@ fn main() {
             seconds[m].push(phase(&workload, modes[m].1));
         }
     }
-    Mode::Bare.enter();
 
     println!(
         "{} rounds of {} allocations per phase, {} thread(s), mixed sizes; median of each round's ratio to bare, 95% interval",

@@ -33,9 +33,9 @@
 //! - a slot's bit is set when its count leaves zero and cleared when the count
 //!   returns to zero. One lock holder at a time writes a word, so it loads the word
 //!   and stores it back once for both of a block's bits, with no locked instruction
-//!   (an atomic OR and AND, as before, cost two locked instructions per sample and two
-//!   per free of a sampled block). Plain stores lose updates only between writers
-//!   holding different locks, which the layout rules out;
+//!   (an atomic OR or AND per bit cost two locked instructions per sample and two per
+//!   sampled free). Plain stores would lose updates only between writers holding
+//!   different locks, which the layout rules out;
 //! - the free path reads the block's word without a lock. While a block is live its
 //!   two slots' counts are at least one, so every value its word takes has both bits
 //!   set, and a free that follows the block's allocation cannot see either clear.

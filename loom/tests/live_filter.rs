@@ -7,17 +7,18 @@
 //! Every slot of a line belongs to the line's live shard. A slot's count changes only
 //! under that shard's lock, with a plain load and store; so does the word of its
 //! bits, one load and one store for both of a block's bits. The free path reads the
-//! word with no lock. What the free path relies on: a sampled block that is live is never reported "certainly
-//! not sampled". The models check it when other threads change other bits of the same
-//! word, when a second block in the same slots comes and goes, after a block is handed
-//! to another thread to free, and for the first block ever counted in (before which
-//! frees skip the filter).
+//! word with no lock. What the free path relies on: a sampled block that is live is
+//! never reported "certainly not sampled". The models check it when other threads
+//! change other bits of the same word, when a second block in the same slots comes and
+//! goes, after a block is handed to another thread to free, and for the first block
+//! ever counted in (before which frees skip the filter).
 //!
 //! Tried once each, and caught: clearing the bit whenever a count goes down (rather
 //! than when it reaches zero) fails `live_blocks_stay_visible_to_frees`; never setting
-//! the in-use flag (`FreeSide::in_use`) fails all three. Under an earlier layout, where neighbouring bits of
-//! a byte belonged to different shards, writing the byte with a plain load and store
-//! failed the first two, as lost updates between writers holding different locks.
+//! the in-use flag (`FreeSide::in_use`) fails all three. Under an earlier layout, where
+//! neighbouring bits of a byte belonged to different shards, writing the byte with a
+//! plain load and store failed the first two, as lost updates between writers holding
+//! different locks.
 //!
 //! `cargo test --release --manifest-path loom/Cargo.toml --test live_filter`.
 

@@ -77,6 +77,14 @@ if full; then
         $bin/alternating --rounds 1000 --threads $threads --modes bare,counting,rate0
         $bin/alternating --rounds 1000 --threads $threads --modes bare,default | tail -n +2
     done
+    echo
+    # A sample costs about the same time whatever the heap; its share of a run shrinks as
+    # the allocator's own calls slow down, missing the cache over a larger heap.
+    echo "### The default rate by live heap size, steady state ($bin/alternating --window N)"
+    echo
+    for window in 512 4096 16384; do
+        $bin/alternating --rounds 300 --window $window --modes bare,default
+    done
 else
     $bin/overhead --smoke
     echo
@@ -89,6 +97,7 @@ else
     $bin/overhead --runs 8 --allocs 20000 --threads 1 --only 'heapprof, default'
     echo
     $bin/alternating --rounds 8 --allocs 20000 --threads 2 --modes bare,counting,rate0,default
+    $bin/alternating --rounds 4 --allocs 20000 --window 512 --modes bare,default
 fi
 echo
 echo "### Instructions and cache misses per allocation (crates/heapprof-bench/instructions.sh)"

@@ -13,7 +13,7 @@
 //! less the small difference between two binaries' code layouts. The flag changes only
 //! between phases, when every block of the workload is freed.
 //!
-//!   alternating [--rounds N] [--allocs N] [--threads N] [--modes bare,counting,rate0,default]
+//!   alternating [--rounds N] [--allocs N] [--threads N] [--window N] [--modes bare,counting,rate0,default]
 //!
 //! Each phase frees its whole heap, which glibc would give back to the kernel by
 //! default (its trim threshold) and fault in again in the next phase: kernel time that
@@ -127,15 +127,15 @@ impl Mode {
 fn main() {
     let flags = runner::Flags::from_env(
         "alternating",
-        "[--rounds N] [--allocs N] [--threads N] [--modes bare,counting,rate0,default,rate1]",
-        &["--rounds", "--allocs", "--threads", "--modes"],
+        "[--rounds N] [--allocs N] [--threads N] [--window N] [--modes bare,counting,rate0,default,rate1]",
+        &["--rounds", "--allocs", "--threads", "--window", "--modes"],
         &[],
     );
     let rounds = flags.number("--rounds", 200).max(1);
     let workload = Workload {
         allocs: flags.number("--allocs", 100_000).max(1),
         threads: flags.number("--threads", 1).max(1),
-        window: 4096,
+        window: flags.number("--window", 4096).max(1),
         sizes: SizeMix::Mixed,
     };
     let mut modes = Vec::new();
@@ -166,9 +166,16 @@ fn main() {
         }
     }
 
+    // Per allocation (and its free) of one thread: the threads run side by side.
+    let nanos_per_allocation = |s: f64| s * 1e9 / workload.allocs as f64;
     println!(
-        "{} rounds of {} allocations per phase, {} thread(s), mixed sizes; median of each round's ratio to bare, 95% interval",
-        rounds, workload.allocs, workload.threads
+        "{} rounds of {} allocations per phase, {} thread(s), mixed sizes, {} live blocks per thread; \
+         median of each round's ratio to bare, 95% interval; bare {:.0} ns per allocation",
+        rounds,
+        workload.allocs,
+        workload.threads,
+        workload.window,
+        nanos_per_allocation(runner::median(&seconds[0]))
     );
     for (m, &(name, _)) in modes.iter().enumerate().skip(1) {
         let ratios = runner::paired_ratios(&seconds[m], &seconds[0]);
@@ -182,10 +189,12 @@ fn main() {
             v[v.len() / 10]
         };
         let deciles = decile(&seconds[m]) / decile(&seconds[0]);
+        let extra: Vec<f64> = seconds[m].iter().zip(&seconds[0]).map(|(s, b)| s - b).collect();
         println!(
-            "{name}: {:+.2}% over bare ({interval}); fastest tenth: {:+.2}%",
+            "{name}: {:+.2}% over bare ({interval}); fastest tenth: {:+.2}%; {:+.1} ns per allocation",
             (median - 1.0) * 100.0,
-            (deciles - 1.0) * 100.0
+            (deciles - 1.0) * 100.0,
+            nanos_per_allocation(runner::median(&extra))
         );
     }
 }

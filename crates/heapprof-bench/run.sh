@@ -78,8 +78,8 @@ if full; then
         $bin/alternating --rounds 1000 --threads $threads --modes bare,default | tail -n +2
     done
     echo
-    # A sample costs about the same time whatever the heap; its share of a run shrinks as
-    # the allocator's own calls slow down, missing the cache over a larger heap.
+    # A sample costs more over a larger heap, but the allocator's own calls slow down more
+    # (they miss the cache), so the default rate's share of a run shrinks.
     echo "### The default rate by live heap size, steady state ($bin/alternating --window N)"
     echo
     for window in 512 4096 16384; do

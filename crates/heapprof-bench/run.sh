@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the figures of BENCHMARKS.md, printing Markdown to stdout:
 #
-#   bash crates/heapprof-bench/run.sh            # full sizes (about 45 minutes here)
+#   bash crates/heapprof-bench/run.sh            # full sizes (about 50 minutes here)
 #   bash crates/heapprof-bench/run.sh --smoke    # small sizes: checks every figure is produced
 #   bash crates/heapprof-bench/run.sh --smoke --profile checked   # with the tests' build (.ci/run)
 #
@@ -85,6 +85,15 @@ if full; then
     for window in 512 4096 16384; do
         $bin/alternating --rounds 300 --window $window --modes bare,default
     done
+    echo
+    # The tables above write two bytes of each block: nearly all of a phase is the
+    # allocator's. A program that fills its blocks spends five times as long per block,
+    # and pays for a sample's evictions in its own misses as well.
+    echo "### The default rate when the program fills its blocks, steady state ($bin/alternating --fill)"
+    echo
+    for threads in 1 2; do
+        $bin/alternating --rounds 300 --fill --threads $threads --modes bare,default
+    done
 else
     $bin/overhead --smoke
     echo
@@ -98,6 +107,7 @@ else
     echo
     $bin/alternating --rounds 8 --allocs 20000 --threads 2 --modes bare,counting,rate0,default
     $bin/alternating --rounds 4 --allocs 20000 --window 512 --modes bare,default
+    $bin/alternating --rounds 2 --allocs 5000 --window 512 --fill --modes bare,default
 fi
 echo
 echo "### Instructions and cache misses per allocation (crates/heapprof-bench/instructions.sh)"

@@ -52,17 +52,20 @@ pub struct Workload {
     pub window: usize,
     /// Block sizes.
     pub sizes: SizeMix,
+    /// Write every byte of each block, as a program filling its buffers does; otherwise
+    /// only the first and the last (the allocator's cost alone, nearly).
+    pub fill: bool,
 }
 
 impl Workload {
-    /// Reads `--allocs N --threads N --window N --sizes mixed|small|large`; exits 2 on a
-    /// bad command line.
+    /// Reads `--allocs N --threads N --window N --sizes mixed|small|large --fill`; exits 2
+    /// on a bad command line.
     pub fn from_args() -> Self {
         let flags = runner::Flags::from_env(
             "workload",
-            "[--allocs N] [--threads N] [--window N] [--sizes mixed|small|large]",
+            "[--allocs N] [--threads N] [--window N] [--sizes mixed|small|large] [--fill]",
             &["--allocs", "--threads", "--window", "--sizes"],
-            &[],
+            &["--fill"],
         );
         let sizes = flags.text("--sizes").unwrap_or("mixed");
         Workload {
@@ -73,6 +76,7 @@ impl Workload {
                 eprintln!("workload: --sizes: unknown mix {sizes}");
                 std::process::exit(2)
             }),
+            fill: flags.has("--fill"),
         }
     }
 
@@ -112,20 +116,24 @@ fn churn(w: &Workload, seed: u64) -> Vec<Vec<u8>> {
         rng ^= rng << 17;
         let u = (rng >> 11) as f64 / (1u64 << 53) as f64;
         let size = (lo + u * (hi - lo)).exp() as usize;
-        let block = allocate_block(size);
+        let block = allocate_block(size, w.fill);
         ring[i % w.window] = block;
     }
     std::hint::black_box(ring)
 }
 
 #[inline(never)]
-fn allocate_block(size: usize) -> Vec<u8> {
+fn allocate_block(size: usize, fill: bool) -> Vec<u8> {
     let mut v = Vec::with_capacity(size);
-    // Touch the first and last byte, as a program writing its data would.
-    v.push(1u8);
-    // SAFETY: capacity is `size` >= 1; the byte written is within it.
-    unsafe {
-        v.as_mut_ptr().add(size - 1).write(1);
+    if fill {
+        v.resize(size, 1u8);
+    } else {
+        // Touch the first and last byte, as a program writing its data would.
+        v.push(1u8);
+        // SAFETY: capacity is `size` >= 1; the byte written is within it.
+        unsafe {
+            v.as_mut_ptr().add(size - 1).write(1);
+        }
     }
     std::hint::black_box(v)
 }

@@ -13,7 +13,11 @@
 //! less the small difference between two binaries' code layouts. The flag changes only
 //! between phases, when every block of the workload is freed.
 //!
-//!   alternating [--rounds N] [--allocs N] [--threads N] [--window N] [--modes bare,counting,rate0,default]
+//!   alternating [--rounds N] [--allocs N] [--threads N] [--window N] [--fill] [--modes bare,counting,rate0,default]
+//!
+//! `--fill` writes every byte of each block, as a program filling its buffers does;
+//! without it only a block's first and last bytes are written, so a phase is almost
+//! all allocator and the ratio is the harshest one.
 //!
 //! Each phase frees its whole heap, which glibc would give back to the kernel by
 //! default (its trim threshold) and fault in again in the next phase: kernel time that
@@ -127,9 +131,9 @@ impl Mode {
 fn main() {
     let flags = runner::Flags::from_env(
         "alternating",
-        "[--rounds N] [--allocs N] [--threads N] [--window N] [--modes bare,counting,rate0,default,rate1]",
+        "[--rounds N] [--allocs N] [--threads N] [--window N] [--fill] [--modes bare,counting,rate0,default,rate1]",
         &["--rounds", "--allocs", "--threads", "--window", "--modes"],
-        &[],
+        &["--fill"],
     );
     let rounds = flags.number("--rounds", 200).max(1);
     let workload = Workload {
@@ -137,6 +141,7 @@ fn main() {
         threads: flags.number("--threads", 1).max(1),
         window: flags.number("--window", 4096).max(1),
         sizes: SizeMix::Mixed,
+        fill: flags.has("--fill"),
     };
     let mut modes = Vec::new();
     for name in flags.text("--modes").unwrap_or("bare,default").split(',') {
@@ -169,11 +174,12 @@ fn main() {
     // Per allocation (and its free) of one thread: the threads run side by side.
     let nanos_per_allocation = |s: f64| s * 1e9 / workload.allocs as f64;
     println!(
-        "{} rounds of {} allocations per phase, {} thread(s), mixed sizes, {} live blocks per thread; \
+        "{} rounds of {} allocations per phase, {} thread(s), mixed sizes{}, {} live blocks per thread; \
          median of each round's ratio to bare, 95% interval; bare {:.0} ns per allocation",
         rounds,
         workload.allocs,
         workload.threads,
+        if workload.fill { ", every byte written" } else { "" },
         workload.window,
         nanos_per_allocation(runner::median(&seconds[0]))
     );

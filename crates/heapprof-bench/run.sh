@@ -88,7 +88,7 @@ if full; then
     echo
     # The tables above write two bytes of each block: nearly all of a phase is the
     # allocator's. A program that fills its blocks spends five times as long per block,
-    # and pays for a sample's evictions in its own misses as well.
+    # so the samples are a smaller share of its time.
     echo "### The default rate when the program fills its blocks, steady state ($bin/alternating --fill)"
     echo
     for threads in 1 2; do

@@ -13,7 +13,8 @@
 //! less the small difference between two binaries' code layouts. The flag changes only
 //! between phases, when every block of the workload is freed.
 //!
-//!   alternating [--rounds N] [--allocs N] [--threads N] [--window N] [--fill] [--modes bare,counting,rate0,default]
+//!   alternating [--rounds N] [--allocs N] [--threads N] [--window N] [--fill]
+//!               [--modes bare,counting,rate0,default,rate1]
 //!
 //! `--fill` writes every byte of each block, as a program filling its buffers does;
 //! without it only a block's first and last bytes are written, so a phase is almost

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the figures of BENCHMARKS.md, printing Markdown to stdout:
 #
-#   bash crates/heapprof-bench/run.sh            # full sizes (about 50 minutes here)
+#   bash crates/heapprof-bench/run.sh            # full sizes (about 55 minutes here)
 #   bash crates/heapprof-bench/run.sh --smoke    # small sizes: checks every figure is produced
 #   bash crates/heapprof-bench/run.sh --smoke --profile checked   # with the tests' build (.ci/run)
 #
@@ -94,6 +94,13 @@ if full; then
     for threads in 1 2; do
         $bin/alternating --rounds 300 --fill --threads $threads --modes bare,default
     done
+    echo
+    # A sampler cut down to its stack capture and three cache lines each way, beside
+    # heapprof: what a sample costs this workload whatever the design around it. Rate 0 runs
+    # after sampled phases here, so its frees check the filter, as the default rate's do.
+    echo "### A cut-down sampler beside heapprof, steady state ($bin/alternating --modes ...,minimal-off,minimal)"
+    echo
+    $bin/alternating --rounds 1000 --threads 1 --modes bare,counting,minimal-off,minimal,rate0,default
 else
     $bin/overhead --smoke
     echo
@@ -108,6 +115,7 @@ else
     $bin/alternating --rounds 8 --allocs 20000 --threads 2 --modes bare,counting,rate0,default
     $bin/alternating --rounds 4 --allocs 20000 --window 512 --modes bare,default
     $bin/alternating --rounds 2 --allocs 5000 --window 512 --fill --modes bare,default
+    $bin/alternating --rounds 2 --allocs 5000 --modes bare,minimal-off,minimal,default
 fi
 echo
 echo "### Instructions and cache misses per allocation (crates/heapprof-bench/instructions.sh)"

@@ -3,6 +3,7 @@
 //! so each profiler is measured against its own bare baseline.
 
 pub mod accuracy;
+pub mod minimal;
 pub mod real;
 pub mod runner;
 

@@ -14,7 +14,11 @@
 //! between phases, when every block of the workload is freed.
 //!
 //!   alternating [--rounds N] [--allocs N] [--threads N] [--window N] [--fill]
-//!               [--modes bare,counting,rate0,default,rate1]
+//!               [--modes bare,counting,rate0,default,rate1,minimal,minimal-off]
+//!
+//! `minimal` is a sampling profiler cut down to what none can do without
+//! (`heapprof_bench::minimal`), and `minimal-off` its fast paths alone: beside heapprof,
+//! they show what a sample costs here whatever the design around it. One thread only.
 //!
 //! `--fill` writes every byte of each block, as a program filling its buffers does;
 //! without it only a block's first and last bytes are written, so a phase is almost
@@ -38,20 +42,22 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::time::Instant;
 
+use heapprof_bench::minimal::{self, Minimal};
 use heapprof_bench::{Counting, SizeMix, Workload, runner};
 
-/// Which allocator the calls go to: [`BARE`], [`COUNTING`] or [`PROFILED`].
+/// Which allocator the calls go to: [`BARE`], [`COUNTING`], [`PROFILED`] or [`MINIMAL`].
 static PATH: AtomicU8 = AtomicU8::new(BARE);
 const BARE: u8 = 0;
 const COUNTING: u8 = 1;
 const PROFILED: u8 = 2;
+const MINIMAL: u8 = 3;
 
 static PROFILER: heapprof::Profiler = heapprof::Profiler::new();
 
 struct Switch;
 
-// SAFETY: every call goes to `System`, directly or through the counting floor or
-// heapprof (both over `System`, both handing back what `System` returned), and a
+// SAFETY: every call goes to `System`, directly or through the counting floor, heapprof
+// or the cut-down profiler (all over `System`, all handing back what `System` returned), and a
 // block is freed by the path that allocated it: the path changes only when the
 // workload's blocks are all freed. A block of the process's own that outlives a phase
 // (std's buffers) is a `System` block whichever path frees it: heapprof passes on
@@ -64,6 +70,7 @@ unsafe impl GlobalAlloc for Switch {
             match PATH.load(Relaxed) {
                 PROFILED => PROFILER.alloc(layout),
                 COUNTING => Counting.alloc(layout),
+                MINIMAL => Minimal.alloc(layout),
                 _ => System.alloc(layout),
             }
         }
@@ -76,6 +83,7 @@ unsafe impl GlobalAlloc for Switch {
             match PATH.load(Relaxed) {
                 PROFILED => PROFILER.dealloc(ptr, layout),
                 COUNTING => Counting.dealloc(ptr, layout),
+                MINIMAL => Minimal.dealloc(ptr, layout),
                 _ => System.dealloc(ptr, layout),
             }
         }
@@ -88,6 +96,7 @@ unsafe impl GlobalAlloc for Switch {
             match PATH.load(Relaxed) {
                 PROFILED => PROFILER.realloc(ptr, layout, new_size),
                 COUNTING => Counting.realloc(ptr, layout, new_size),
+                MINIMAL => Minimal.realloc(ptr, layout, new_size),
                 _ => System.realloc(ptr, layout, new_size),
             }
         }
@@ -103,6 +112,8 @@ enum Mode {
     Bare,
     Counting,
     Rate(u64),
+    /// The cut-down profiler, sampling or not.
+    Minimal(bool),
 }
 
 impl Mode {
@@ -113,6 +124,8 @@ impl Mode {
             "rate0" => Some(("rate 0", Mode::Rate(0))),
             "default" => Some(("default rate", Mode::Rate(heapprof::DEFAULT_SAMPLE_RATE))),
             "rate1" => Some(("rate 1", Mode::Rate(1))),
+            "minimal" => Some(("cut-down sampler", Mode::Minimal(true))),
+            "minimal-off" => Some(("cut-down sampler, no samples", Mode::Minimal(false))),
             _ => None,
         }
     }
@@ -125,6 +138,10 @@ impl Mode {
                 heapprof::set_sample_rate(rate);
                 PATH.store(PROFILED, Relaxed);
             }
+            Mode::Minimal(sampling) => {
+                minimal::set_sampling(sampling);
+                PATH.store(MINIMAL, Relaxed);
+            }
         }
     }
 }
@@ -132,7 +149,8 @@ impl Mode {
 fn main() {
     let flags = runner::Flags::from_env(
         "alternating",
-        "[--rounds N] [--allocs N] [--threads N] [--window N] [--fill] [--modes bare,counting,rate0,default,rate1]",
+        "[--rounds N] [--allocs N] [--threads N] [--window N] [--fill] \
+         [--modes bare,counting,rate0,default,rate1,minimal,minimal-off]",
         &["--rounds", "--allocs", "--threads", "--window", "--modes"],
         &["--fill"],
     );
@@ -147,13 +165,19 @@ fn main() {
     let mut modes = Vec::new();
     for name in flags.text("--modes").unwrap_or("bare,default").split(',') {
         let Some(mode) = Mode::parse(name) else {
-            eprintln!("alternating: --modes: unknown mode {name} (bare, counting, rate0, default, rate1)");
+            eprintln!(
+                "alternating: --modes: unknown mode {name} (bare, counting, rate0, default, rate1, minimal, minimal-off)"
+            );
             std::process::exit(2);
         };
         modes.push(mode);
     }
     if !matches!(modes.first(), Some((_, Mode::Bare))) || modes.len() < 2 {
         eprintln!("alternating: --modes: bare first, then at least one other");
+        std::process::exit(2);
+    }
+    if workload.threads > 1 && modes.iter().any(|(_, m)| matches!(m, Mode::Minimal(_))) {
+        eprintln!("alternating: --modes: minimal and minimal-off run one thread only (--threads 1)");
         std::process::exit(2);
     }
 
@@ -203,6 +227,10 @@ fn main() {
             (deciles - 1.0) * 100.0,
             nanos_per_allocation(runner::median(&extra))
         );
+    }
+    if modes.iter().any(|(_, m)| matches!(m, Mode::Minimal(true))) {
+        let (samples, freed) = minimal::sample_counts();
+        println!("cut-down sampler: {samples} blocks sampled, {freed} of them freed");
     }
 }
 

@@ -57,8 +57,8 @@ static PROFILER: heapprof::Profiler = heapprof::Profiler::new();
 struct Switch;
 
 // SAFETY: every call goes to `System`, directly or through the counting floor, heapprof
-// or the cut-down profiler (all over `System`, all handing back what `System` returned), and a
-// block is freed by the path that allocated it: the path changes only when the
+// or the cut-down profiler (all over `System`, all handing back what `System` returned),
+// and a block is freed by the path that allocated it: the path changes only when the
 // workload's blocks are all freed. A block of the process's own that outlives a phase
 // (std's buffers) is a `System` block whichever path frees it: heapprof passes on
 // the free of a block it did not sample unchanged.

@@ -13,7 +13,9 @@
 //!
 //! One thread only: its tables are updated with plain loads and stores, so two threads
 //! would lose updates (`alternating` refuses more). The tables are fixed in size; the
-//! workload's 60 or so live samples and 100-odd buckets fit them many times over.
+//! workload's 60 or so live samples and 100-odd buckets fit them many times over. A
+//! sample that would fill one past its load limit is dropped, so that every probe meets
+//! an empty slot and ends (blocks sampled here but freed by another path stay behind).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -54,6 +56,14 @@ struct LiveSlot {
 const LIVE: usize = 1024;
 static LIVE_TABLE: [LiveSlot; LIVE] =
     [const { LiveSlot { addr: AtomicUsize::new(0), bucket_and_size: AtomicU64::new(0) } }; LIVE];
+
+/// Entries in use in each table, kept at most three quarters of its slots.
+static BUCKETS_USED: AtomicU64 = AtomicU64::new(0);
+static LIVE_USED: AtomicU64 = AtomicU64::new(0);
+
+fn below_limit(used: &AtomicU64, slots: usize) -> bool {
+    used.load(Relaxed) * 4 < slots as u64 * 3
+}
 
 /// The filter, laid out as heapprof's: a 4 MiB region picks a line of 512 slots.
 const SLOTS: usize = 1 << 18;
@@ -145,6 +155,9 @@ fn sample(st: &ThreadState, p: usize, size: usize) {
         return;
     }
     st.countdown.set(next_distance(st));
+    if !below_limit(&LIVE_USED, LIVE) {
+        return;
+    }
     let slot = filter_slot(p);
     prefetch(&LIVE_TABLE[live_home(p)]);
     prefetch(&COUNTS[slot]);
@@ -162,7 +175,11 @@ fn sample(st: &ThreadState, p: usize, size: usize) {
         let bucket = &BUCKET_TABLE[b];
         let h = bucket.hash.load(Relaxed);
         if h == 0 {
+            if !below_limit(&BUCKETS_USED, BUCKETS) {
+                return;
+            }
             bucket.hash.store(hash, Relaxed);
+            bump(&BUCKETS_USED, 1);
         }
         if h == 0 || h == hash {
             bump(&bucket.alloc_count, 1);
@@ -175,9 +192,15 @@ fn sample(st: &ThreadState, p: usize, size: usize) {
     loop {
         let entry = &LIVE_TABLE[i];
         let addr = entry.addr.load(Relaxed);
-        if addr == 0 || addr == p {
+        if addr == p {
+            // A block whose free went another path: its entry is this block's now.
+            entry.bucket_and_size.store((b as u64) << 32 | size as u32 as u64, Relaxed);
+            return;
+        }
+        if addr == 0 {
             entry.addr.store(p, Relaxed);
             entry.bucket_and_size.store((b as u64) << 32 | size as u32 as u64, Relaxed);
+            bump(&LIVE_USED, 1);
             break;
         }
         i = (i + 1) & (LIVE - 1);
@@ -227,6 +250,7 @@ fn forget(p: usize) {
         }
     }
     LIVE_TABLE[hole].addr.store(0, Relaxed);
+    LIVE_USED.store(LIVE_USED.load(Relaxed) - 1, Relaxed);
     let slot = filter_slot(p);
     let count = COUNTS[slot].load(Relaxed);
     if count != u8::MAX && count != 0 {
